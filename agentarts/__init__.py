@@ -1,0 +1,75 @@
+"""AgentArts: an open SDK for industrial AI agents.
+
+The public API is small and re-exported here; importing ``agentarts`` is cheap because every
+name is loaded on first use (heavy libraries such as langgraph and onnxruntime load only when a
+feature that needs them is used).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from agentarts._version import __version__
+from agentarts.errors import (
+    AgentArtsError,
+    ApprovalError,
+    ConfigError,
+    DeviceOutOfMemoryError,
+    InvalidInputError,
+    MissingDependencyError,
+    ModelError,
+    NotFoundError,
+    RequestTimeoutError,
+    RuntimeOverloadedError,
+    UsageError,
+)
+
+if TYPE_CHECKING:
+    from agentarts.config import Settings, load_settings
+    from agentarts.plugins import IndustryPack, discover_packs
+    from agentarts.projects import create_project, upgrade_project
+
+# name -> module that defines it; resolved by __getattr__ on first access.
+_LAZY = {
+    "Settings": "agentarts.config",
+    "load_settings": "agentarts.config",
+    "IndustryPack": "agentarts.plugins",
+    "discover_packs": "agentarts.plugins",
+    "create_project": "agentarts.projects",
+    "upgrade_project": "agentarts.projects",
+}
+
+__all__ = [
+    "AgentArtsError",
+    "ApprovalError",
+    "ConfigError",
+    "DeviceOutOfMemoryError",
+    "IndustryPack",
+    "InvalidInputError",
+    "MissingDependencyError",
+    "ModelError",
+    "NotFoundError",
+    "RequestTimeoutError",
+    "RuntimeOverloadedError",
+    "Settings",
+    "UsageError",
+    "__version__",
+    "create_project",
+    "discover_packs",
+    "load_settings",
+    "upgrade_project",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agentarts' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

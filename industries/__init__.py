@@ -1,0 +1,1 @@
+"""Bundled industry packs (``agentarts.industries.<name>``), each registered as a plugin."""

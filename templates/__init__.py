@@ -1,0 +1,1 @@
+"""Project templates for ``agentarts new`` (copier templates; data, not code)."""

@@ -1,0 +1,46 @@
+"""Settings resolution: env over agentarts.toml over defaults."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentarts.config import load_settings
+from agentarts.errors import ConfigError
+
+
+def test_project_file_found_from_subdirectory(tmp_path):
+    (tmp_path / "agentarts.toml").write_text(
+        '[agent]\nref = "pkg.graph:agent"\n[runtime]\ndevices = "910B4x2"\n'
+        'model_repositories = ["models"]\n'
+    )
+    sub = tmp_path / "src" / "pkg"
+    sub.mkdir(parents=True)
+    settings = load_settings(sub, env={})
+    assert settings.project_root == tmp_path.resolve()
+    assert settings.agent_ref == "pkg.graph:agent"
+    assert settings.devices == "910B4x2"
+    assert settings.model_repositories == (tmp_path.resolve() / "models",)
+    assert settings.data_dir == tmp_path.resolve() / ".agentarts"
+    db = tmp_path.resolve() / ".agentarts" / "agentarts.db"
+    assert settings.database_url == f"sqlite:///{db}"
+
+
+def test_environment_wins(tmp_path):
+    (tmp_path / "agentarts.toml").write_text('[storage]\ndatabase_url = "sqlite:///a.db"\n')
+    settings = load_settings(
+        tmp_path,
+        env={
+            "AGENTARTS_DATABASE_URL": "postgresql://u@h/db",
+            "AGENTARTS_OFFLINE": "1",
+        },
+    )
+    assert settings.database_url == "postgresql://u@h/db"
+    assert settings.offline is True
+    assert not settings.is_sqlite
+
+
+@pytest.mark.parametrize("text", ["[storage\n", "storage = 3\n", '[storage]\ndatabase_url = "x"\n'])
+def test_bad_project_file(tmp_path, text):
+    (tmp_path / "agentarts.toml").write_text(text)
+    with pytest.raises(ConfigError):
+        load_settings(tmp_path, env={})

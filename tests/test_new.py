@@ -1,0 +1,161 @@
+"""`agentarts new`: generation, and refusal of bad input with nothing written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+def _tree(path: Path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+def test_new_blank_project(runner, cli, tmp_path):
+    result = runner.invoke(cli, ["new", "Acme_Agent", "-o", str(tmp_path), "--no-input", "--json"])
+    assert result.exit_code == 0, result.stderr
+    info = json.loads(result.stdout)
+    project = tmp_path / "acme-agent"
+    assert info["path"] == str(project)
+    assert info["package_name"] == "acme_agent"
+    for rel in [
+        "pyproject.toml",
+        "agentarts.toml",
+        "langgraph.json",
+        "README.md",
+        ".gitignore",
+        "src/acme_agent/graph.py",
+        "src/acme_agent/tools.py",
+        "tests/test_agent.py",
+        ".copier-answers.yml",
+        ".agentarts-template.bundle",
+    ]:
+        assert (project / rel).is_file(), rel
+    answers = (project / ".copier-answers.yml").read_text()
+    assert "_commit: v" + info["template_version"] in answers
+    assert "_src_path: .agentarts-template.bundle" in answers
+    assert 'ref = "acme_agent.graph:agent"' in (project / "agentarts.toml").read_text()
+    graphs = json.loads((project / "langgraph.json").read_text())["graphs"]
+    assert graphs == {"acme_agent": "./src/acme_agent/graph.py:graph"}
+    assert (project / ".git").is_dir()
+    # nothing but the project was left in the output dir (no temp folders)
+    assert [p.name for p in tmp_path.iterdir()] == ["acme-agent"]
+
+
+def test_generated_graph_module_compiles(runner, cli, tmp_path):
+    runner.invoke(cli, ["new", "pump-agent", "-o", str(tmp_path), "--no-input"])
+    for source in (tmp_path / "pump-agent" / "src").rglob("*.py"):
+        compile(source.read_text(), str(source), "exec")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        "../evil",
+        "a/b",
+        "a\\b",
+        ".hidden",
+        "1abc",
+        "class",
+        "agentarts",
+        "json",
+        "x--",
+        "bad name!",
+        "é-agent",
+    ],
+)
+def test_bad_names_are_refused_with_nothing_written(runner, cli, tmp_path, name):
+    result = runner.invoke(cli, ["new", name, "-o", str(tmp_path), "--no-input"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error:") and result.stderr.count("\n") == 1
+    assert _tree(tmp_path) == []
+
+
+def test_unknown_industry_is_refused(runner, cli, tmp_path):
+    result = runner.invoke(cli, ["new", "x", "--industry", "bakery", "-o", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "unknown industry 'bakery'" in result.stderr
+    assert _tree(tmp_path) == []
+
+
+@pytest.mark.parametrize("industry", ["steel", "rail", "weather"])
+def test_uninstalled_pack_says_so_in_one_line(runner, cli, tmp_path, industry, monkeypatch):
+    from agentarts import plugins
+
+    monkeypatch.setattr(plugins, "discover_packs", lambda: plugins.Discovery({}, {}))
+    result = runner.invoke(cli, ["new", "x", "--industry", industry, "-o", str(tmp_path)])
+    assert result.exit_code == 2
+    assert (
+        result.stderr == f"error: the {industry!r} industry pack is not installed"
+        " (installed: blank)\n"
+    )
+    assert _tree(tmp_path) == []
+
+
+def test_existing_non_empty_target_is_refused(runner, cli, tmp_path):
+    target = tmp_path / "acme"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    result = runner.invoke(cli, ["new", "acme", "-o", str(tmp_path), "--no-input"])
+    assert result.exit_code == 2
+    assert "not empty" in result.stderr
+    assert _tree(tmp_path) == ["acme", "acme/notes.txt"]
+
+
+def test_force_keeps_every_existing_file(runner, cli, tmp_path):
+    target = tmp_path / "acme"
+    (target / "src" / "acme").mkdir(parents=True)
+    (target / "README.md").write_text("my readme")
+    (target / "src" / "acme" / "tools.py").write_text("# my tools")
+    result = runner.invoke(cli, ["new", "acme", "-o", str(tmp_path), "--force", "--json"])
+    assert result.exit_code == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert sorted(info["skipped"]) == ["README.md", "src/acme/tools.py"]
+    assert (target / "README.md").read_text() == "my readme"
+    assert (target / "src" / "acme" / "tools.py").read_text() == "# my tools"
+    assert (target / "src" / "acme" / "graph.py").is_file()
+
+
+def test_empty_existing_target_is_fine(runner, cli, tmp_path):
+    (tmp_path / "acme").mkdir()
+    result = runner.invoke(cli, ["new", "acme", "-o", str(tmp_path), "--no-input"])
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "acme" / "agentarts.toml").is_file()
+
+
+def test_output_dir_that_is_a_file_is_refused(runner, cli, tmp_path):
+    (tmp_path / "file").write_text("x")
+    result = runner.invoke(cli, ["new", "acme", "-o", str(tmp_path / "file"), "--no-input"])
+    assert result.exit_code == 2
+    assert "not a directory" in result.stderr
+
+
+def test_failed_render_leaves_nothing(runner, cli, tmp_path, monkeypatch):
+    import copier
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(copier, "run_copy", boom)
+    result = runner.invoke(cli, ["new", "acme", "-o", str(tmp_path), "--no-input"])
+    assert result.exit_code == 1
+    assert "disk full" in result.stderr
+    assert _tree(tmp_path) == []
+
+
+def test_new_help_lists_installed_industries(runner, cli):
+    result = runner.invoke(cli, ["new", "--help"])
+    assert result.exit_code == 0
+    assert "Installed industries: blank" in result.stdout
+
+
+def test_inside_existing_git_repo_no_nested_repo(runner, cli, tmp_path):
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    result = runner.invoke(cli, ["new", "acme", "-o", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["git_initialised"] is False
+    assert not (tmp_path / "acme" / ".git").exists()

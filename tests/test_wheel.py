@@ -1,0 +1,64 @@
+"""End to end: build the wheel, install it in a fresh venv, generate a project, run its tests.
+
+Offline: the venv sees the already-installed dependencies (``--system-site-packages``) and pip
+runs with ``--no-index``, so nothing is fetched.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
+    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, f"{cmd}\n{out.stdout}\n{out.stderr}"
+    return out.stdout
+
+
+def test_wheel_install_new_project_and_its_tests(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env["PIP_NO_INDEX"] = "1"
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    dist = tmp_path / "dist"
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(REPO),
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(dist),
+            "-q",
+        ],
+        tmp_path,
+        env,
+    )
+    wheel = next(dist.glob("agentarts-*.whl"))
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], tmp_path, env)
+    py = venv / "bin" / "python"
+    _run([str(py), "-m", "pip", "install", "-q", "--no-build-isolation", str(wheel)], tmp_path, env)
+    where = _run([str(py), "-c", "import agentarts; print(agentarts.__file__)"], tmp_path, env)
+    assert where.strip().startswith(str(venv)), where
+    cli = venv / "bin" / "agentarts"
+    _run([str(cli), "new", "acme-agent", "--no-input"], tmp_path, env)
+    project = tmp_path / "acme-agent"
+    _run(
+        [str(py), "-m", "pip", "install", "-q", "--no-build-isolation", "-e", str(project)],
+        tmp_path,
+        env,
+    )
+    tested = _run([str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider"], project, env)
+    assert "passed" in tested and "failed" not in tested
