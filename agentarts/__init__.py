@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from agentarts.config import Settings, load_settings
     from agentarts.plugins import IndustryPack, discover_packs
     from agentarts.projects import create_project, upgrade_project
+    from agentarts.runtime.client import HttpRuntime
+    from agentarts.runtime.local import LocalRuntime
+    from agentarts.runtime.protocol import InferResult, Runtime
 
 # name -> module that defines it; resolved by __getattr__ on first access.
 _LAZY = {
@@ -38,6 +41,10 @@ _LAZY = {
     "discover_packs": "agentarts.plugins",
     "create_project": "agentarts.projects",
     "upgrade_project": "agentarts.projects",
+    "LocalRuntime": "agentarts.runtime.local",
+    "HttpRuntime": "agentarts.runtime.client",
+    "Runtime": "agentarts.runtime.protocol",
+    "InferResult": "agentarts.runtime.protocol",
 }
 
 __all__ = [
@@ -45,12 +52,16 @@ __all__ = [
     "ApprovalError",
     "ConfigError",
     "DeviceOutOfMemoryError",
+    "HttpRuntime",
     "IndustryPack",
+    "InferResult",
     "InvalidInputError",
+    "LocalRuntime",
     "MissingDependencyError",
     "ModelError",
     "NotFoundError",
     "RequestTimeoutError",
+    "Runtime",
     "RuntimeOverloadedError",
     "Settings",
     "UsageError",

@@ -9,7 +9,7 @@ import time
 
 from bench._common import machine
 
-SUITES = ["cli"]
+SUITES = ["cli", "runtime"]
 
 
 def main() -> None:

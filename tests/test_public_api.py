@@ -28,6 +28,10 @@ EXPECTED = {
     "discover_packs",
     "load_settings",
     "upgrade_project",
+    "LocalRuntime",
+    "HttpRuntime",
+    "Runtime",
+    "InferResult",
 }
 
 

@@ -1,0 +1,77 @@
+"""Prometheus text for ``GET /metrics``: Triton's counters with an ``agentarts_`` prefix."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agentarts.runtime.local import LocalRuntime
+
+__all__ = ["render_metrics"]
+
+_COUNTERS = [
+    ("inference_request_success", "request_success", "Number of successful inference requests"),
+    ("inference_request_failure", "request_failure", "Number of failed inference requests"),
+    ("inference_count", "inference_count", "Number of inferences (rows) performed"),
+    ("inference_exec_count", "exec_count", "Number of model executions (batches) performed"),
+    ("inference_request_duration_us", "request_us", "Cumulative request duration in us"),
+    ("inference_queue_duration_us", "queue_us", "Cumulative time requests spent queued in us"),
+    ("inference_compute_infer_duration_us", "compute_us", "Cumulative compute time in us"),
+]
+
+
+def _esc(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def render_metrics(runtime: LocalRuntime) -> str:
+    """Prometheus exposition text for every loaded model and every simulated card."""
+    lines: list[str] = []
+    models = runtime.loaded()
+    for metric, attr, help_text in _COUNTERS:
+        name = f"agentarts_{metric}"
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
+        for lm in models:
+            value = getattr(lm.batcher.stats, attr)
+            labels = f'model="{_esc(lm.name)}",version="{_esc(lm.version)}"'
+            lines.append(
+                f"{name}{{{labels}}} {value:g}"
+                if isinstance(value, float)
+                else f"{name}{{{labels}}} {value}"
+            )
+    name = "agentarts_inference_queue_depth"
+    lines += [f"# HELP {name} Requests waiting in the batcher queue", f"# TYPE {name} gauge"]
+    for lm in models:
+        lines.append(
+            f'{name}{{model="{_esc(lm.name)}",version="{_esc(lm.version)}"}} '
+            f"{lm.batcher.queue_depth}"
+        )
+    gauges = [
+        (
+            "agentarts_device_hbm_total_bytes",
+            "hbm_total_bytes",
+            "gauge",
+            "Simulated device memory capacity",
+        ),
+        (
+            "agentarts_device_hbm_used_bytes",
+            "hbm_used_bytes",
+            "gauge",
+            "Simulated device memory reserved by loaded models",
+        ),
+        (
+            "agentarts_device_busy_us",
+            "busy_us",
+            "counter",
+            "Simulated device busy time (roofline estimate) in us",
+        ),
+    ]
+    cards = runtime.devices_status()
+    for name, key, kind, help_text in gauges:
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+        for card in cards:
+            lines.append(
+                f'{name}{{device="{card["index"]}",profile="{_esc(card["profile"])}"}} '
+                f"{card[key]:g}"
+            )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,220 @@
+"""Tensor datatypes, JSON decoding (KServe v2) and validation against a model card."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from agentarts.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from agentarts.runtime.repository import ModelCard
+
+__all__ = [
+    "KSERVE_TO_NUMPY",
+    "ONNX_TO_KSERVE",
+    "InputValidator",
+    "decode_json_tensor",
+    "encode_json_tensor",
+    "validate_inputs",
+]
+
+KSERVE_TO_NUMPY: dict[str, Any] = {
+    "BOOL": np.bool_,
+    "UINT8": np.uint8,
+    "UINT16": np.uint16,
+    "UINT32": np.uint32,
+    "UINT64": np.uint64,
+    "INT8": np.int8,
+    "INT16": np.int16,
+    "INT32": np.int32,
+    "INT64": np.int64,
+    "FP16": np.float16,
+    "FP32": np.float32,
+    "FP64": np.float64,
+}
+NUMPY_TO_KSERVE = {np.dtype(v).str: k for k, v in KSERVE_TO_NUMPY.items()}
+# ONNX TensorProto element type -> KServe datatype
+ONNX_TO_KSERVE = {
+    1: "FP32",
+    2: "UINT8",
+    3: "INT8",
+    4: "UINT16",
+    5: "INT16",
+    6: "INT32",
+    7: "INT64",
+    9: "BOOL",
+    10: "FP16",
+    11: "FP64",
+    12: "UINT32",
+    13: "UINT64",
+}
+MAX_ELEMENTS = 50_000_000
+
+
+def kserve_datatype(array: np.ndarray) -> str:
+    try:
+        return NUMPY_TO_KSERVE[array.dtype.str]
+    except KeyError:
+        raise InvalidInputError(f"unsupported tensor dtype {array.dtype}") from None
+
+
+def decode_json_tensor(obj: Any, where: str = "inputs") -> tuple[str, np.ndarray]:
+    """One KServe v2 JSON tensor -> (name, array). Raises InvalidInputError naming the fault."""
+    if not isinstance(obj, dict):
+        raise InvalidInputError(f"{where}: each tensor must be an object")
+    name = obj.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidInputError(f"{where}: tensor without a 'name'")
+    shape = obj.get("shape")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise InvalidInputError(f"{where}[{name}]: 'shape' must be a list of non-negative ints")
+    datatype = obj.get("datatype")
+    if datatype not in KSERVE_TO_NUMPY:
+        raise InvalidInputError(
+            f"{where}[{name}]: datatype {datatype!r} is not one of {sorted(KSERVE_TO_NUMPY)}"
+        )
+    count = math.prod(shape)
+    if count > MAX_ELEMENTS:
+        raise InvalidInputError(f"{where}[{name}]: {count} elements exceed {MAX_ELEMENTS}")
+    data = obj.get("data")
+    if not isinstance(data, list):
+        raise InvalidInputError(f"{where}[{name}]: 'data' must be a list")
+    try:
+        array = np.asarray(data, dtype=KSERVE_TO_NUMPY[datatype])
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidInputError(f"{where}[{name}]: data does not fit {datatype}: {exc}") from exc
+    if array.size != count:
+        raise InvalidInputError(
+            f"{where}[{name}]: {array.size} values do not fill shape {shape} ({count})"
+        )
+    return name, array.reshape(shape)
+
+
+def encode_json_tensor(name: str, array: np.ndarray) -> dict[str, Any]:
+    return {
+        "name": name,
+        "shape": list(array.shape),
+        "datatype": kserve_datatype(array),
+        "data": array.reshape(-1).tolist(),
+    }
+
+
+class InputValidator:
+    """Checks request tensors against a card, compiled once per model (it runs per request).
+
+    Checks names, datatypes, shapes, the shared batch size, NaN/Inf and valid ranges; values
+    outside a range are rejected or clipped as the card says. Returns (feeds, batch rows);
+    without batching the batch dimension is part of the fixed shape and rows is 1.
+    """
+
+    def __init__(self, card: ModelCard) -> None:
+        self.card = card
+        self.names = frozenset(t.name for t in card.inputs)
+        self.max_rows = card.batching.max_batch_size if card.batchable else 0
+        self.specs = [
+            (
+                t.name,
+                np.dtype(KSERVE_TO_NUMPY[t.datatype]),
+                t.shape,
+                # the common case, only the batch dim dynamic, is checked with one tuple compare
+                t.shape[1:] if t.shape and t.shape[0] == -1 and -1 not in t.shape[1:] else None,
+                np.dtype(KSERVE_TO_NUMPY[t.datatype]).kind == "f" and not t.allow_nan,
+                t.valid_range if t.on_invalid != "accept" else None,
+                t.on_invalid,
+            )
+            for t in card.inputs
+        ]
+
+    def __call__(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
+        if len(inputs) != len(self.names) or not self.names.issuperset(inputs):
+            self._names_error(inputs)
+        feeds: dict[str, np.ndarray] = {}
+        rows = -1
+        for name, dtype, shape, tail, check_finite, valid_range, on_invalid in self.specs:
+            array = inputs[name]
+            if type(array) is not np.ndarray:
+                array = np.asarray(array)
+            if array.dtype is not dtype and array.dtype != dtype:
+                raise InvalidInputError(
+                    f"model {self.card.name}: input {name!r} must be "
+                    f"{kserve_datatype(np.empty(0, dtype))}, got {_describe_dtype(array)}"
+                )
+            got = array.shape
+            if (
+                (got[1:] != tail or not got)
+                if tail is not None
+                else (
+                    len(got) != len(shape)
+                    or any(w != -1 and w != g for w, g in zip(shape, got, strict=True))
+                )
+            ):
+                raise InvalidInputError(
+                    f"model {self.card.name}: input {name!r} has shape {list(got)}, "
+                    f"expected {list(shape)} (-1 = any)"
+                )
+            if self.max_rows:
+                if rows == -1:
+                    rows = got[0]
+                    if not 1 <= rows <= self.max_rows:
+                        raise InvalidInputError(
+                            f"model {self.card.name}: batch of {rows} rows, allowed "
+                            f"1..{self.max_rows}"
+                        )
+                elif got[0] != rows:
+                    raise InvalidInputError(
+                        f"model {self.card.name}: inputs disagree on the batch size"
+                    )
+            if check_finite:
+                total = float(_sum(array, axis=None, dtype=np.float64))
+                # A finite sum proves every value finite; otherwise look closer (overflow).
+                if total - total != 0 and not np.isfinite(array).all():
+                    bad = np.argwhere(~np.isfinite(array))[0].tolist()
+                    raise InvalidInputError(
+                        f"model {self.card.name}: input {name!r} has NaN or Inf at index {bad}"
+                    )
+            if valid_range is not None:
+                array = self._check_range(name, array, valid_range, on_invalid)
+            feeds[name] = array
+        return feeds, rows if rows > 0 else 1
+
+    def _check_range(
+        self, name: str, array: np.ndarray, valid_range: tuple[float, float], on_invalid: str
+    ) -> np.ndarray:
+        lo, hi = valid_range
+        if array.min() >= lo and array.max() <= hi:
+            return array
+        if on_invalid == "clip":
+            return np.clip(array, lo, hi)
+        outside = (array < lo) | (array > hi)
+        idx = np.argwhere(outside)[0].tolist()
+        raise InvalidInputError(
+            f"model {self.card.name}: input {name!r} value {float(array[tuple(idx)])!r} at "
+            f"{idx} is outside [{lo}, {hi}]"
+        )
+
+    def _names_error(self, inputs: Mapping[str, Any]) -> None:
+        missing = sorted(self.names - set(inputs))
+        unknown = sorted(set(inputs) - self.names)
+        raise InvalidInputError(
+            f"model {self.card.name}: inputs {sorted(inputs)} do not match {sorted(self.names)}"
+            + (f"; missing {missing}" if missing else "")
+            + (f"; unknown {unknown}" if unknown else "")
+        )
+
+
+_sum = np.add.reduce
+
+
+def _describe_dtype(array: np.ndarray) -> str:
+    return NUMPY_TO_KSERVE.get(array.dtype.str, str(array.dtype))
+
+
+def validate_inputs(
+    card: ModelCard, inputs: Mapping[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], int]:
+    """One-off validation (see InputValidator, which the runtime keeps per model)."""
+    return InputValidator(card)(inputs)

@@ -1,0 +1,158 @@
+"""Test helpers shipped with the SDK: small ONNX models built in code and a fake runtime.
+
+``FakeRuntime`` implements the ``Runtime`` protocol with plain Python functions, so tools and
+agents can be tested without ONNX files; ``make_mlp`` and ``make_matmul`` write real ONNX models
+(no torch needed) for runtime tests, benchmarks and examples.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agentarts.errors import NotFoundError
+from agentarts.runtime.protocol import InferResult
+
+__all__ = ["FakeRuntime", "make_matmul", "make_mlp", "write_model"]
+
+
+def make_mlp(
+    sizes: Sequence[int] = (64, 256, 256, 8), seed: int = 0, batch_dim: int | None = None
+) -> Any:
+    """An MLP (Gemm + Relu layers) with input ``x`` and output ``y``; dynamic batch by default."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    nodes, inits = [], []
+    prev = "x"
+    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
+        w = (rng.standard_normal((fan_in, fan_out)) / np.sqrt(fan_in)).astype(np.float32)
+        b = np.zeros(fan_out, np.float32)
+        inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(b, f"b{i}")]
+        out = "y" if i == len(sizes) - 2 else f"h{i}"
+        nodes.append(
+            helper.make_node("Gemm", [prev, f"w{i}", f"b{i}"], [f"g{i}" if out != "y" else out])
+        )
+        if out != "y":
+            nodes.append(helper.make_node("Relu", [f"g{i}"], [out]))
+        prev = out
+    batch = batch_dim if batch_dim is not None else "batch"
+    graph = helper.make_graph(
+        nodes,
+        "mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, sizes[0]])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, sizes[-1]])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def make_matmul(k: int, n: int, seed: int = 0) -> Any:
+    """One MatMul ``y = x @ W`` with x [batch, k] and W [k, n]: FLOPs and bytes in closed form."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = np.random.default_rng(seed).standard_normal((k, n)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="matmul")],
+        "matmul",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", k])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", n])],
+        [numpy_helper.from_array(w, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def write_model(
+    repo: Path | str, name: str, model: Any, version: str = "1", card: str | None = None
+) -> Path:
+    """Write ``model`` as ``repo/name/version/model.onnx`` (and ``model.toml`` if given)."""
+    import onnx
+
+    folder = Path(repo) / name / version
+    folder.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(folder / "model.onnx"))
+    if card is not None:
+        (Path(repo) / name / "model.toml").write_text(card)
+    return folder / "model.onnx"
+
+
+class FakeRuntime:
+    """A ``Runtime`` whose models are Python functions ``inputs -> outputs`` (a test double).
+
+    Records every call in ``calls`` so tests can assert what a tool sent.
+    """
+
+    def __init__(
+        self,
+        models: Mapping[str, Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]],
+        device_time_us: float = 10.0,
+    ) -> None:
+        self.models = dict(models)
+        self.device_time_us = device_time_us
+        self.calls: list[tuple[str, dict[str, np.ndarray]]] = []
+
+    def infer(
+        self,
+        model: str,
+        inputs: Mapping[str, np.ndarray],
+        *,
+        version: str | None = None,
+        outputs: Sequence[str] | None = None,
+        timeout_s: float | None = None,
+    ) -> InferResult:
+        if model not in self.models:
+            raise NotFoundError(f"unknown model {model!r}")
+        start = time.perf_counter()
+        feeds = {k: np.asarray(v) for k, v in inputs.items()}
+        self.calls.append((model, feeds))
+        result = self.models[model](feeds)
+        if outputs:
+            result = {k: result[k] for k in outputs}
+        rows = next(iter(feeds.values())).shape[0] if feeds else 1
+        return InferResult(
+            model,
+            version or "1",
+            result,
+            (time.perf_counter() - start) * 1e6,
+            self.device_time_us,
+            rows,
+            "fake",
+        )
+
+    async def ainfer(
+        self,
+        model: str,
+        inputs: Mapping[str, np.ndarray],
+        *,
+        version: str | None = None,
+        outputs: Sequence[str] | None = None,
+        timeout_s: float | None = None,
+    ) -> InferResult:
+        return self.infer(model, inputs, version=version, outputs=outputs, timeout_s=timeout_s)
+
+    def model_metadata(self, model: str, version: str | None = None) -> dict[str, Any]:
+        if model not in self.models:
+            raise NotFoundError(f"unknown model {model!r}")
+        return {"name": model, "versions": ["1"], "platform": "python", "inputs": [], "outputs": []}
+
+    def is_ready(self, model: str | None = None, version: str | None = None) -> bool:
+        return model is None or model in self.models
+
+    def list_models(self) -> list[dict[str, Any]]:
+        return [{"name": m, "version": "1", "state": "READY"} for m in self.models]
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,232 @@
+"""``agentarts runtime``: serve, models, devices, plan."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from agentarts.cli._base import console, print_json
+
+runtime_app = typer.Typer(
+    help="The local inference runtime (simulated Ascend NPUs).", no_args_is_help=True
+)
+
+_REPO_HELP = "Extra model repository (repeatable); installed packs' models are always served."
+
+
+def _runtime(repos: list[Path] | None, devices: str | None, batching: bool = True) -> Any:
+    from agentarts.config import load_settings
+    from agentarts.runtime.local import LocalRuntime, default_repositories
+
+    settings = load_settings()
+    return LocalRuntime(
+        default_repositories(repos or []), devices or settings.devices, batching=batching
+    )
+
+
+@runtime_app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Bind address (loopback by default)."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535),
+    model_repository: list[Path] | None = typer.Option(None, "--model-repository", help=_REPO_HELP),
+    devices: str | None = typer.Option(None, "--devices", help="Simulated cards, e.g. 910B2x8."),
+    api_key: str | None = typer.Option(
+        None, "--api-key", help="Required beyond loopback (or AGENTARTS_API_KEY)."
+    ),
+    no_batching: bool = typer.Option(False, "--no-batching", help="Turn dynamic batching off."),
+) -> None:
+    """Serve the models over KServe v2 HTTP (Triton/KServe/MindIE clients work)."""
+    from agentarts.runtime.server import is_loopback
+    from agentarts.runtime.server import serve as run_server
+
+    key = api_key or os.environ.get("AGENTARTS_API_KEY")
+    if not is_loopback(host) and not key:
+        from agentarts.errors import UsageError
+
+        raise UsageError(
+            f"--host {host} is not loopback: an API key is required (--api-key or "
+            "AGENTARTS_API_KEY)"
+        )
+    rt = _runtime(model_repository, devices, batching=not no_batching)
+    failed = rt.load_all()
+    out = console(stderr=True)
+    for name, why in failed.items():
+        out.print(f"[red]not serving[/] {name}: {why}")
+    ready = [m for m in rt.list_models() if m["state"] == "READY"]
+    out.print(
+        f"AgentArts runtime on http://{host}:{port} - {len(ready)} model version(s) ready "
+        f"on {len(rt.devices.cards)} simulated card(s)"
+    )
+    run_server(rt, host, port, api_key=key)
+
+
+@runtime_app.command()
+def models(
+    model_repository: list[Path] | None = typer.Option(None, "--model-repository", help=_REPO_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List the models the runtime would serve, loading each to check it."""
+    rt = _runtime(model_repository, None)
+    rt.load_all()
+    rows = []
+    for row in rt.list_models():
+        if row["state"] == "READY":
+            meta = rt.model_metadata(row["name"], row["version"])
+            params = meta["parameters"]
+            row.update(
+                task=params["task"],
+                max_batch_size=params["max_batch_size"],
+                inputs=[f"{t['name']}{t['shape']}" for t in meta["inputs"]],
+                outputs=[f"{t['name']}{t['shape']}" for t in meta["outputs"]],
+                hbm_reserved_bytes=params["hbm_reserved_bytes"],
+                device_time_us_batch1=round(rt.load(row["name"], row["version"]).device_us[1], 2),
+            )
+        rows.append(row)
+    rt.close()
+    if as_json:
+        print_json({"models": rows, "repositories": [str(r) for r in rt.repository.roots]})
+        return
+    from rich.table import Table
+
+    table = Table(title="Models")
+    for col in ("name", "version", "state", "task", "inputs", "outputs", "batch", "910B2 us@1"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["name"],
+            r["version"],
+            r["state"] if r["state"] == "READY" else f"{r['state']}: {r.get('reason', '')[:80]}",
+            r.get("task", ""),
+            " ".join(r.get("inputs", [])),
+            " ".join(r.get("outputs", [])),
+            str(r.get("max_batch_size", "")),
+            str(r.get("device_time_us_batch1", "")),
+        )
+    out = console()
+    out.print(table if rows else "No models found. Add --model-repository DIR.")
+
+
+@runtime_app.command()
+def devices(
+    devices_spec: str | None = typer.Option(None, "--devices", help="e.g. 910B2x8,310P"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show the simulated Ascend cards and their published figures."""
+    from agentarts.config import load_settings
+    from agentarts.runtime.devices import PROFILES, parse_devices
+
+    spec = devices_spec or load_settings().devices
+    cards = parse_devices(spec)
+    if as_json:
+        print_json(
+            {
+                "spec": spec,
+                "cards": [{"index": i, **p.summary()} for i, p in enumerate(cards)],
+                "profiles": {n: p.summary() for n, p in PROFILES.items()},
+            }
+        )
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Simulated devices ({spec})")
+    for col in ("#", "profile", "FP16 TFLOPS", "INT8 TOPS", "HBM GB", "TB/s", "cube/vector"):
+        table.add_column(col)
+    for i, p in enumerate(cards):
+        s = p.summary()
+        table.add_row(
+            str(i),
+            p.name,
+            str(s["peak_fp16_tflops"]),
+            str(s["peak_int8_tops"]),
+            f"{p.hbm_bytes / 1e9:.0f}",
+            str(p.hbm_bandwidth_tbs),
+            f"{p.cube_cores}/{p.vector_cores}",
+        )
+    out = console()
+    out.print(table)
+    out.print(
+        "[dim]Figures: DESIGN.md 4.2 and agentarts.runtime.devices; bandwidths and launch "
+        "overheads are assumptions where Huawei publishes none.[/]"
+    )
+
+
+@runtime_app.command()
+def plan(
+    model: str = typer.Argument(..., help="Model name in the repository."),
+    qps: float = typer.Option(..., "--qps", help="Requests (rows) per second to serve."),
+    p99_ms: float = typer.Option(..., "--p99-ms", help="p99 latency target in milliseconds."),
+    device: str = typer.Option("910B2", "--device", help="Device profile."),
+    model_repository: list[Path] | None = typer.Option(None, "--model-repository", help=_REPO_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """How many cards and which batch settings meet a QPS and p99 target."""
+    import onnx
+
+    from agentarts.errors import UsageError
+    from agentarts.runtime.costmodel import CostModel
+    from agentarts.runtime.devices import parse_devices
+    from agentarts.runtime.local import default_repositories
+    from agentarts.runtime.planner import plan_capacity
+    from agentarts.runtime.repository import ModelRepository, load_card
+
+    if qps <= 0 or p99_ms <= 0:
+        raise UsageError("--qps and --p99-ms must be positive")
+    profile = parse_devices(device)[0]
+    repo = ModelRepository(default_repositories(model_repository or []))
+    entry, _version, path = repo.resolve(model)
+    proto = onnx.load(str(path))
+    card = load_card(model, proto, entry.card_path)
+    cost = CostModel(proto, profile, card.precision)
+    sizes = [b for b in (1, 2, 4, 8, 16, 32, 64, 128, 256) if b <= card.batching.max_batch_size]
+    result = plan_capacity(
+        model, profile.name, lambda b: cost.batch_cost(b).time_s, qps, p99_ms, batch_sizes=sizes
+    )
+    if as_json:
+        print_json(result.as_dict())
+    else:
+        _print_plan(result)
+    if result.recommended is None:
+        raise typer.Exit(1)
+
+
+def _print_plan(result: Any) -> None:
+    from rich.table import Table
+
+    out = console()
+    best = result.recommended
+    if best is None:
+        out.print(
+            f"[red]No configuration meets p99 <= {result.p99_target_ms} ms at "
+            f"{result.qps:g} QPS on {result.device}.[/]"
+        )
+    else:
+        out.print(
+            f"[green]{best.cards} x {result.device}[/] with max_batch_size="
+            f"{best.max_batch_size}, max_queue_delay_us={best.max_queue_delay_us}: p99 "
+            f"{best.p99_ms} ms (target {result.p99_target_ms}), utilisation "
+            f"{best.utilization:.0%}"
+        )
+    table = Table(title=f"{result.model}: {result.qps:g} QPS, p99 <= {result.p99_target_ms} ms")
+    for col in ("cards", "max batch", "delay us", "mean batch", "util", "p50 ms", "p99 ms", "ok"):
+        table.add_column(col)
+    for o in result.options[:12]:
+        table.add_row(
+            str(o.cards),
+            str(o.max_batch_size),
+            str(o.max_queue_delay_us),
+            str(o.mean_batch),
+            f"{o.utilization:.0%}",
+            str(o.p50_ms),
+            str(o.p99_ms),
+            "yes" if o.meets_target else "no",
+        )
+    out.print(table)
+    for note in result.notes:
+        out.print(f"[dim]- {note}[/]")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(runtime_app, name="runtime")
