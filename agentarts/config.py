@@ -72,6 +72,7 @@ class Settings:
     chat: ChatSettings = ChatSettings()
     offline: bool = False
     project: dict[str, Any] = field(default_factory=dict)
+    envelope: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_sqlite(self) -> bool:
@@ -153,4 +154,5 @@ def load_settings(start: Path | None = None, env: dict[str, str] | None = None) 
         ),
         offline=env.get("AGENTARTS_OFFLINE", "").lower() in {"1", "true", "yes"},
         project=_section(doc, "project", path),
+        envelope=_section(doc, "envelope", path),
     )

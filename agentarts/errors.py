@@ -20,7 +20,7 @@ AgentArtsError
 ├── DeviceOutOfMemoryError   a simulated NPU has no room for a model (exit 1, HTTP 507)
 ├── RuntimeOverloadedError   the batcher queue is full (HTTP 429, Retry-After)
 ├── RequestTimeoutError      a request waited longer than its timeout (HTTP 504)
-├── ApprovalError            an actuating step without approval, or a bad approval (exit 1, 409)
+├── ApprovalError            an actuating step without approval, or a bad approval (exit 2, 409)
 └── TemplateError            project generation or upgrade failed (exit 1)
 ```
 """
@@ -142,6 +142,7 @@ class RequestTimeoutError(AgentArtsError):
 class ApprovalError(AgentArtsError):
     """An actuating step reached without approval, or an approval that cannot apply."""
 
+    exit_code = 2
     http_status = 409
 
 

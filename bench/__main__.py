@@ -9,7 +9,7 @@ import time
 
 from bench._common import machine
 
-SUITES = ["cli", "runtime"]
+SUITES = ["cli", "runtime", "agents"]
 
 
 def main() -> None:

@@ -117,19 +117,16 @@ def batching(repo: Path, callers: int = 64, per_caller: int = 400) -> dict[str, 
             on.load("mlp").batcher.stats.exec_count,
             on.load("mlp").batcher.stats.inference_count,
         )
-        out[f"{kind}_on_rps"] = statistics.median(
-            measure(on, callers, per_caller) for _ in range(3)
-        )
+        # best of 5 rounds: on a shared VM noise only ever lowers throughput
+        out[f"{kind}_on_rps"] = max(measure(on, callers, per_caller) for _ in range(5))
         stats = on.load("mlp").batcher.stats
         out[f"{kind}_mean_batch"] = (stats.inference_count - before[1]) / max(
             1, stats.exec_count - before[0]
         )
-        out[f"{kind}_off_rps"] = statistics.median(
-            measure(off, callers, per_caller) for _ in range(3)
-        )
+        out[f"{kind}_off_rps"] = max(measure(off, callers, per_caller) for _ in range(5))
         out[f"{kind}_on_vs_off"] = out[f"{kind}_on_rps"] / out[f"{kind}_off_rps"]
-    out["raw_b64_rows_s"] = statistics.median(
-        64e6 / _per_call_us(lambda: session.run(None, x64), 500) for _ in range(3)
+    out["raw_b64_rows_s"] = max(
+        64e6 / _per_call_us(lambda: session.run(None, x64), 500) for _ in range(5)
     )
     out["async_on_vs_raw_b64"] = out["async_on_rps"] / out["raw_b64_rows_s"]
     lm = on.load("mlp")

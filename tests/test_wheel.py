@@ -62,3 +62,17 @@ def test_wheel_install_new_project_and_its_tests(tmp_path):
     )
     tested = _run([str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider"], project, env)
     assert "passed" in tested and "failed" not in tested
+
+    # the generated agent runs from the CLI, stops at its gate, and an approval finishes it
+    env.pop("AGENTARTS_DATA_DIR", None)  # the project's own .agentarts/ holds its runs
+    import json
+
+    ran = json.loads(
+        _run([str(cli), "run", "--input", "{}", "--thread", "T", "--json"], project, env)
+    )
+    assert ran["status"] == "waiting_approval"
+    _run([str(cli), "runs", "approve", "T", "--by", "tester"], project, env)
+    shown = json.loads(_run([str(cli), "runs", "show", "T", "--json"], project, env))
+    assert shown["status"] == "completed"
+    assert [a["decision"] for a in shown["approvals"]] == ["approved"]
+    assert (project / ".agentarts" / "agentarts.db").is_file()

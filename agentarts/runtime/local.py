@@ -54,12 +54,17 @@ class LoadedModel:
     validate: InputValidator
     device_us: dict[int, float]
 
-    busy_us: float = 0.0
     device_label: str = ""
     _async: dict[int, AsyncBatcher] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.device_label = f"{self.card_device.index}:{self.card_device.profile.name}"
+
+    @property
+    def busy_us(self) -> float:
+        """Simulated device time of every batch run so far (histogram x cost per size)."""
+        histogram = dict(self.batcher.stats.batch_histogram)
+        return sum(count * self.device_us[rows] for rows, count in histogram.items())
 
     def async_batcher(self) -> AsyncBatcher:
         """The async batcher of the running event loop (futures belong to one loop)."""
@@ -178,42 +183,43 @@ class LocalRuntime:
         return loaded
 
     def _runners(self, lm: LoadedModel) -> tuple[Any, Any]:
+        # Simulated device time is a pure function of the batch size, so busy time is derived
+        # from the batch-size histogram when read (see busy_us) instead of summed per call.
         engine, device_us_by_rows = lm.engine, lm.device_us
         names = engine.output_names
-        busy_lock = threading.Lock()
-
-        def account(rows: int) -> float:
-            device_us = device_us_by_rows[rows]
-            with busy_lock:  # thread leaders and the async dispatcher may both run batches
-                lm.busy_us += device_us
-            return device_us
-
         raw_run = engine._run
+        only = names[0] if len(names) == 1 else None
 
         def run_one(feeds: dict[str, np.ndarray], rows: int) -> tuple[dict[str, Any], float]:
-            # The hot path of a lone caller, so as few Python frames as possible.
+            # The hot path of a lone caller, so as few Python operations as possible.
             try:
                 outs = raw_run(names, feeds, None)
             except Exception as exc:
                 raise ModelError(f"inference failed: {exc}") from exc
-            device_us = device_us_by_rows[rows]
-            with busy_lock:
-                lm.busy_us += device_us
-            return dict(zip(names, outs, strict=True)), device_us
+            result = {only: outs[0]} if only is not None else dict(zip(names, outs, strict=True))
+            return result, device_us_by_rows[rows]
 
         def run(payloads: list[dict[str, np.ndarray]], rows: int) -> list[Any]:
             if len(payloads) == 1:
                 return [run_one(payloads[0], rows)]
             feeds = {k: np.concatenate([p[k] for p in payloads]) for k in payloads[0]}
             outs = engine.run(feeds)
-            device_us = account(rows)
+            device_us = device_us_by_rows[rows]
+            first = next(iter(payloads[0]))
             parts, start = [], 0
+            if only is not None:  # one output: the common case, kept cheap per request
+                out = outs[0]
+                for p in payloads:
+                    end = start + p[first].shape[0]
+                    parts.append(({only: out[start:end]}, device_us))
+                    start = end
+                return parts
             for p in payloads:
-                n = next(iter(p.values())).shape[0]
+                end = start + p[first].shape[0]
                 parts.append(
-                    ({k: o[start : start + n] for k, o in zip(names, outs, strict=True)}, device_us)
+                    ({k: o[start:end] for k, o in zip(names, outs, strict=True)}, device_us)
                 )
-                start += n
+                start = end
             return parts
 
         return run, run_one

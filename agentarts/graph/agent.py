@@ -1,0 +1,378 @@
+"""``Agent``: a LangGraph graph compiled with a durable checkpointer, plus the run store.
+
+It runs, streams, pauses at approval gates, and resumes (after an approval, a rejection, or a
+crash) with every step, tool call and decision recorded. LangGraph stays the engine: an Agent
+is a builder plus a runtime, not a second graph engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from agentarts.errors import ApprovalError, ConfigError, NotFoundError, UsageError
+from agentarts.graph.events import EventBus, RunEvent, otel_subscriber
+from agentarts.tools.context import _CURRENT, RunContext
+
+__all__ = ["Agent", "RunResult"]
+
+log = logging.getLogger("agentarts.agent")
+
+
+@dataclass
+class RunResult:
+    """Where a run stands: ``completed``, ``waiting_approval``, ``interrupted`` or ``failed``."""
+
+    thread_id: str
+    run_id: str | None
+    status: str
+    output: dict[str, Any] | None = None
+    pending: dict[str, Any] | None = None  # the approval request a person must answer
+    error: str | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        import json
+
+        from agentarts.store.store import dumps
+
+        return json.loads(dumps(asdict(self)))
+
+
+def _status_of(snapshot: Any) -> tuple[str, dict[str, Any] | None]:
+    if snapshot is None or snapshot.created_at is None:
+        return "unknown", None
+    interrupts = list(snapshot.interrupts or ())
+    if interrupts:
+        first = interrupts[0]
+        value = first.value if isinstance(first.value, dict) else {"value": first.value}
+        pending = {"interrupt_id": first.id, **value}
+        kind = "waiting_approval" if value.get("type") == "approval" else "waiting_input"
+        return kind, pending
+    if snapshot.next:
+        return "interrupted", None
+    return "completed", None
+
+
+def _verify_approval_paths(compiled: Any) -> None:
+    """Refuse graphs where an actuating tool node is reachable without passing its gate."""
+    from agentarts.tools.base import Safety
+
+    nodes = compiled.builder.nodes
+    actuating: dict[str, str] = {}
+    gates: dict[str, str] = {}
+    for name, spec in nodes.items():
+        func = getattr(spec.runnable, "func", None)
+        tool = getattr(func, "__agentarts_tool__", None)
+        if tool is not None and tool.safety is Safety.ACTUATING:
+            actuating[name] = tool.name
+        gate = getattr(func, "__agentarts_gate__", None)
+        if gate is not None:
+            gates[name] = gate
+    if not actuating:
+        return
+    drawn = compiled.get_graph()
+    successors: dict[str, set[str]] = {}
+    for edge in drawn.edges:
+        successors.setdefault(edge.source, set()).add(edge.target)
+    for node, action in actuating.items():
+        blocked = {n for n, a in gates.items() if a == action}
+        seen, todo = set(), ["__start__"]
+        while todo:
+            current = todo.pop()
+            if current in seen or current in blocked:
+                continue
+            seen.add(current)
+            todo.extend(successors.get(current, ()))
+        if node in seen:
+            raise ApprovalError(
+                f"node {node!r} runs actuating tool {action!r} but can be reached without "
+                f"passing an approval_gate for it (conditional edges need a path map)"
+            )
+
+
+class Agent:
+    """Run a LangGraph ``StateGraph`` durably, with approvals and an audit trail.
+
+    Args:
+        graph: a ``StateGraph`` builder (or a compiled graph, whose builder is used).
+        name: shown in the run store and the CLI.
+        database_url: checkpoints and run store (default: settings, SQLite in the data dir).
+        runtime: the ``Runtime`` that model tools use (default: the process-wide one).
+        subscribers: callables receiving every ``RunEvent``.
+        verify: check at build time that every actuating tool node sits behind its gate.
+    """
+
+    def __init__(
+        self,
+        graph: Any,
+        *,
+        name: str | None = None,
+        database_url: str | None = None,
+        runtime: Any = None,
+        subscribers: list[Callable[[RunEvent], None]] | None = None,
+        verify: bool = True,
+    ) -> None:
+        builder = getattr(graph, "builder", graph)
+        if not hasattr(builder, "compile"):
+            raise ConfigError(f"{graph!r} is not a LangGraph StateGraph")
+        self.builder = builder
+        self.name = name or getattr(graph, "name", None) or "agent"
+        #: how to load this agent again ("module:attr"); recorded with every run so the CLI
+        #: can approve, reject or resume a thread from another process
+        self.ref: str | None = None
+        self._module = sys._getframe(1).f_globals.get("__name__")  # where it was defined
+        self._database_url = database_url
+        self.runtime = runtime
+        self.events = EventBus(list(subscribers or []))
+        otel = otel_subscriber()
+        if otel is not None:
+            self.events.subscribers.append(otel)
+        self._graph: Any = None
+        self._store: Any = None
+        self._conn: Any = None
+        if verify:
+            _verify_approval_paths(builder.compile())
+
+    @classmethod
+    def from_ref(cls, ref: str, **kwargs: Any) -> Agent:
+        """Load ``"package.module:attr"``: an Agent, a StateGraph or a compiled graph."""
+        from agentarts.plugins import load_ref
+
+        obj = load_ref(ref)
+        agent = obj if isinstance(obj, Agent) else cls(obj, name=kwargs.pop("name", ref), **kwargs)
+        agent.ref = ref
+        return agent
+
+    # -- plumbing ----------------------------------------------------------------------------
+    @property
+    def database_url(self) -> str:
+        if self._database_url is None:
+            from agentarts.config import load_settings
+
+            self._database_url = load_settings().database_url
+        return self._database_url
+
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            from agentarts.store import RunStore
+
+            self._store = RunStore(self.database_url)
+        return self._store
+
+    @property
+    def graph(self) -> Any:
+        if self._graph is None:
+            from agentarts.graph.checkpoint import make_checkpointer
+
+            self.store  # noqa: B018 - migrate the store before the checkpointer shares the file
+            saver, self._conn = make_checkpointer(self.database_url)
+            self._graph = self.builder.compile(checkpointer=saver)
+        return self._graph
+
+    def _find_ref(self) -> str | None:
+        """``module:attr`` of this agent if its defining module holds it at top level."""
+        module = sys.modules.get(self._module or "")
+        if self.ref is None and module is not None and self._module != "__main__":
+            for attr, value in vars(module).items():
+                if value is self:
+                    self.ref = f"{self._module}:{attr}"
+                    break
+        return self.ref
+
+    def _config(self, thread_id: str) -> dict[str, Any]:
+        return {"configurable": {"thread_id": thread_id}}
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+            self._graph = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> Agent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- running -----------------------------------------------------------------------------
+    def run(
+        self, input: Mapping[str, Any] | None = None, thread_id: str | None = None
+    ) -> RunResult:
+        """Start a run on a new (or given) thread; returns when it completes or must wait."""
+        thread_id = thread_id or uuid.uuid4().hex[:12]
+        if thread_id and self.snapshot(thread_id).created_at is not None:
+            status, _ = _status_of(self.snapshot(thread_id))
+            if status in ("waiting_approval", "waiting_input", "interrupted"):
+                raise UsageError(
+                    f"thread {thread_id} is {status}: approve, reject or resume it "
+                    "instead of starting a new run on it"
+                )
+        return self._execute(dict(input or {}), thread_id, "run", input)
+
+    def snapshot(self, thread_id: str) -> Any:
+        return self.graph.get_state(self._config(thread_id))
+
+    def status(self, thread_id: str) -> RunResult:
+        """The thread's current state, from its last checkpoint."""
+        snap = self.snapshot(thread_id)
+        status, pending = _status_of(snap)
+        if status == "unknown":
+            raise NotFoundError(f"no run with thread id {thread_id!r}")
+        return RunResult(thread_id, None, status, dict(snap.values), pending)
+
+    def approve(self, thread_id: str, by: str = "operator", reason: str = "") -> RunResult:
+        """Approve the pending request and continue the run."""
+        return self._decide(thread_id, True, by, reason)
+
+    def reject(self, thread_id: str, reason: str, by: str = "operator") -> RunResult:
+        """Reject the pending request (a reason is required) and continue the run."""
+        if not reason.strip():
+            raise UsageError("a rejection needs a reason")
+        return self._decide(thread_id, False, by, reason)
+
+    def _decide(self, thread_id: str, approved: bool, by: str, reason: str) -> RunResult:
+        current = self.status(thread_id)
+        if current.status != "waiting_approval" or current.pending is None:
+            raise ApprovalError(
+                f"thread {thread_id} is not waiting for an approval (status: {current.status})"
+            )
+        pending = current.pending
+        runs = self.store.thread(thread_id)["runs"]
+        self.store.record_approval(
+            thread_id,
+            runs[-1]["id"] if runs else "",
+            pending["interrupt_id"],
+            str(pending.get("action", "")),
+            pending.get("proposal"),
+            approved,
+            by,
+            reason,
+        )
+        return self._apply_decision(thread_id, pending["interrupt_id"], approved, by, reason)
+
+    def _apply_decision(
+        self, thread_id: str, interrupt_id: str, approved: bool, by: str, reason: str
+    ) -> RunResult:
+        from langgraph.types import Command
+
+        decision = {"approved": approved, "by": by, "reason": reason}
+        self.events.emit("approval", RunContext("", thread_id), node=None, **decision)
+        result = self._execute(
+            Command(resume={interrupt_id: decision}),
+            thread_id,
+            "approve" if approved else "reject",
+            decision,
+        )
+        self.store.mark_applied(thread_id, interrupt_id)
+        return result
+
+    def resume(self, thread_id: str) -> RunResult:
+        """Continue a thread from its last checkpoint: after a crash, or to apply a decision
+        that was recorded but not applied (the process died in between)."""
+        current = self.status(thread_id)
+        if current.status == "interrupted":
+            return self._execute(None, thread_id, "resume", None)
+        if current.status == "waiting_approval" and current.pending is not None:
+            recorded = self.store.decision_for(thread_id, current.pending["interrupt_id"])
+            if recorded is not None and not recorded["applied"]:
+                return self._apply_decision(
+                    thread_id,
+                    current.pending["interrupt_id"],
+                    recorded["decision"] == "approved",
+                    recorded["by"],
+                    recorded["reason"],
+                )
+            raise ApprovalError(f"thread {thread_id} waits for an approval: approve or reject it")
+        return current
+
+    def history(self, thread_id: str) -> list[dict[str, Any]]:
+        """Checkpoints of the thread, newest first (step, next nodes, time)."""
+        out = []
+        for snap in self.graph.get_state_history(self._config(thread_id)):
+            out.append(
+                {
+                    "checkpoint_id": snap.config["configurable"].get("checkpoint_id"),
+                    "step": (snap.metadata or {}).get("step"),
+                    "next": list(snap.next),
+                    "created_at": snap.created_at,
+                }
+            )
+        return out
+
+    def _execute(self, inp: Any, thread_id: str, kind: str, record: Any) -> RunResult:
+        graph = self.graph
+        store = self.store
+        run_id = uuid.uuid4().hex
+        store.start_run(
+            run_id, thread_id, self._find_ref() or self.name, {"kind": kind, "input": record}
+        )
+        ctx = RunContext(run_id, thread_id, self.name, store, self.events, runtime=self.runtime)
+        token = _CURRENT.set(ctx)
+        events = self.events
+        events.emit("run_start", ctx, agent=self.name, trigger=kind)
+        starts: dict[str, tuple[float, datetime]] = {}
+        steps: list[dict[str, Any]] = []
+        status, output, pending, error = "failed", None, None, None
+        try:
+            for payload in graph.stream(
+                inp, self._config(thread_id), stream_mode="tasks", durability="sync"
+            ):
+                task_id, node = payload["id"], payload["name"]
+                if "input" in payload and "result" not in payload:
+                    starts[task_id] = (time.perf_counter(), datetime.now(UTC))
+                    events.emit("step_start", ctx, node=node)
+                    continue
+                t0, started = starts.pop(task_id, (time.perf_counter(), datetime.now(UTC)))
+                duration_ms = (time.perf_counter() - t0) * 1e3
+                interrupts = payload.get("interrupts") or []
+                step_status = "error" if payload.get("error") else "waiting" if interrupts else "ok"
+                store.add_step(
+                    run_id,
+                    thread_id,
+                    node,
+                    step_status,
+                    started,
+                    duration_ms,
+                    payload.get("result"),
+                )
+                steps.append({"node": node, "status": step_status, "duration_ms": duration_ms})
+                events.emit("step_end", ctx, node=node, status=step_status, duration_ms=duration_ms)
+                for item in interrupts:
+                    events.emit("approval_requested", ctx, node=node, request=item.get("value"))
+            snap = graph.get_state(self._config(thread_id))
+            status, pending = _status_of(snap)
+            output = dict(snap.values)
+        except Exception as exc:  # the run failed; its last checkpoint stays resumable
+            error = " ".join(f"{type(exc).__name__}: {exc}".split())
+            log.debug("run %s failed", run_id, exc_info=True)
+        finally:
+            _CURRENT.reset(token)
+        store.finish_run(run_id, status, output, error)
+        events.emit("run_end", ctx, status=status, error=error or "")
+        return RunResult(thread_id, run_id, status, output, pending, error, steps)
+
+
+def _pid_alive(host: str) -> bool:
+    """Whether the ``hostname:pid`` that started a run is still running (on this host)."""
+    import socket
+
+    name, _, pid = host.rpartition(":")
+    if name != socket.gethostname() or not pid.isdigit():
+        return False
+    with contextlib.suppress(OSError):
+        os.kill(int(pid), 0)
+        return True
+    return False

@@ -1,0 +1,48 @@
+"""Durable checkpointers: SQLite (default, WAL) or Postgres, from the database URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agentarts.errors import ConfigError, MissingDependencyError
+
+__all__ = ["make_checkpointer"]
+
+
+def make_checkpointer(url: str) -> tuple[Any, Any]:
+    """(checkpointer, closeable connection) for ``url``.
+
+    SQLite gets WAL and a 30 s busy timeout so several processes can share one file; every
+    checkpoint is committed before the next step starts (``durability="sync"`` in Agent).
+    """
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
+        path = url.split("///", 1)[1] if "///" in url else ":memory:"
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        saver = SqliteSaver(conn)
+        saver.setup()
+        return saver, conn
+    if url.startswith(("postgres://", "postgresql")):
+        try:
+            from langgraph.checkpoint.postgres import PostgresSaver
+            from psycopg import Connection
+            from psycopg.rows import dict_row
+        except ImportError as exc:
+            raise MissingDependencyError(
+                "Postgres checkpoints need extra packages", hint="pip install 'agentarts[postgres]'"
+            ) from exc
+        dsn = "postgresql://" + url.partition("://")[2]
+        conn = Connection.connect(dsn, autocommit=True, prepare_threshold=0, row_factory=dict_row)
+        saver = PostgresSaver(conn)
+        saver.setup()
+        return saver, conn
+    raise ConfigError(f"unsupported database URL {url!r}")

@@ -1,0 +1,126 @@
+"""Database engine and schema migrations for the run store.
+
+SQLite is the default (WAL journal, ``synchronous=NORMAL``, a 30 s busy timeout), so several
+processes can run agents on one file: readers never block writers, writers queue instead of
+failing, and a killed process loses no committed row. Postgres works through its URL.
+
+The schema is versioned in ``agentarts_schema_version``. A fresh database gets the latest
+schema; an older one is migrated step by step; a newer one (written by a newer SDK) is refused
+with a clear error instead of being damaged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agentarts.errors import ConfigError, MissingDependencyError
+
+__all__ = ["LATEST_VERSION", "make_engine", "migrate", "with_retry"]
+
+LATEST_VERSION = 2
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Any:
+    """An SQLAlchemy engine for ``url``; creates the SQLite file's folder if needed."""
+    from sqlalchemy import create_engine, event
+
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.startswith(("postgres://", "postgresql")):
+        try:
+            import psycopg  # noqa: F401 - SQLAlchemy's psycopg 3 dialect needs it
+        except ImportError as exc:
+            raise MissingDependencyError(
+                "the Postgres driver is not installed", hint="pip install 'agentarts[postgres]'"
+            ) from exc
+        rest = url.partition("://")[2]
+        return create_engine(f"postgresql+psycopg://{rest}", pool_pre_ping=True)
+    raise ConfigError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
+
+
+def with_retry(fn: Callable[[], Any], attempts: int = 8) -> Any:
+    """Run a write, retrying briefly when SQLite reports the database locked or busy."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    delay = 0.05
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            text = str(exc).lower()
+            if attempt == attempts - 1 or ("locked" not in text and "busy" not in text):
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+    return None  # pragma: no cover
+
+
+def _v2_work_order_priority(conn: Any) -> None:
+    from sqlalchemy import inspect, text
+
+    columns = {c["name"] for c in inspect(conn).get_columns("agentarts_work_orders")}
+    if "priority" not in columns:
+        conn.execute(
+            text(
+                "ALTER TABLE agentarts_work_orders "
+                "ADD COLUMN priority VARCHAR NOT NULL DEFAULT 'normal'"
+            )
+        )
+
+
+#: version -> step that brings a database from version-1 to version
+MIGRATIONS: dict[int, Callable[[Any], None]] = {2: _v2_work_order_priority}
+
+
+def migrate(engine: Any) -> int:
+    """Bring the database to LATEST_VERSION; returns the version it had before (0 if new)."""
+    from sqlalchemy import inspect, text
+    from sqlmodel import SQLModel
+
+    from agentarts.store import models  # noqa: F401 - registers the tables
+
+    def run() -> int:
+        with engine.begin() as conn:
+            tables = set(inspect(conn).get_table_names())
+            if "agentarts_schema_version" not in tables:
+                SQLModel.metadata.create_all(conn)
+                conn.execute(
+                    text("INSERT INTO agentarts_schema_version (id, version) VALUES (1, :v)"),
+                    {"v": LATEST_VERSION},
+                )
+                return 0
+            found = conn.execute(text("SELECT version FROM agentarts_schema_version")).scalar()
+            found = int(found or 1)
+            if found > LATEST_VERSION:
+                raise ConfigError(
+                    f"the database schema is version {found}, newer than this SDK supports "
+                    f"({LATEST_VERSION}): upgrade agentarts"
+                )
+            for version in range(found + 1, LATEST_VERSION + 1):
+                MIGRATIONS[version](conn)
+            if found < LATEST_VERSION:
+                SQLModel.metadata.create_all(conn)  # tables added by later versions
+                conn.execute(
+                    text("UPDATE agentarts_schema_version SET version = :v"), {"v": LATEST_VERSION}
+                )
+            return found
+
+    return with_retry(run)

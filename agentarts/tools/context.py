@@ -1,0 +1,66 @@
+"""The run a tool call belongs to: who records it, which actions were approved in it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agentarts.graph.events import EventBus
+    from agentarts.store import RunStore
+
+__all__ = ["RunContext", "current_run", "proposal_digest"]
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return float(value)  # 10 and 10.0 are the same setpoint
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def proposal_digest(action: str, proposal: Any) -> str:
+    """A stable digest of an action and its arguments: what a person approved, exactly."""
+    from agentarts.store.store import dumps
+
+    canonical = json.dumps(
+        _canonical(json.loads(dumps(proposal))), sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(f"{action}\0{canonical}".encode()).hexdigest()
+
+
+@dataclass
+class RunContext:
+    """Set by ``Agent`` while a run executes; read by tools and graph nodes."""
+
+    run_id: str
+    thread_id: str
+    agent: str = ""
+    store: RunStore | None = None
+    events: EventBus | None = None
+    approved: set[str] = field(default_factory=set)  # digests approved in this run
+    runtime: Any = None  # the Runtime model tools use unless they were given one
+
+    def approve(self, action: str, proposal: Any) -> str:
+        digest = proposal_digest(action, proposal)
+        self.approved.add(digest)
+        return digest
+
+    def is_approved(self, action: str, proposal: Any) -> bool:
+        return proposal_digest(action, proposal) in self.approved
+
+
+_CURRENT: ContextVar[RunContext | None] = ContextVar("agentarts_run", default=None)
+
+
+def current_run() -> RunContext | None:
+    """The run being executed in this context, if any."""
+    return _CURRENT.get()

@@ -1,0 +1,110 @@
+"""`agentarts run`, `runs ...` and `tools list` through CliRunner, including bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.agents.sample_agent import READING
+
+REF = "tests.agents.sample_agent:agent"
+
+
+@pytest.fixture
+def started(runner, cli, env):
+    result = runner.invoke(
+        cli, ["run", REF, "--input", json.dumps({"reading": READING}), "--thread", "c1", "--json"]
+    )
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_run_json_stops_at_the_gate(started):
+    assert started["status"] == "waiting_approval" and started["thread_id"] == "c1"
+    assert started["pending"]["action"] == "set_valve"
+
+
+def test_run_shows_progress_without_json(runner, cli, env):
+    result = runner.invoke(cli, ["run", REF, "--input", json.dumps({"reading": READING})])
+    assert result.exit_code == 0
+    assert "forecast" in result.stderr and "approval needed" in result.stdout
+
+
+def test_input_from_a_file(runner, cli, env, tmp_path):
+    path = tmp_path / "in.json"
+    path.write_text(json.dumps({"reading": READING}))
+    result = runner.invoke(cli, ["run", REF, "--input", f"@{path}", "--json"])
+    assert json.loads(result.stdout)["status"] == "waiting_approval"
+
+
+def test_approve_show_export(runner, cli, env, started, tmp_path):
+    approved = runner.invoke(
+        cli, ["runs", "approve", "c1", "--by", "ana", "--reason", "ok", "--json"]
+    )
+    assert approved.exit_code == 0, approved.stderr
+    assert json.loads(approved.stdout)["status"] == "completed"
+    shown = json.loads(runner.invoke(cli, ["runs", "show", "c1", "--json"]).stdout)
+    assert shown["status"] == "completed"
+    assert [(a["decision"], a["by"]) for a in shown["approvals"]] == [("approved", "ana")]
+    assert {"steps", "tool_calls", "runs", "alerts", "work_orders"} <= shown.keys()
+    out = tmp_path / "audit.json"
+    exported = runner.invoke(cli, ["runs", "export", "c1", "--output", str(out)])
+    assert exported.exit_code == 0
+    assert json.loads(out.read_text())["approvals"][0]["by"] == "ana"
+    table = runner.invoke(cli, ["runs", "show", "c1"])
+    assert "approved by ana" in table.stdout
+    listed = json.loads(runner.invoke(cli, ["runs", "list", "--json"]).stdout)["runs"]
+    assert listed[0]["thread_id"] == "c1"
+
+
+def test_reject_needs_reason_and_records_it(runner, cli, env, started):
+    missing = runner.invoke(cli, ["runs", "reject", "c1"])
+    assert missing.exit_code == 2
+    done = runner.invoke(cli, ["runs", "reject", "c1", "--reason", "shift change", "--json"])
+    assert json.loads(done.stdout)["status"] == "completed"
+    shown = json.loads(runner.invoke(cli, ["runs", "show", "c1", "--json"]).stdout)
+    assert shown["approvals"][0]["reason"] == "shift change"
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["run", REF, "--input", "{not json"], "not valid JSON"),
+        (["run", REF, "--input", "[1, 2]"], "must be a JSON object"),
+        (["run", REF, "--input", "@/no/such/file.json"], "--input @/no/such/file.json"),
+        (["run", "no_such_module_xyz:agent"], "cannot import"),
+        (["run", "json"], "must look like"),
+        (["runs", "show", "missing"], "no run with thread id 'missing'"),
+        (["runs", "approve", "missing"], "no run with thread id"),
+        (["runs", "resume", "missing"], "no run with thread id"),
+        (["tools", "list", "no_such_module_xyz"], "cannot import"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(runner, cli, env, args, fragment):
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2, result.stdout
+    assert result.stderr.startswith("error:") and result.stderr.count("\n") == 1
+    assert fragment in result.stderr
+
+
+def test_run_without_ref_outside_a_project(runner, cli, env, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(cli, ["run"])
+    assert result.exit_code == 2 and "no agent given" in result.stderr
+
+
+def test_approve_a_finished_thread_is_refused(runner, cli, env, started):
+    runner.invoke(cli, ["runs", "approve", "c1"])
+    again = runner.invoke(cli, ["runs", "approve", "c1"])
+    assert again.exit_code == 2 and "not waiting for an approval" in again.stderr
+
+
+def test_tools_list_json(runner, cli, env):
+    result = runner.invoke(cli, ["tools", "list", "tests.agents.sample_agent", "--json"])
+    assert result.exit_code == 0, result.stderr
+    tools = {t["name"]: t for t in json.loads(result.stdout)["tools"]}
+    assert tools["set_valve"]["safety"] == "actuating"
+    assert tools["forecast"]["input_schema"]["required"] == ["temp_c", "pressure_bar", "flow_m3_h"]
+    by_agent = runner.invoke(cli, ["tools", "list", REF, "--json"])
+    assert {t["name"] for t in json.loads(by_agent.stdout)["tools"]} == set(tools)
