@@ -90,15 +90,46 @@ def _v2_work_order_priority(conn: Any) -> None:
 MIGRATIONS: dict[int, Callable[[Any], None]] = {2: _v2_work_order_priority}
 
 
+def _locked_engine(engine: Any) -> Any:
+    """An engine whose transactions take the database's write lock when they begin, so two
+    processes opening a new database never both create its tables (SQLite's default deferred
+    transactions would let them race)."""
+    from sqlalchemy import create_engine, event
+
+    if engine.dialect.name != "sqlite":
+        return engine
+    locked = create_engine(engine.url, connect_args={"timeout": 30})
+
+    @event.listens_for(locked, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # let the BEGIN below be the only one
+        _sqlite_pragmas(dbapi_conn, _record)
+
+    @event.listens_for(locked, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return locked
+
+
 def migrate(engine: Any) -> int:
-    """Bring the database to LATEST_VERSION; returns the version it had before (0 if new)."""
+    """Bring the database to LATEST_VERSION; returns the version it had before (0 if new).
+
+    Safe when several processes open the same database at once: the check and the schema
+    changes run in one transaction holding the write lock (SQLite: BEGIN IMMEDIATE; Postgres:
+    a transaction-scoped advisory lock).
+    """
     from sqlalchemy import inspect, text
     from sqlmodel import SQLModel
 
     from agentarts.store import models  # noqa: F401 - registers the tables
 
+    locked = _locked_engine(engine)
+
     def run() -> int:
-        with engine.begin() as conn:
+        with locked.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(72520141)"))
             tables = set(inspect(conn).get_table_names())
             if "agentarts_schema_version" not in tables:
                 SQLModel.metadata.create_all(conn)
@@ -123,4 +154,8 @@ def migrate(engine: Any) -> int:
                 )
             return found
 
-    return with_retry(run)
+    try:
+        return with_retry(run)
+    finally:
+        if locked is not engine:
+            locked.dispose()
