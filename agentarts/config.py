@@ -73,6 +73,8 @@ class Settings:
     offline: bool = False
     project: dict[str, Any] = field(default_factory=dict)
     envelope: dict[str, Any] = field(default_factory=dict)
+    #: the whole agentarts.toml, for packs' own sections (e.g. [steel.tags])
+    doc: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_sqlite(self) -> bool:
@@ -155,4 +157,5 @@ def load_settings(start: Path | None = None, env: dict[str, str] | None = None) 
         offline=env.get("AGENTARTS_OFFLINE", "").lower() in {"1", "true", "yes"},
         project=_section(doc, "project", path),
         envelope=_section(doc, "envelope", path),
+        doc=doc,
     )

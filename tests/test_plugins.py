@@ -63,7 +63,7 @@ def test_demo_list_and_run(site, runner, cli):
     _register(site, "acme_cement_pack", {"cement": "acme_cement_pack:PACK"})
     listed = runner.invoke(cli, ["demo", "--list", "--json"])
     assert listed.exit_code == 0
-    assert [p["name"] for p in json.loads(listed.stdout)["packs"]] == ["cement"]
+    assert [p["name"] for p in json.loads(listed.stdout)["packs"]] == ["cement", "steel"]
     ran = runner.invoke(cli, ["demo", "cement", "--json", "--hours", "24"])
     assert ran.exit_code == 0, ran.stderr
     summary = json.loads(ran.stdout)

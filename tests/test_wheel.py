@@ -76,3 +76,14 @@ def test_wheel_install_new_project_and_its_tests(tmp_path):
     assert shown["status"] == "completed"
     assert [a["decision"] for a in shown["approvals"]] == ["approved"]
     assert (project / ".agentarts" / "agentarts.db").is_file()
+
+    # the steel template: a project whose own tests pass against the installed pack
+    _run([str(cli), "new", "bf-agent", "--industry", "steel", "--no-input"], tmp_path, env)
+    steel = tmp_path / "bf-agent"
+    _run(
+        [str(py), "-m", "pip", "install", "-q", "--no-build-isolation", "-e", str(steel)],
+        tmp_path,
+        env,
+    )
+    tested = _run([str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider"], steel, env)
+    assert "passed" in tested and "failed" not in tested

@@ -1,0 +1,15 @@
+"""Steel industry pack: the blast-furnace thermal-state agent. Keep this module light."""
+
+from agentarts.plugins import IndustryPack
+
+PACK = IndustryPack(
+    name="steel",
+    title="Steel: blast-furnace thermal state",
+    description="Predict HMT and [Si] 2 h ahead, detect abnormal states, recommend fuel moves "
+    "an operator approves.",
+    template="agentarts.templates:steel",
+    demo="agentarts.industries.steel.demo:run_demo",
+    model_repository="agentarts.industries.steel:models",
+    tools="agentarts.industries.steel.tools:TOOLS",
+    agent="agentarts.industries.steel.agent:agent",
+)
