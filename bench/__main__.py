@@ -9,7 +9,7 @@ import time
 
 from bench._common import machine
 
-SUITES = ["cli", "runtime", "agents"]
+SUITES = ["cli", "runtime", "agents", "steel"]
 
 
 def main() -> None:

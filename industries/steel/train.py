@@ -358,34 +358,13 @@ training_state_counts = {_toml_list(state_counts)}
 ''')
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m agentarts.industries.steel.train")
-    parser.add_argument("--out", type=Path, default=MODELS)
-    parser.add_argument("--campaigns", type=int, default=len(TRAIN_SEEDS))
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument(
-        "--calibrate",
-        action="store_true",
-        help="print controller aims from the calibration seeds and exit",
-    )
-    args = parser.parse_args()
-    if args.calibrate:
-        print(json.dumps(calibrate(), indent=2))
-        return
-    print(json.dumps(train(args.out, args.campaigns, args.epochs), indent=2))
-
-
-if __name__ == "__main__":
-    main()
-
-
 CALIBRATION_SEEDS = range(500, 512)
 
 
 def calibrate(hours: float = 72.0) -> dict[str, float]:
-    """Aims for both controllers at the same risk: P(HMT < 1,490 C) <= 2.5 %, i.e. 1,490 C
-    plus 1.96 x the HMT spread each controller produces on the calibration seeds (aim 1,500 C
-    while measuring). Writes nothing: paste the result into control.AIMS."""
+    """Aims for both controllers at the same risk, P(HMT < 1,490 C) <= 2.5 %: each controller
+    runs the calibration seeds aiming at 1,500 C; its aim becomes the one that puts its mean
+    HMT at 1,490 C + 1.96 x the HMT spread it produced. Prints; paste into control.AIMS."""
     from dataclasses import replace
 
     from agentarts.industries.steel.control import BaselineRule, ForecastRule
@@ -406,13 +385,39 @@ def calibrate(hours: float = 72.0) -> dict[str, float]:
 
         return control
 
-    spreads = {}
-    for name, make in (
-        ("baseline", lambda: lambda r, sp, w, rule=BaselineRule(aim_c=1500.0): rule(r, sp)),
-        ("agent", forecast_controller),
-    ):
-        stds = [summarise(run_loop(seed, hours, make()))["hmt_std_c"] for seed in CALIBRATION_SEEDS]
-        spreads[name] = float(np.sqrt(np.mean(np.square(stds))))
-    return {name: round(1490.0 + 1.96 * s, 1) for name, s in spreads.items()} | {
-        f"{name}_hmt_std_c": round(s, 2) for name, s in spreads.items()
+    out: dict[str, float] = {}
+    controllers = {
+        "baseline": lambda: (lambda r, sp, w, rule=BaselineRule(aim_c=1500.0): rule(r, sp)),
+        "agent": forecast_controller,
     }
+    for name, make in controllers.items():
+        runs = [summarise(run_loop(seed, hours, make())) for seed in CALIBRATION_SEEDS]
+        spread = float(np.sqrt(np.mean(np.square([r["hmt_std_c"] for r in runs]))))
+        mean = float(np.mean([r["hmt_mean_c"] for r in runs]))
+        # where a controller really holds HMT differs a little from its aim (a forecaster's
+        # bias, the rule's [Si] term): correct for that, then add the risk margin
+        out[name] = round(1500.0 + (1490.0 + 1.96 * spread - mean), 1)
+        out[f"{name}_hmt_std_c"] = round(spread, 2)
+        out[f"{name}_offset_c"] = round(mean - 1500.0, 2)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m agentarts.industries.steel.train")
+    parser.add_argument("--out", type=Path, default=MODELS)
+    parser.add_argument("--campaigns", type=int, default=len(TRAIN_SEEDS))
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="print controller aims from the calibration seeds and exit",
+    )
+    args = parser.parse_args()
+    if args.calibrate:
+        print(json.dumps(calibrate(), indent=2))
+        return
+    print(json.dumps(train(args.out, args.campaigns, args.epochs), indent=2))
+
+
+if __name__ == "__main__":
+    main()
