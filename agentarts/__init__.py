@@ -7,9 +7,9 @@ feature that needs them is used).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from agentarts._lazy import lazy_getattr
 from agentarts._version import __version__
 from agentarts.errors import (
     AgentArtsError,
@@ -73,13 +73,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'agentarts' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr("agentarts", _LAZY, globals())
 
 
 def __dir__() -> list[str]:

@@ -8,8 +8,9 @@ Layers (each usable alone): ``repository`` (models and cards), ``engine`` (onnxr
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from agentarts._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from agentarts.runtime.client import HttpRuntime
@@ -37,8 +38,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'agentarts.runtime' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr("agentarts.runtime", _LAZY, globals())

@@ -104,15 +104,7 @@ def recommend(state: State) -> dict[str, Any]:
             if not a["approved"]
         }
     )
-    window = state["window"]
-    rec = recommend_move(
-        {
-            "hmt_2h_c": state["forecast"]["hmt_2h_c"],
-            "pci_rate_kg_thm": window["pci_rate_kg_thm"][-1],
-            "coke_rate_kg_thm": window["coke_rate_kg_thm"][-1],
-            "rejected_directions": rejected,
-        }
-    ).model_dump()
+    rec = recommend_move({"window": state["window"], "rejected_directions": rejected}).model_dump()
     proposal = (
         {
             "pci_rate_kg_thm": rec["pci_rate_kg_thm"],

@@ -4,7 +4,7 @@ evaluation and the demo's baseline run."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,17 @@ class Thermal:
         self.std = np.asarray(inp["std"], np.float32)
         self.y_mean = np.asarray(out["mean"])
         self.y_std = np.asarray(out["std"])
+
+    def candidates(self, tags: np.ndarray, moves: Sequence[float]) -> list[float]:
+        """HMT in 2 h if PCI moved now by each of ``moves`` (one batched inference)."""
+        from agentarts.industries.steel.simulator import TAGS
+
+        column = TAGS.index("pci_rate_kg_thm")
+        batch = np.repeat(np.asarray(tags, np.float32)[np.newaxis], len(moves), axis=0)
+        batch[:, -1, column] += np.asarray(moves, np.float32)
+        x = ((batch - self.mean) / self.std).astype(np.float32)
+        result = self.runtime.infer("bf_thermal", {"x": x})
+        return (result["y"][:, 0] * self.y_std[0] + self.y_mean[0]).tolist()
 
     def __call__(self, window: list[Reading]) -> tuple[float, float, np.ndarray, float]:
         x = (np.array([r.tags() for r in window], np.float32) - self.mean) / self.std

@@ -92,41 +92,42 @@ detect_abnormal = ModelTool(
 
 
 class RecommendRequest(BaseModel):
-    hmt_2h_c: float
-    pci_rate_kg_thm: float
-    coke_rate_kg_thm: float
-    rejected_directions: list[int] = Field(
-        default_factory=list, description="+1/-1 moves rejected this shift"
-    )
+    window: dict[str, list[float]] = Field(description="the last 6 h of tags (PlantWindow)")
+    rejected_directions: list[int] = Field(default_factory=list,
+                                           description="+1/-1 moves rejected this shift")
 
 
 class Recommendation(BaseModel):
     move: bool
     pci_rate_kg_thm: float
     delta_kg_thm: float
+    forecast_now_c: float
+    forecast_after_c: float
     reason: str
 
 
 @tool(safety="advisory")
 def recommend_move(request: RecommendRequest) -> Recommendation:
-    """A PCI move that brings the 2 h HMT forecast to the aim at the least fuel (or none)."""
+    """The PCI move that brings the 2 h HMT forecast to the aim, sized by the model (or none)."""
+    from agentarts.industries.steel.loop import Thermal
+
     rule = ForecastRule()
-    delta = rule.move(request.hmt_2h_c, plant.steps_since_move)
+    thermal = Thermal(predict_thermal.runtime)
+    tags = np.array([request.window[t] for t in TAGS], np.float32).T
+    forecasts = thermal.candidates(tags, rule.candidates)
+    delta = rule.move(forecasts, plant.steps_since_move)
     direction = 1 if delta > 0 else -1
     if delta and direction in request.rejected_directions:
         delta = delta / 2  # an operator said no to this direction this shift: go gentler
-    new = Setpoints(pci_rate_kg_thm=request.pci_rate_kg_thm + delta).clipped().pci_rate_kg_thm
-    reason = (
-        f"forecast HMT {request.hmt_2h_c:.1f} C in 2 h vs aim {rule.aim_c:.0f} C"
-        if delta
-        else "forecast within the band; no move"
-    )
-    return Recommendation(
-        move=bool(round(new - request.pci_rate_kg_thm, 2)),
-        pci_rate_kg_thm=round(new, 2),
-        delta_kg_thm=round(new - request.pci_rate_kg_thm, 2),
-        reason=reason,
-    )
+    current = request.window["pci_rate_kg_thm"][-1]
+    new = Setpoints(pci_rate_kg_thm=current + delta).clipped().pci_rate_kg_thm
+    now = forecasts[rule.candidates.index(0.0)]
+    after = float(np.interp(new - current, rule.candidates, forecasts))
+    reason = (f"HMT forecast {now:.1f} C in 2 h vs aim {rule.aim_c:.1f} C; with this move "
+              f"{after:.1f} C" if delta else "forecast close to the aim; no move")
+    return Recommendation(move=bool(round(new - current, 2)), pci_rate_kg_thm=round(new, 2),
+                          delta_kg_thm=round(new - current, 2), forecast_now_c=round(now, 2),
+                          forecast_after_c=round(after, 2), reason=reason)
 
 
 class SetpointChange(BaseModel):

@@ -377,7 +377,8 @@ def calibrate(hours: float = 72.0) -> dict[str, float]:
 
         def control(reading: Any, sp: Setpoints, window: list[Any]) -> Setpoints:
             since[0] += 1
-            move = rule.move(thermal(window)[0], since[0])
+            tags = np.array([r.tags() for r in window], np.float32)
+            move = rule.move(thermal.candidates(tags, rule.candidates), since[0])
             if not move:
                 return sp
             since[0] = 0
