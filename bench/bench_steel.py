@@ -39,6 +39,7 @@ def run(hours: float = 72.0) -> dict[str, float]:
         "hmt_mae_c": mean("hmt_mae_c"),
         "persistence_hmt_mae_c": mean("persistence_hmt_mae_c"),
         "si_mae_pct": mean("si_mae_pct"),
+        "persistence_si_mae_pct": mean("persistence_si_mae_pct"),
         "agent_fuel": mean("fuel_rate_kg_thm", "agent"),
         "baseline_fuel": mean("fuel_rate_kg_thm", "baseline"),
         "agent_hmt_std": mean("hmt_std_c", "agent"),
@@ -48,6 +49,7 @@ def run(hours: float = 72.0) -> dict[str, float]:
         "demo_s": mean("runtime_s"),
         "rule_only_s": rule_s,
         "latency_us": mean("model_latency_910b2_us"),
+        "forecast_samples": sum(r["forecast_samples"] for r in rows),
         "approvals": mean("approvals_requested"),
     }
     saving = out["baseline_fuel"] - out["agent_fuel"]
@@ -57,7 +59,8 @@ def run(hours: float = 72.0) -> dict[str, float]:
             (
                 "2 h trend hit rate",
                 f"{out['trend_hit_rate']:.3f}",
-                f"target >= 0.90: {'met' if out['trend_hit_rate'] >= 0.9 else 'MISSED'}",
+                f"target >= 0.90: {'met' if out['trend_hit_rate'] >= 0.9 else 'MISSED'} "
+                f"({out['forecast_samples']} samples under held setpoints)",
             ),
             (
                 "HMT MAE 2 h ahead",
@@ -65,7 +68,12 @@ def run(hours: float = 72.0) -> dict[str, float]:
                 f"persistence {out['persistence_hmt_mae_c']:.2f} C "
                 f"({out['hmt_mae_c'] / out['persistence_hmt_mae_c']:.2f}x)",
             ),
-            ("[Si] MAE 2 h ahead", f"{out['si_mae_pct']:.4f} wt%", ""),
+            (
+                "[Si] MAE 2 h ahead",
+                f"{out['si_mae_pct']:.4f} wt%",
+                f"persistence {out['persistence_si_mae_pct']:.4f} wt% "
+                f"({out['si_mae_pct'] / out['persistence_si_mae_pct']:.2f}x)",
+            ),
             ("fuel rate, baseline rule", f"{out['baseline_fuel']:.2f} kg/tHM", "baseline"),
             (
                 "fuel rate, agent",

@@ -129,8 +129,9 @@ def simulate(
     return summary
 
 
-def _forecast_accuracy(agent_readings: list[Any], predictions: dict[int, Any],
-                       baseline_readings: list[Any]) -> dict[str, Any]:
+def _forecast_accuracy(
+    agent_readings: list[Any], predictions: dict[int, Any], baseline_readings: list[Any]
+) -> dict[str, Any]:
     """Forecast accuracy where the forecast's question applies: at samples after which the
     setpoints stayed as they were for the 2 h horizon (the forecaster predicts the furnace under
     the setpoints in force), pooled over both runs; the baseline run's forecasts are computed
@@ -142,33 +143,48 @@ def _forecast_accuracy(agent_readings: list[Any], predictions: dict[int, Any],
         now = readings[t].tags()[8:]
         return all(readings[k].tags()[8:] == now for k in range(t + 1, t + HORIZON + 1))
 
-    samples = [(agent_readings, t, hmt, si, trend) for t, (hmt, si, trend) in predictions.items()
-               if t + HORIZON < len(agent_readings) and held(agent_readings, t)]
-    steps = [t for t in range(WINDOW - 1, len(baseline_readings) - HORIZON)
-             if held(baseline_readings, t)]
+    samples = [
+        (agent_readings, t, hmt, si, trend)
+        for t, (hmt, si, trend) in predictions.items()
+        if t + HORIZON < len(agent_readings) and held(agent_readings, t)
+    ]
+    steps = [
+        t for t in range(WINDOW - 1, len(baseline_readings) - HORIZON) if held(baseline_readings, t)
+    ]
     if steps:
         thermal = Thermal()
-        x = np.array([[r.tags() for r in baseline_readings[t - WINDOW + 1 : t + 1]]
-                      for t in steps], np.float32)
+        x = np.array(
+            [[r.tags() for r in baseline_readings[t - WINDOW + 1 : t + 1]] for t in steps],
+            np.float32,
+        )
         for start in range(0, len(steps), 64):
             batch = ((x[start : start + 64] - thermal.mean) / thermal.std).astype(np.float32)
             out = thermal.runtime.infer("bf_thermal", {"x": batch})
             y = out["y"] * thermal.y_std + thermal.y_mean
             for i, t in enumerate(steps[start : start + 64]):
-                samples.append((baseline_readings, t, float(y[i, 0]), float(y[i, 1]),
-                                TREND_CLASSES[int(out["trend"][i].argmax())]))
-    hits, err_h, err_s, err_p = [], [], [], []
+                samples.append(
+                    (
+                        baseline_readings,
+                        t,
+                        float(y[i, 0]),
+                        float(y[i, 1]),
+                        TREND_CLASSES[int(out["trend"][i].argmax())],
+                    )
+                )
+    hits, err_h, err_s, err_p, err_ps = [], [], [], [], []
     for readings, t, hmt, si, trend in samples:
         later, now = readings[t + HORIZON], readings[t]
         hits.append(TREND_CLASSES.index(trend) == trend_class(later.true_hmt_c - now.true_hmt_c))
         err_h.append(abs(hmt - later.hmt_c))
         err_s.append(abs(si - later.si_pct))
         err_p.append(abs(now.hmt_c - later.hmt_c))
+        err_ps.append(abs(now.si_pct - later.si_pct))
     return {
         "trend_hit_rate": round(float(np.mean(hits)), 4),
         "hmt_mae_c": round(float(np.mean(err_h)), 3),
         "si_mae_pct": round(float(np.mean(err_s)), 4),
         "persistence_hmt_mae_c": round(float(np.mean(err_p)), 3),
+        "persistence_si_mae_pct": round(float(np.mean(err_ps)), 4),
         "forecast_samples": len(samples),
     }
 

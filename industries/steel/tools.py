@@ -93,8 +93,9 @@ detect_abnormal = ModelTool(
 
 class RecommendRequest(BaseModel):
     window: dict[str, list[float]] = Field(description="the last 6 h of tags (PlantWindow)")
-    rejected_directions: list[int] = Field(default_factory=list,
-                                           description="+1/-1 moves rejected this shift")
+    rejected_directions: list[int] = Field(
+        default_factory=list, description="+1/-1 moves rejected this shift"
+    )
 
 
 class Recommendation(BaseModel):
@@ -123,11 +124,19 @@ def recommend_move(request: RecommendRequest) -> Recommendation:
     new = Setpoints(pci_rate_kg_thm=current + delta).clipped().pci_rate_kg_thm
     now = forecasts[rule.candidates.index(0.0)]
     after = float(np.interp(new - current, rule.candidates, forecasts))
-    reason = (f"HMT forecast {now:.1f} C in 2 h vs aim {rule.aim_c:.1f} C; with this move "
-              f"{after:.1f} C" if delta else "forecast close to the aim; no move")
-    return Recommendation(move=bool(round(new - current, 2)), pci_rate_kg_thm=round(new, 2),
-                          delta_kg_thm=round(new - current, 2), forecast_now_c=round(now, 2),
-                          forecast_after_c=round(after, 2), reason=reason)
+    reason = (
+        f"HMT forecast {now:.1f} C in 2 h vs aim {rule.aim_c:.1f} C; with this move {after:.1f} C"
+        if delta
+        else "forecast close to the aim; no move"
+    )
+    return Recommendation(
+        move=bool(round(new - current, 2)),
+        pci_rate_kg_thm=round(new, 2),
+        delta_kg_thm=round(new - current, 2),
+        forecast_now_c=round(now, 2),
+        forecast_after_c=round(after, 2),
+        reason=reason,
+    )
 
 
 class SetpointChange(BaseModel):

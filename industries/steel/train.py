@@ -24,7 +24,7 @@ from agentarts.industries.steel.features import HORIZON, TREND_CLASSES, WINDOW, 
 from agentarts.industries.steel.simulator import STATES, TAGS, BlastFurnace, Setpoints
 
 MODELS = Path(__file__).parent / "models"
-TRAIN_SEEDS = range(1000, 1240)
+TRAIN_SEEDS = range(1000, 1480)
 VALID_SEEDS = range(2000, 2020)
 EVAL_SEEDS = range(9000, 9008)
 HOURS = 72
@@ -196,7 +196,7 @@ def _toml_list(values: Any) -> str:
 
 
 def train(
-    out: Path = MODELS, campaigns: int = len(TRAIN_SEEDS), epochs: int = 12
+    out: Path = MODELS, campaigns: int = len(TRAIN_SEEDS), epochs: int = 20
 ) -> dict[str, Any]:
     t0 = time.time()
     seeds = range(TRAIN_SEEDS.start, TRAIN_SEEDS.start + campaigns)
@@ -388,7 +388,7 @@ def calibrate(hours: float = 72.0) -> dict[str, float]:
 
     out: dict[str, float] = {}
     controllers = {
-        "baseline": lambda: (lambda r, sp, w, rule=BaselineRule(aim_c=1500.0): rule(r, sp)),
+        "baseline": lambda: lambda r, sp, w, rule=BaselineRule(aim_c=1500.0): rule(r, sp),
         "agent": forecast_controller,
     }
     for name, make in controllers.items():
@@ -407,7 +407,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m agentarts.industries.steel.train")
     parser.add_argument("--out", type=Path, default=MODELS)
     parser.add_argument("--campaigns", type=int, default=len(TRAIN_SEEDS))
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument(
         "--calibrate",
         action="store_true",
