@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -178,13 +179,13 @@ def _show(thread_id: str) -> dict[str, Any]:
     last = record["runs"][-1]
     status, pending = last["status"], None
     if status != "failed":
-        try:
+        # the live status comes from the checkpoint; if the agent's code is gone, the audit
+        # record still shows with the status it last recorded
+        with contextlib.suppress(Exception):
             agent = _agent(last["agent"])
             current = agent.status(thread_id)
             status, pending = current.status, current.pending
             agent.close()
-        except Exception:  # the agent's code may be gone; the audit record still shows
-            pass
     if last["status"] == "running" and _pid_alive(last["host"]):
         status = "running"
     return {

@@ -250,6 +250,7 @@ class LocalRuntime:
             lm = self.load(model, version)
             self._fast[(model, version)] = lm
         feeds, rows = lm.validate(inputs)
+        # inlined on purpose (ainfer shares _result): this is most of the batch-1 overhead
         (result, device_us), batch = lm.batcher.submit(feeds, rows, timeout_s, start)
         if outputs:
             result = self._select(model, result, outputs)
@@ -279,8 +280,13 @@ class LocalRuntime:
             lm = await asyncio.to_thread(self.load, model, version)  # loading may take seconds
             self._fast[(model, version)] = lm
         feeds, rows = lm.validate(inputs)
-        batcher = lm.async_batcher()
-        (result, device_us), batch = await batcher.submit(feeds, rows, timeout_s, start)
+        answer = await lm.async_batcher().submit(feeds, rows, timeout_s, start)
+        return self._result(model, lm, start, answer, outputs)
+
+    def _result(
+        self, model: str, lm: LoadedModel, start: float, answer: Any, outputs: Sequence[str] | None
+    ) -> InferResult:
+        (result, device_us), batch = answer
         if outputs:
             result = self._select(model, result, outputs)
         return InferResult(

@@ -155,4 +155,4 @@ class FakeRuntime:
         return [{"name": m, "version": "1", "state": "READY"} for m in self.models]
 
     def close(self) -> None:
-        pass
+        """Nothing to release: the models are plain functions."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -219,10 +220,10 @@ def test_overload_is_429_with_retry_after(repo):
     first.start()
     second = threading.Thread(target=rt.infer, args=("tiny_queue", x))
     while not lm.batcher._busy:
-        pass
+        time.sleep(0.001)
     second.start()
     while lm.batcher.queue_depth < 1:
-        pass
+        time.sleep(0.001)
     with TestClient(create_app(rt)) as c:
         reply = c.post("/v2/models/tiny_queue/infer", json={"inputs": [tensor(x["x"])]})
     release.set()
