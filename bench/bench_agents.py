@@ -70,14 +70,16 @@ def per_step(folder: Path, runs: int = 40, rounds: int = 12) -> dict[str, float]
         ours.append(per_step_ms(agent_run))
     conn.close()
     agent.close()
-    # The minimum over rounds is the intrinsic cost: machine noise only ever adds time.
+    # Paired interleaved rounds: the ratio of each round, then the median of those ratios
+    # (millisecond runs on a shared VM: a lone lucky round must not decide the result).
+    ratios = [o / r for o, r in zip(ours, raw_sync, strict=True)]
     out = {
-        "raw_sync_ms": min(raw_sync),
-        "raw_async_ms": min(raw_async),
-        "agent_ms": min(ours),
-        "median_ratio": statistics.median(ours) / statistics.median(raw_sync),
+        "raw_sync_ms": statistics.median(raw_sync),
+        "raw_async_ms": statistics.median(raw_async),
+        "agent_ms": statistics.median(ours),
+        "ratio": statistics.median(ratios),
+        "worst_round_ratio": max(ratios),
     }
-    out["ratio"] = out["agent_ms"] / out["raw_sync_ms"]
     return out
 
 
@@ -122,13 +124,15 @@ def run() -> dict[str, float]:
         writes = store_write(folder)
         many = throughput(folder)
     table(
-        f"Agents: per node-step cost, {STEPS}-node chain, SQLite checkpointer, best of 12",
+        f"Agents: per node-step cost, {STEPS}-node chain, SQLite checkpointer, "
+        "median of 12 paired rounds",
         [
             ("raw LangGraph, durability=sync", f"{steps['raw_sync_ms']:.3f} ms", "baseline"),
             (
                 "AgentArts Agent (sync, store, events)",
                 f"{steps['agent_ms']:.3f} ms",
-                f"{steps['ratio']:.2f}x (median {steps['median_ratio']:.2f}x); target <= 1.3x: "
+                f"{steps['ratio']:.2f}x (worst round {steps['worst_round_ratio']:.2f}x); "
+                "target <= 1.3x: "
                 f"{'met' if steps['ratio'] <= 1.3 else 'MISSED'}",
             ),
             (
