@@ -77,6 +77,14 @@ def test_wheel_install_new_project_and_its_tests(tmp_path):
     assert [a["decision"] for a in shown["approvals"]] == ["approved"]
     assert (project / ".agentarts" / "agentarts.db").is_file()
 
+    # the main job: the steel demo runs from the wheel (its models ship inside it)
+    demo = json.loads(
+        _run(
+            [str(cli), "demo", "steel", "--hours", "10", "--auto-approve", "--json"], tmp_path, env
+        )
+    )
+    assert demo["agent"]["fuel_rate_kg_thm"] > 0 and demo["model_latency_910b2_us"] > 0
+
     # the steel template: a project whose own tests pass against the installed pack
     _run([str(cli), "new", "bf-agent", "--industry", "steel", "--no-input"], tmp_path, env)
     steel = tmp_path / "bf-agent"

@@ -113,3 +113,11 @@ def test_demo_refuses_to_ask_without_a_terminal(runner, cli):
     assert result.exit_code == 2 and "--auto-approve" in result.stderr
     bad = runner.invoke(cli, ["demo", "steel", "--hours", "8", "--auto-approve", "--plot", "x.jpg"])
     assert bad.exit_code == 2 and ".png" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("hours", "fragment"), [("4", "more than 8"), ("1000", "between 0 and 720")]
+)
+def test_demo_rejects_bad_hours(runner, cli, hours, fragment):
+    result = runner.invoke(cli, ["demo", "steel", "--hours", hours, "--auto-approve"])
+    assert result.exit_code == 2 and fragment in result.stderr
