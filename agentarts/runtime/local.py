@@ -51,7 +51,7 @@ class LoadedModel:
     card_device: DeviceCard
     reserved_bytes: int
     batcher: DynamicBatcher
-    validate: InputValidator
+    validate: Any  # InputValidator, or its compiled fast path
     device_us: dict[int, float]
 
     device_label: str = ""
@@ -173,7 +173,7 @@ class LocalRuntime:
             device,
             need,
             batcher=None,  # type: ignore[arg-type]
-            validate=InputValidator(card),
+            validate=InputValidator(card).compiled(),
             device_us={
                 b: cost.batch_cost(b).time_us for b in range(1, card.batching.max_batch_size + 1)
             },

@@ -181,6 +181,36 @@ class InputValidator:
             feeds[name] = array
         return feeds, rows if rows > 0 else 1
 
+    def compiled(self) -> Any:
+        """The fastest callable doing this validation: for the common card (one float input,
+        only the batch dimension dynamic, no range) a closure that checks the same things in
+        a straight line and hands anything unusual to the full validator, which then names
+        the problem. The per-request path is most of the runtime's batch-1 overhead."""
+        if len(self.specs) != 1 or not self.max_rows:
+            return self
+        name, dtype, shape, tail, check_finite, valid_range, _ = self.specs[0]
+        if tail is None or not check_finite or valid_range is not None:
+            return self
+        full, ndim, max_rows, ndarray = self, len(shape), self.max_rows, np.ndarray
+        reduce, f64 = _sum, np.float64
+
+        def validate(inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
+            array = inputs.get(name) if len(inputs) == 1 else None
+            if (
+                type(array) is not ndarray
+                or array.dtype is not dtype
+                or array.ndim != ndim
+                or array.shape[1:] != tail
+                or not 1 <= array.shape[0] <= max_rows
+            ):
+                return full(inputs)
+            total = float(reduce(array, axis=None, dtype=f64))
+            if total - total != 0:  # NaN, Inf or an overflowing sum: let the full check decide
+                return full(inputs)
+            return {name: array}, array.shape[0]
+
+        return validate
+
     def _check_range(
         self, name: str, array: np.ndarray, valid_range: tuple[float, float], on_invalid: str
     ) -> np.ndarray:

@@ -217,3 +217,34 @@ def test_batching_off_runs_each_request_alone(repo):
     stats = rt.load("mlp").batcher.stats
     assert stats.exec_count == stats.request_success == 1
     assert rt.model_metadata("mlp")["parameters"]["dynamic_batching"] is False
+
+
+def test_compiled_validator_agrees_with_the_full_one(repo):
+    import onnx
+
+    from agentarts.runtime.repository import load_card
+    from agentarts.runtime.tensors import InputValidator
+
+    card = load_card("m", onnx.load(str(repo / "matmul" / "1" / "model.onnx")), None)
+    full = InputValidator(card)
+    fast = full.compiled()
+    assert fast is not full  # one float input, batch dim dynamic, no range: compiled
+    x = np.random.default_rng(0).standard_normal((3, 256)).astype(np.float32)
+    (a, rows_a), (b, rows_b) = fast({"x": x}), full({"x": x})
+    assert rows_a == rows_b == 3 and a["x"] is b["x"]
+    for bad in (
+        {"x": x.astype(np.float64)},
+        {"x": x[:, :3]},
+        {"y": x},
+        {"x": np.full((1, 256), np.nan, np.float32)},
+        {"x": np.zeros((0, 256), np.float32)},
+    ):
+        with pytest.raises(InvalidInputError) as fast_error:
+            fast(bad)
+        with pytest.raises(InvalidInputError) as full_error:
+            full(bad)
+        assert str(fast_error.value) == str(full_error.value)
+    ranged = load_card(
+        "mlp", onnx.load(str(repo / "mlp" / "1" / "model.onnx")), repo / "mlp" / "model.toml"
+    )
+    assert InputValidator(ranged).compiled().__class__ is InputValidator  # ranges: not compiled
