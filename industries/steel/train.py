@@ -1,7 +1,7 @@
 """Train the steel pack's models on simulated campaigns and export them to ONNX with cards.
 
-    pip install 'agentarts[train]'          # torch
-    python -m agentarts.industries.steel.train [--out DIR] [--campaigns 240]
+    pip install torch==2.13.0               # the CPU build (an unpinned torch pulls CUDA, GBs)
+    python -m agentarts.industries.steel.train [--out DIR] [--campaigns 480] [--calibrate]
 
 Seeds: training campaigns 1000+, validation 2000+, calibration 500+ (controller aims), held-out
 evaluation 9000+ (never used for training or tuning). The script is deterministic (fixed seeds,
