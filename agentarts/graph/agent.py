@@ -212,8 +212,9 @@ class Agent:
         self, input: Mapping[str, Any] | None = None, thread_id: str | None = None
     ) -> RunResult:
         """Start a run on a new (or given) thread; returns when it completes or must wait."""
-        thread_id = thread_id or uuid.uuid4().hex[:12]
-        if thread_id and self.snapshot(thread_id).created_at is not None:
+        if thread_id is None:
+            thread_id = uuid.uuid4().hex[:12]  # a new thread has nothing pending
+        else:
             status, _ = _status_of(self.snapshot(thread_id))
             if status in ("waiting_approval", "waiting_input", "interrupted"):
                 raise UsageError(

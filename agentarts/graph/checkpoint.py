@@ -24,10 +24,10 @@ def make_checkpointer(url: str) -> tuple[Any, Any]:
         path = url.split("///", 1)[1] if "///" in url else ":memory:"
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        from agentarts.store.db import sqlite_pragmas
+
         conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=30000")
+        sqlite_pragmas(conn)
         saver = SqliteSaver(conn)
         saver.setup()
         return saver, conn

@@ -160,16 +160,15 @@ class AsyncBatcher:
 
     def _account(self, batch: list[Any], rows: int, t0: float, end: float) -> None:
         sync = self._sync
+        starts = sum(item[3] for item in batch)
         with sync._lock:
-            stats = sync.stats
-            stats.exec_count += 1
-            stats.inference_count += rows
-            stats.compute_us += (end - t0) * 1e6
-            stats.batch_histogram[rows] = stats.batch_histogram.get(rows, 0) + 1
-            stats.request_success += len(batch)
-            for item in batch:
-                stats.request_us += (end - item[3]) * 1e6
-                stats.queue_us += (t0 - item[3]) * 1e6
+            sync.stats.record(
+                rows,
+                (end - t0) * 1e6,
+                len(batch),
+                (end * len(batch) - starts) * 1e6,
+                (t0 * len(batch) - starts) * 1e6,
+            )
 
     def close(self) -> None:
         """Fail what is queued and stop the executor (in-flight work finishes)."""

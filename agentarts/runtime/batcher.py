@@ -79,6 +79,19 @@ class BatchStats:
     request_us: float = 0.0
     batch_histogram: dict[int, int] = field(default_factory=dict)
 
+    def record(
+        self, rows: int, compute_us: float, succeeded: int, request_us: float, queue_us: float = 0.0
+    ) -> None:
+        """One execution of ``rows`` rows that answered ``succeeded`` requests (call with the
+        batcher's lock held)."""
+        self.exec_count += 1
+        self.inference_count += rows
+        self.compute_us += compute_us
+        self.request_success += succeeded
+        self.request_us += request_us
+        self.queue_us += queue_us
+        self.batch_histogram[rows] = self.batch_histogram.get(rows, 0) + 1
+
 
 class DynamicBatcher:
     """Batches concurrent ``submit`` calls into executions of ``runner``."""
@@ -142,14 +155,7 @@ class DynamicBatcher:
                 raise
             elapsed_us = (time.perf_counter() - start) * 1e6
             with lock:
-                stats = self.stats
-                stats.request_success += 1
-                stats.exec_count += 1
-                stats.inference_count += rows
-                stats.compute_us += elapsed_us
-                stats.request_us += elapsed_us
-                histogram = stats.batch_histogram
-                histogram[rows] = histogram.get(rows, 0) + 1
+                self.stats.record(rows, elapsed_us, 1, elapsed_us)
                 if self._queue or self._closed:
                     self._handoff_locked()
                 else:
@@ -236,21 +242,24 @@ class DynamicBatcher:
             error = exc
         end = time.perf_counter()
         with self._lock:
-            stats = self.stats
-            stats.exec_count += 1
-            stats.inference_count += rows
-            stats.compute_us += (end - t0) * 1e6
-            stats.batch_histogram[rows] = stats.batch_histogram.get(rows, 0) + 1
+            if error is None:
+                starts = sum(r.enqueued for r in batch)
+                self.stats.record(
+                    rows,
+                    (end - t0) * 1e6,
+                    len(batch),
+                    (end * len(batch) - starts) * 1e6,
+                    (t0 * len(batch) - starts) * 1e6,
+                )
+            else:
+                self.stats.record(rows, (end - t0) * 1e6, 0, 0.0)
+                self.stats.request_failure += len(batch)
             for i, r in enumerate(batch):
                 r.batch_rows = rows
                 if error is None:
                     r.result = results[i]
-                    stats.request_success += 1
-                    stats.request_us += (end - r.enqueued) * 1e6
-                    stats.queue_us += (t0 - r.enqueued) * 1e6
                 else:
                     r.error = error
-                    stats.request_failure += 1
                 r.done = True
         for r in batch:
             if r is not me:
@@ -329,11 +338,5 @@ class DynamicBatcher:
             raise
         elapsed_us = (time.perf_counter() - start) * 1e6
         with self._lock:
-            stats = self.stats
-            stats.request_success += 1
-            stats.exec_count += 1
-            stats.inference_count += rows
-            stats.compute_us += elapsed_us
-            stats.request_us += elapsed_us
-            stats.batch_histogram[rows] = stats.batch_histogram.get(rows, 0) + 1
+            self.stats.record(rows, elapsed_us, 1, elapsed_us)
         return result, rows

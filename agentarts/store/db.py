@@ -18,12 +18,14 @@ from typing import Any
 
 from agentarts.errors import ConfigError, MissingDependencyError
 
-__all__ = ["LATEST_VERSION", "make_engine", "migrate", "with_retry"]
+__all__ = ["LATEST_VERSION", "make_engine", "migrate", "sqlite_pragmas", "with_retry"]
 
 LATEST_VERSION = 2
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_conn: Any, _record: Any = None) -> None:
+    """WAL, synchronous=NORMAL and a 30 s busy timeout: what every AgentArts SQLite connection
+    uses so that several processes can share one file."""
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -40,7 +42,7 @@ def make_engine(url: str) -> Any:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", sqlite_pragmas)
         return engine
     if url.startswith(("postgres://", "postgresql")):
         try:
@@ -103,7 +105,7 @@ def _locked_engine(engine: Any) -> Any:
     @event.listens_for(locked, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # let the BEGIN below be the only one
-        _sqlite_pragmas(dbapi_conn, _record)
+        sqlite_pragmas(dbapi_conn, _record)
 
     @event.listens_for(locked, "begin")
     def _begin(conn: Any) -> None:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agentarts.errors import ApprovalError
-from agentarts.store.db import _sqlite_pragmas, make_engine, migrate, with_retry
+from agentarts.store.db import make_engine, migrate, sqlite_pragmas, with_retry
 
 __all__ = ["RunStore", "dumps", "now"]
 
@@ -87,7 +87,7 @@ class RunStore:
             self._raw = sqlite3.connect(
                 self.engine.url.database, timeout=30, check_same_thread=False, isolation_level=None
             )
-            _sqlite_pragmas(self._raw, None)
+            sqlite_pragmas(self._raw)
 
     def _insert_fast(self, name: str, values: dict[str, Any]) -> None:
         if self._raw is None:
