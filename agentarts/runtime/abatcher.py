@@ -7,7 +7,12 @@ each request is a future in a queue; one dispatcher task per model takes batches
 rules (the largest preferred size it can form, else up to max_batch_size, waiting at most
 max_queue_delay for more) and runs them on a one-thread executor, so the event loop keeps
 accepting requests (and forming the next batch) while onnxruntime works with the GIL released.
-A lone request on an idle model runs inline when its last run was short, saving the executor hop.
+A batch whose last run was short runs inline instead: on this kind of machine handing work to
+another thread and back costs more (~150 us of wake-ups) than running a small batch.
+
+The per-request path is kept to what cannot be shared: a request's values (NaN/Inf, valid
+ranges) are checked once per batch by the runner, and the runner answers each request with
+its outputs or the error naming its bad value, so one bad request never fails its batch.
 
 Timeouts are enforced when a request reaches the head of the queue (a request that waited past
 its deadline fails with RequestTimeoutError instead of running). Counters are shared with the
@@ -19,69 +24,103 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from agentarts.errors import ModelError, RequestTimeoutError, RuntimeOverloadedError
 from agentarts.runtime.batcher import DynamicBatcher
+from agentarts.runtime.protocol import InferResult
 
-__all__ = ["AsyncBatcher"]
+__all__ = ["AsyncBatcher", "AsyncRunner"]
 
-INLINE_LIMIT_S = 0.0005  # run a lone request inline when its size last took less than this
+INLINE_LIMIT_S = 0.0005  # run a batch inline when its size last took less than this
+
+#: runner(payloads, rows) -> (answers, device_us, rows_run): answers[i] is request i's outputs
+#: (a dict) or the exception that request fails with.
+AsyncRunner = Callable[[list[Any], int], tuple[list[Any], float, int]]
+
+_Item = tuple[Any, int, "asyncio.Future[InferResult]", float, float]  # payload, rows, ..
 
 
 class AsyncBatcher:
     """Batches concurrent ``await submit(...)`` calls of one event loop into runner executions."""
 
-    def __init__(self, sync: DynamicBatcher) -> None:
-        self._sync = sync  # shares config, runner, counters and the closed flag
+    def __init__(
+        self,
+        sync: DynamicBatcher,
+        runner: AsyncRunner,
+        identity: tuple[str, str, str],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._sync = sync  # shares config, counters and the closed flag
+        self._runner = runner
+        self._model, self._version, self._device = identity
+        self.loop = loop
         self.config = sync.config
-        self._queue: deque[tuple[Any, int, asyncio.Future[Any], float, float]] = deque()
+        self._queue: deque[_Item] = deque()
         self._queued_rows = 0
+        self._first_deadline = float("inf")  # earliest deadline queued: skip per-item checks
         self._dispatching = False
         self._task: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"agentarts-{sync.name}")
         self._last_run_s: dict[int, float] = {}
         self._preferred = sync._preferred
+        self._limit = self.config.max_batch_size if self.config.enabled else 1
 
     @property
     def queue_depth(self) -> int:
         return len(self._queue)
 
-    async def submit(
+    def submit(
         self, payload: Any, rows: int, timeout_s: float | None, start: float
-    ) -> tuple[Any, int]:
+    ) -> asyncio.Future[InferResult]:
+        """Queue a request; the returned future resolves to its InferResult (a plain function
+        returning a future, so awaiting it costs the caller no extra coroutine)."""
         cfg = self.config
         sync = self._sync
         if sync._closed:
             raise ModelError(f"model {sync.name} is shutting down")
         if rows > cfg.max_batch_size:
             raise ModelError(f"{rows} rows exceed max_batch_size {cfg.max_batch_size}")
-        if len(self._queue) + sync.queue_depth >= cfg.max_queue_size:  # one bound for both
+        queue = self._queue
+        if len(queue) + len(sync._queue) >= cfg.max_queue_size:  # one bound for both
             with sync._lock:
                 sync.stats.request_failure += 1
             raise RuntimeOverloadedError(
                 f"model {sync.name}: queue full ({cfg.max_queue_size} requests waiting)",
                 retry_after_s=1.0,
             )
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
+        future = self.loop.create_future()
         deadline = start + (cfg.timeout_s if timeout_s is None else timeout_s)
-        self._queue.append((payload, rows, future, start, deadline))
+        if deadline < self._first_deadline:
+            self._first_deadline = deadline
+        queue.append((payload, rows, future, start, deadline))
         self._queued_rows += rows
         if not self._dispatching:
             self._dispatching = True
             # Keep a reference: the loop holds tasks weakly and could drop a running dispatcher.
-            self._task = loop.create_task(self._dispatch())
-        return await future
+            self._task = self.loop.create_task(self._dispatch())
+        return future
 
-    def _take(self) -> list[tuple[Any, int, asyncio.Future[Any], float, float]]:
-        limit = self.config.max_batch_size if self.config.enabled else 1
+    def _take(self) -> tuple[list[_Item], int]:
         queue = self._queue
+        if (
+            self._queued_rows <= self._limit
+            and len(queue) == self._queued_rows  # one row each: every request fits
+            and self._first_deadline >= time.perf_counter()
+            and (not self._preferred or self._queued_rows in self._preferred)
+        ):  # the common case under load, without a Python step per request
+            chosen = list(queue)
+            rows = self._queued_rows
+            queue.clear()
+            self._queued_rows = 0
+            self._first_deadline = float("inf")
+            return chosen, rows
         chosen = []
         rows = 0
         now = time.perf_counter()
-        while queue and rows + queue[0][1] <= limit:
+        while queue and rows + queue[0][1] <= self._limit:
             item = queue.popleft()
             self._queued_rows -= item[1]
             if item[4] < now:
@@ -104,8 +143,10 @@ class AsyncBatcher:
                 for item in reversed(chosen[best:]):  # put the tail back, in order
                     queue.appendleft(item)
                     self._queued_rows += item[1]
+                    rows -= item[1]
                 chosen = chosen[:best]
-        return chosen
+        self._first_deadline = min((item[4] for item in queue), default=float("inf"))
+        return chosen, rows
 
     def _fail(self, items: list[Any], error: BaseException) -> None:
         with self._sync._lock:
@@ -115,9 +156,9 @@ class AsyncBatcher:
                 item[2].set_exception(error)
 
     async def _dispatch(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         cfg = self.config
-        runner = self._sync._runner
+        runner = self._runner
         delay = cfg.max_queue_delay_us / 1e6 if cfg.enabled else 0.0
         target = self._preferred[0] if self._preferred else cfg.max_batch_size
         try:
@@ -127,10 +168,9 @@ class AsyncBatcher:
                     while wait > 0 and self._queued_rows < target:
                         await asyncio.sleep(min(wait, 0.0002))
                         wait = self._queue[0][3] + delay - time.perf_counter() if self._queue else 0
-                batch = self._take()
+                batch, rows = self._take()
                 if not batch:
                     continue
-                rows = sum(item[1] for item in batch)
                 payloads = [item[0] for item in batch]
                 t0 = time.perf_counter()
                 try:
@@ -139,11 +179,13 @@ class AsyncBatcher:
                     # the loop keeps forming the next batch meanwhile.
                     short = self._last_run_s.get(rows, 1.0) < INLINE_LIMIT_S
                     if short and (not self._queue or not cfg.enabled):
-                        results = runner(payloads, rows)
+                        answers, device_us, ran = runner(payloads, rows)
                         if self._queue:
                             await asyncio.sleep(0)  # let other tasks run between requests
                     else:
-                        results = await loop.run_in_executor(self._executor, runner, payloads, rows)
+                        answers, device_us, ran = await loop.run_in_executor(
+                            self._executor, runner, payloads, rows
+                        )
                 except BaseException as exc:  # every caller of the batch gets the error
                     self._fail(batch, exc if isinstance(exc, Exception) else ModelError(str(exc)))
                     if not isinstance(exc, Exception):
@@ -151,30 +193,55 @@ class AsyncBatcher:
                     continue
                 end = time.perf_counter()
                 self._last_run_s[rows] = end - t0
-                self._account(batch, rows, t0, end)
-                for item, result in zip(batch, results, strict=True):
-                    if not item[2].done():
-                        item[2].set_result((result, rows))
+                self._deliver(batch, answers, device_us, ran, t0, end)
         finally:
             self._dispatching = False
 
-    def _account(self, batch: list[Any], rows: int, t0: float, end: float) -> None:
-        sync = self._sync
-        starts = sum(item[3] for item in batch)
-        with sync._lock:
-            sync.stats.record(
-                rows,
-                (end - t0) * 1e6,
-                len(batch),
-                (end * len(batch) - starts) * 1e6,
-                (t0 * len(batch) - starts) * 1e6,
-            )
+    def _deliver(
+        self,
+        batch: list[_Item],
+        answers: list[Any],
+        device_us: float,
+        ran: int,
+        t0: float,
+        end: float,
+    ) -> None:
+        model, version, device = self._model, self._version, self._device
+        failed = 0
+        starts = 0.0
+        for item, answer in zip(batch, answers, strict=True):
+            future = item[2]
+            if answer.__class__ is dict:
+                starts += item[3]
+                if not future.done():  # a cancelled caller
+                    future.set_result(
+                        InferResult(
+                            model, version, answer, (end - item[3]) * 1e6, device_us, ran, device
+                        )
+                    )
+            else:
+                failed += 1
+                if not future.done():
+                    future.set_exception(answer)
+        served = len(batch) - failed
+        with self._sync._lock:
+            stats = self._sync.stats
+            if ran:
+                stats.record(
+                    ran,
+                    (end - t0) * 1e6,
+                    served,
+                    (end * served - starts) * 1e6,
+                    (t0 * served - starts) * 1e6,
+                )
+            stats.request_failure += failed
 
     def close(self) -> None:
         """Fail what is queued and stop the executor (in-flight work finishes)."""
         items = list(self._queue)
         self._queue.clear()
         self._queued_rows = 0
+        self._first_deadline = float("inf")
         if items:
             self._fail(items, ModelError(f"model {self._sync.name} was unloaded"))
         self._executor.shutdown(wait=False)

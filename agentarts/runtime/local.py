@@ -53,9 +53,12 @@ class LoadedModel:
     batcher: DynamicBatcher
     validate: Any  # InputValidator, or its compiled fast path
     device_us: dict[int, float]
+    structure: Any = None  # the validator's structure-only check (the async path's)
+    async_runner: Any = None  # see AsyncRunner: values checked per batch, answers per request
 
     device_label: str = ""
     _async: dict[int, AsyncBatcher] = field(default_factory=dict)
+    last_async: AsyncBatcher | None = None  # the most recent loop's: one identity test per call
 
     def __post_init__(self) -> None:
         self.device_label = f"{self.card_device.index}:{self.card_device.profile.name}"
@@ -68,10 +71,13 @@ class LoadedModel:
 
     def async_batcher(self) -> AsyncBatcher:
         """The async batcher of the running event loop (futures belong to one loop)."""
-        loop_id = id(asyncio.get_running_loop())
-        batcher = self._async.get(loop_id)
-        if batcher is None:
-            batcher = self._async[loop_id] = AsyncBatcher(self.batcher)
+        loop = asyncio.get_running_loop()
+        batcher = self._async.get(id(loop))
+        if batcher is None or batcher.loop is not loop:  # an id can be reused by a new loop
+            batcher = self._async[id(loop)] = AsyncBatcher(
+                self.batcher, self.async_runner, (self.name, self.version, self.device_label), loop
+            )
+        self.last_async = batcher
         return batcher
 
     def close(self, drain: bool) -> None:
@@ -180,6 +186,9 @@ class LocalRuntime:
         )
         run, run_one = self._runners(loaded)
         loaded.batcher = DynamicBatcher(run, card.batching, key, run_one=run_one)
+        validator = InputValidator(card)
+        loaded.structure = validator.compiled(values=False)
+        loaded.async_runner = self._async_runner(loaded, validator.values)
         return loaded
 
     def _runners(self, lm: LoadedModel) -> tuple[Any, Any]:
@@ -224,6 +233,68 @@ class LocalRuntime:
 
         return run, run_one
 
+    @staticmethod
+    def _async_runner(lm: LoadedModel, check_values: Any) -> Any:
+        """The async batcher's runner: requests arrive structure-checked; their values are
+        checked here once per batch (a NaN/Inf or range check over 64 rows costs what it costs
+        over one). A batch that fails is split: each request is checked alone, those at fault
+        get the error naming their value, the rest run."""
+        engine, device_us_by_rows = lm.engine, lm.device_us
+        names = engine.output_names
+        raw_run = engine._run
+        only = names[0] if len(names) == 1 else None
+
+        def run(payloads: list[dict[str, np.ndarray]], rows: int) -> tuple[list[Any], float, int]:
+            if len(payloads) == 1:
+                feeds = payloads[0]
+            else:
+                feeds = {k: np.concatenate([p[k] for p in payloads]) for k in payloads[0]}
+            try:
+                feeds = check_values(feeds)
+            except InvalidInputError:
+                return isolate(payloads)
+            try:
+                outs = raw_run(names, feeds, None)
+            except Exception as exc:
+                raise ModelError(f"inference failed: {exc}") from exc
+            device_us = device_us_by_rows[rows]
+            if len(payloads) == 1:
+                if only is not None:
+                    return [{only: outs[0]}], device_us, rows
+                return [dict(zip(names, outs, strict=True))], device_us, rows
+            first = next(iter(payloads[0]))
+            answers, start = [], 0
+            if only is not None:  # one output: the common case, kept cheap per request
+                out = outs[0]
+                for p in payloads:
+                    end = start + p[first].shape[0]
+                    answers.append({only: out[start:end]})
+                    start = end
+                return answers, device_us, rows
+            for p in payloads:
+                end = start + p[first].shape[0]
+                answers.append({k: o[start:end] for k, o in zip(names, outs, strict=True)})
+                start = end
+            return answers, device_us, rows
+
+        def isolate(payloads: list[dict[str, np.ndarray]]) -> tuple[list[Any], float, int]:
+            verdicts: list[Any] = []
+            good: list[dict[str, np.ndarray]] = []
+            for p in payloads:
+                try:
+                    good.append(check_values(p))
+                    verdicts.append(None)
+                except InvalidInputError as exc:
+                    verdicts.append(exc)
+            if not good:
+                return verdicts, 0.0, 0
+            first = next(iter(good[0]))
+            answers, device_us, ran = run(good, sum(p[first].shape[0] for p in good))
+            served = iter(answers)
+            return [next(served) if v is None else v for v in verdicts], device_us, ran
+
+        return run
+
     def load_all(self) -> dict[str, str]:
         """Load every model's latest version; returns {name/version: error} for those that fail."""
         errors: dict[str, str] = {}
@@ -250,7 +321,7 @@ class LocalRuntime:
             lm = self.load(model, version)
             self._fast[(model, version)] = lm
         feeds, rows = lm.validate(inputs)
-        # inlined on purpose (ainfer shares _result): this is most of the batch-1 overhead
+        # inlined on purpose: this is most of the batch-1 overhead
         (result, device_us), batch = lm.batcher.submit(feeds, rows, timeout_s, start)
         if outputs:
             result = self._select(model, result, outputs)
@@ -279,25 +350,14 @@ class LocalRuntime:
         if lm is None:
             lm = await asyncio.to_thread(self.load, model, version)  # loading may take seconds
             self._fast[(model, version)] = lm
-        feeds, rows = lm.validate(inputs)
-        answer = await lm.async_batcher().submit(feeds, rows, timeout_s, start)
-        return self._result(model, lm, start, answer, outputs)
-
-    def _result(
-        self, model: str, lm: LoadedModel, start: float, answer: Any, outputs: Sequence[str] | None
-    ) -> InferResult:
-        (result, device_us), batch = answer
+        feeds, rows = lm.structure(inputs)
+        batcher = lm.last_async
+        if batcher is None or batcher.loop is not asyncio.get_running_loop():
+            batcher = lm.async_batcher()
+        result = await batcher.submit(feeds, rows, timeout_s, start)
         if outputs:
-            result = self._select(model, result, outputs)
-        return InferResult(
-            model,
-            lm.version,
-            result,
-            (time.perf_counter() - start) * 1e6,
-            device_us,
-            batch,
-            lm.device_label,
-        )
+            result.outputs = self._select(model, result.outputs, outputs)
+        return result
 
     @staticmethod
     def _select(model: str, result: dict[str, Any], outputs: Sequence[str]) -> dict[str, Any]:

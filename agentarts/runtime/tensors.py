@@ -130,11 +130,17 @@ class InputValidator:
         ]
 
     def __call__(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
+        feeds, rows = self.structure(inputs)
+        return self.values(feeds), rows
+
+    def structure(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
+        """Names, datatypes, shapes and the batch size: what can be judged without reading
+        the values (which ``values`` checks, once per batch on the async path)."""
         if len(inputs) != len(self.names) or not self.names.issuperset(inputs):
             self._names_error(inputs)
         feeds: dict[str, np.ndarray] = {}
         rows = -1
-        for name, dtype, shape, tail, check_finite, valid_range, on_invalid in self.specs:
+        for name, dtype, shape, tail, _, _, _ in self.specs:
             array = inputs[name]
             if type(array) is not np.ndarray:
                 array = np.asarray(array)
@@ -168,6 +174,15 @@ class InputValidator:
                     raise InvalidInputError(
                         f"model {self.card.name}: inputs disagree on the batch size"
                     )
+            feeds[name] = array
+        return feeds, rows if rows > 0 else 1
+
+    def values(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """NaN/Inf and valid ranges of structurally valid feeds (one request or a whole
+        batch: every check is elementwise, so a batch passes exactly when each request does).
+        Returns the feeds, clipped where the card says clip."""
+        for name, _, _, _, check_finite, valid_range, on_invalid in self.specs:
+            array = feeds[name]
             if check_finite:
                 total = float(_sum(array, axis=None, dtype=np.float64))
                 # A finite sum proves every value finite; otherwise look closer (overflow).
@@ -177,21 +192,24 @@ class InputValidator:
                         f"model {self.card.name}: input {name!r} has NaN or Inf at index {bad}"
                     )
             if valid_range is not None:
-                array = self._check_range(name, array, valid_range, on_invalid)
-            feeds[name] = array
-        return feeds, rows if rows > 0 else 1
+                checked = self._check_range(name, array, valid_range, on_invalid)
+                if checked is not array:
+                    feeds = {**feeds, name: checked}
+        return feeds
 
-    def compiled(self) -> Any:
-        """The fastest callable doing this validation: for the common card (one float input,
-        only the batch dimension dynamic, no range) a closure that checks the same things in
-        a straight line and hands anything unusual to the full validator, which then names
-        the problem. The per-request path is most of the runtime's batch-1 overhead."""
+    def compiled(self, values: bool = True) -> Any:
+        """The fastest callable doing this validation (``values=False``: ``structure`` only):
+        for the common card (one float input, only the batch dimension dynamic, no range) a
+        closure that checks the same things in a straight line and hands anything unusual to
+        the full validator, which then names the problem. The per-request path is most of the
+        runtime's batch-1 overhead."""
+        full = self if values else self.structure
         if len(self.specs) != 1 or not self.max_rows:
-            return self
+            return full
         name, dtype, shape, tail, check_finite, valid_range, _ = self.specs[0]
         if tail is None or not check_finite or valid_range is not None:
-            return self
-        full, ndim, max_rows, ndarray = self, len(shape), self.max_rows, np.ndarray
+            return full
+        ndim, max_rows, ndarray = len(shape), self.max_rows, np.ndarray
         reduce, f64 = _sum, np.float64
 
         def validate(inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
@@ -209,7 +227,19 @@ class InputValidator:
                 return full(inputs)
             return {name: array}, array.shape[0]
 
-        return validate
+        def structure(inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
+            array = inputs.get(name) if len(inputs) == 1 else None
+            if (
+                type(array) is not ndarray
+                or array.dtype is not dtype
+                or array.ndim != ndim
+                or array.shape[1:] != tail
+                or not 1 <= array.shape[0] <= max_rows
+            ):
+                return full(inputs)
+            return {name: array}, array.shape[0]
+
+        return validate if values else structure
 
     def _check_range(
         self, name: str, array: np.ndarray, valid_range: tuple[float, float], on_invalid: str

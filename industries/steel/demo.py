@@ -129,6 +129,10 @@ def simulate(
     return summary
 
 
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
 def _forecast_accuracy(
     agent_readings: list[Any], predictions: dict[int, Any], baseline_readings: list[Any]
 ) -> dict[str, Any]:
@@ -179,12 +183,17 @@ def _forecast_accuracy(
         err_s.append(abs(si - later.si_pct))
         err_p.append(abs(now.hmt_c - later.hmt_c))
         err_ps.append(abs(now.si_pct - later.si_pct))
+
+    def mean(values: list[float], digits: int) -> float | None:
+        # a short run may have no 2 h stretch without a move: nothing to score, not NaN
+        return round(float(np.mean(values)), digits) if values else None
+
     return {
-        "trend_hit_rate": round(float(np.mean(hits)), 4),
-        "hmt_mae_c": round(float(np.mean(err_h)), 3),
-        "si_mae_pct": round(float(np.mean(err_s)), 4),
-        "persistence_hmt_mae_c": round(float(np.mean(err_p)), 3),
-        "persistence_si_mae_pct": round(float(np.mean(err_ps)), 4),
+        "trend_hit_rate": mean(hits, 4),
+        "hmt_mae_c": mean(err_h, 3),
+        "si_mae_pct": mean(err_s, 4),
+        "persistence_hmt_mae_c": mean(err_p, 3),
+        "persistence_si_mae_pct": mean(err_ps, 4),
         "forecast_samples": len(samples),
     }
 
@@ -279,12 +288,17 @@ def _print(s: dict[str, Any], plot: Path | None, err: Any) -> None:
     table.add_row("HMT std (C)", str(a["hmt_std_c"]), str(b["hmt_std_c"]))
     table.add_row("HMT mean (C)", str(a["hmt_mean_c"]), str(b["hmt_mean_c"]))
     table.add_row(
-        "HMT < 1490 C (% of samples)", str(a["hmt_below_band_pct"]), str(b["hmt_below_band_pct"])
+        "metal < 1490 C (% of samples)",
+        str(a["true_hmt_below_band_pct"]),
+        str(b["true_hmt_below_band_pct"]),
+    )
+    table.add_row(
+        "HMT reading < 1490 C (%)", str(a["hmt_below_band_pct"]), str(b["hmt_below_band_pct"])
     )
     table.add_row("setpoint moves", str(a["actions"]), str(b["actions"]))
     out.print(table)
     out.print(
-        f"2 h forecast: trend hit rate {s['trend_hit_rate']:.0%}, HMT MAE "
+        f"2 h forecast: trend hit rate {_pct(s['trend_hit_rate'])}, HMT MAE "
         f"{s['hmt_mae_c']} C (persistence {s['persistence_hmt_mae_c']} C), [Si] MAE "
         f"{s['si_mae_pct']} wt%; {s['approvals_requested']} approvals requested; model on "
         f"a simulated 910B2: {s['model_latency_910b2_us']} us (roofline estimate); "

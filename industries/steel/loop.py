@@ -83,6 +83,7 @@ def run_loop(
 def summarise(result: LoopResult, warmup_h: float = 6.0) -> dict[str, float]:
     rs = [r for r in result.readings if r.time_h > warmup_h]
     hmt = np.array([r.hmt_c for r in rs])
+    true_hmt = np.array([r.true_hmt_c for r in rs])
     return {
         "fuel_rate_kg_thm": round(
             float(np.mean([r.coke_rate_kg_thm + r.pci_rate_kg_thm for r in rs])), 2
@@ -90,6 +91,10 @@ def summarise(result: LoopResult, warmup_h: float = 6.0) -> dict[str, float]:
         "hmt_mean_c": round(float(hmt.mean()), 2),
         "hmt_std_c": round(float(hmt.std()), 2),
         "hmt_below_band_pct": round(float((hmt < 1490).mean() * 100), 2),
+        # the metal itself, without the dip measurement's noise (what the risk is about)
+        "true_hmt_mean_c": round(float(true_hmt.mean()), 2),
+        "true_hmt_std_c": round(float(true_hmt.std()), 2),
+        "true_hmt_below_band_pct": round(float((true_hmt < 1490).mean() * 100), 2),
         "actions": len(result.actions),
         "abnormal_samples": sum(r.state != "normal" for r in rs),
     }
