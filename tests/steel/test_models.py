@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -38,7 +40,7 @@ def test_more_coal_now_forecasts_a_hotter_hearth(thermal):
     tags = np.array([r.tags() for r in readings], np.float32)
     moves = [-10.0, -5.0, 0.0, 5.0, 10.0]
     forecasts = thermal.candidates(tags, moves)
-    assert all(b > a for a, b in zip(forecasts, forecasts[1:], strict=False)), forecasts
+    assert all(b > a for a, b in pairwise(forecasts)), forecasts
     # 10 kg/tHM of coal is ~15 C of heat at the hearth (simulator: 1.8 C/kg x 0.85), about
     # half of which arrives within 2 h
     assert 3.0 < forecasts[-1] - forecasts[2] < 15.0, forecasts
