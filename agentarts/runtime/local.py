@@ -86,6 +86,32 @@ class LoadedModel:
             batcher.close()
 
 
+def _concatenate(payloads: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([p[k] for p in payloads]) for k in payloads[0]}
+
+
+def _split(
+    names: list[str], outs: list[np.ndarray], payloads: list[dict[str, np.ndarray]]
+) -> list[dict[str, np.ndarray]]:
+    """A batch's outputs cut back into each request's rows, in order."""
+    if len(payloads) == 1:
+        return [dict(zip(names, outs, strict=True))]
+    first = next(iter(payloads[0]))
+    parts, start = [], 0
+    if len(names) == 1:  # one output: the common case, kept cheap per request
+        only, out = names[0], outs[0]
+        for p in payloads:
+            end = start + p[first].shape[0]
+            parts.append({only: out[start:end]})
+            start = end
+        return parts
+    for p in payloads:
+        end = start + p[first].shape[0]
+        parts.append({k: o[start:end] for k, o in zip(names, outs, strict=True)})
+        start = end
+    return parts
+
+
 class LocalRuntime:
     """Serves the models of one or more repositories in this process.
 
@@ -211,25 +237,9 @@ class LocalRuntime:
         def run(payloads: list[dict[str, np.ndarray]], rows: int) -> list[Any]:
             if len(payloads) == 1:
                 return [run_one(payloads[0], rows)]
-            feeds = {k: np.concatenate([p[k] for p in payloads]) for k in payloads[0]}
-            outs = engine.run(feeds)
+            outs = engine.run(_concatenate(payloads))
             device_us = device_us_by_rows[rows]
-            first = next(iter(payloads[0]))
-            parts, start = [], 0
-            if only is not None:  # one output: the common case, kept cheap per request
-                out = outs[0]
-                for p in payloads:
-                    end = start + p[first].shape[0]
-                    parts.append(({only: out[start:end]}, device_us))
-                    start = end
-                return parts
-            for p in payloads:
-                end = start + p[first].shape[0]
-                parts.append(
-                    ({k: o[start:end] for k, o in zip(names, outs, strict=True)}, device_us)
-                )
-                start = end
-            return parts
+            return [(part, device_us) for part in _split(names, outs, payloads)]
 
         return run, run_one
 
@@ -242,13 +252,9 @@ class LocalRuntime:
         engine, device_us_by_rows = lm.engine, lm.device_us
         names = engine.output_names
         raw_run = engine._run
-        only = names[0] if len(names) == 1 else None
 
         def run(payloads: list[dict[str, np.ndarray]], rows: int) -> tuple[list[Any], float, int]:
-            if len(payloads) == 1:
-                feeds = payloads[0]
-            else:
-                feeds = {k: np.concatenate([p[k] for p in payloads]) for k in payloads[0]}
+            feeds = payloads[0] if len(payloads) == 1 else _concatenate(payloads)
             try:
                 feeds = check_values(feeds)
             except InvalidInputError:
@@ -257,25 +263,7 @@ class LocalRuntime:
                 outs = raw_run(names, feeds, None)
             except Exception as exc:
                 raise ModelError(f"inference failed: {exc}") from exc
-            device_us = device_us_by_rows[rows]
-            if len(payloads) == 1:
-                if only is not None:
-                    return [{only: outs[0]}], device_us, rows
-                return [dict(zip(names, outs, strict=True))], device_us, rows
-            first = next(iter(payloads[0]))
-            answers, start = [], 0
-            if only is not None:  # one output: the common case, kept cheap per request
-                out = outs[0]
-                for p in payloads:
-                    end = start + p[first].shape[0]
-                    answers.append({only: out[start:end]})
-                    start = end
-                return answers, device_us, rows
-            for p in payloads:
-                end = start + p[first].shape[0]
-                answers.append({k: o[start:end] for k, o in zip(names, outs, strict=True)})
-                start = end
-            return answers, device_us, rows
+            return _split(names, outs, payloads), device_us_by_rows[rows], rows
 
         def isolate(payloads: list[dict[str, np.ndarray]]) -> tuple[list[Any], float, int]:
             verdicts: list[Any] = []
