@@ -196,6 +196,7 @@ class LocalRuntime:
         cost = probe if same else CostModel(proto, device.profile, card.precision)
         for size in {1, card.batching.max_batch_size, *card.batching.preferred_batch_sizes}:
             cost.batch_cost(size)  # warm the cache off the request path
+        validator = InputValidator(card)
         loaded = LoadedModel(
             name,
             version,
@@ -205,14 +206,13 @@ class LocalRuntime:
             device,
             need,
             batcher=None,  # type: ignore[arg-type]
-            validate=InputValidator(card).compiled(),
+            validate=validator.compiled(),
             device_us={
                 b: cost.batch_cost(b).time_us for b in range(1, card.batching.max_batch_size + 1)
             },
         )
         run, run_one = self._runners(loaded)
         loaded.batcher = DynamicBatcher(run, card.batching, key, run_one=run_one)
-        validator = InputValidator(card)
         loaded.structure = validator.compiled(values=False)
         loaded.async_runner = self._async_runner(loaded, validator.values)
         return loaded
