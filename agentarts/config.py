@@ -6,7 +6,7 @@ here: reading settings must never slow the CLI down.
 
 | setting | environment | agentarts.toml | default |
 |---|---|---|---|
-| data dir | AGENTARTS_DATA_DIR | [storage] data_dir | <project>/.agentarts, else ~/.local/share/agentarts |
+| data dir | AGENTARTS_DATA_DIR | [storage] data_dir | <project>/.agentarts, else the caller's default_data_dir, else ~/.local/share/agentarts |
 | database URL | AGENTARTS_DATABASE_URL | [storage] database_url | sqlite:///<data dir>/agentarts.db |
 | agent | AGENTARTS_AGENT | [agent] ref | none |
 | devices | AGENTARTS_DEVICES | [runtime] devices | 910B2x1 |
@@ -14,6 +14,12 @@ here: reading settings must never slow the CLI down.
 | runtime URL | AGENTARTS_RUNTIME_URL | [runtime] url | none (in-process runtime) |
 | chat endpoint | AGENTARTS_CHAT_BASE_URL, _MODEL, _API_KEY | [chat] base_url, model, api_key_env | none |
 | offline switch | AGENTARTS_OFFLINE=1 forbids real chat-model calls | | off |
+
+Where data goes when no project is found: the command line (``agentarts run`` outside a project)
+uses the per-user XDG folder, so runs started anywhere can be listed from anywhere. Code that
+ships beside its own files (the repository's ``examples/``, a user's script) passes
+``default_data_dir`` and keeps its database next to itself: running the examples from a checkout
+never writes into the home directory. ``AGENTARTS_DATA_DIR`` and ``agentarts.toml`` still win.
 """
 
 from __future__ import annotations
@@ -40,9 +46,10 @@ def find_project_root(start: Path | None = None) -> Path | None:
     return None
 
 
-def _default_data_home() -> Path:
-    base = os.environ.get("XDG_DATA_HOME")
-    return (Path(base) if base else Path.home() / ".local" / "share") / "agentarts"
+def _default_data_home(env: dict[str, str]) -> Path:
+    base = env.get("XDG_DATA_HOME")
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    return (Path(base) if base else home / ".local" / "share") / "agentarts"
 
 
 @dataclass(frozen=True)
@@ -105,8 +112,17 @@ def _section(doc: dict[str, Any], name: str, path: Path | None) -> dict[str, Any
     return value
 
 
-def load_settings(start: Path | None = None, env: dict[str, str] | None = None) -> Settings:
-    """Resolve settings for the project at or above ``start`` (default: the working dir)."""
+def load_settings(
+    start: Path | None = None,
+    env: dict[str, str] | None = None,
+    *,
+    default_data_dir: Path | None = None,
+) -> Settings:
+    """Resolve settings for the project at or above ``start`` (default: the working dir).
+
+    ``default_data_dir`` replaces the per-user folder when neither the environment, an
+    ``agentarts.toml`` nor a project says where data goes (see the module docstring).
+    """
     env = dict(os.environ if env is None else env)
     root = find_project_root(start)
     path = root / PROJECT_FILE if root else None
@@ -126,8 +142,10 @@ def load_settings(start: Path | None = None, env: dict[str, str] | None = None) 
         data_dir = rel(str(storage["data_dir"]))
     elif root is not None:
         data_dir = root / ".agentarts"
+    elif default_data_dir is not None:
+        data_dir = Path(default_data_dir).expanduser()
     else:
-        data_dir = _default_data_home()
+        data_dir = _default_data_home(env)
     data_dir = data_dir.resolve()
 
     database_url = env.get("AGENTARTS_DATABASE_URL") or storage.get("database_url")

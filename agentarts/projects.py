@@ -9,11 +9,15 @@ templates alike, and ``_commit`` in ``.copier-answers.yml`` records the template
 
 Generation renders into a temporary directory beside the target and moves it into place, so an
 interrupted run leaves no half project; with ``--force`` into a non-empty directory, files that
-exist already are kept and reported, never overwritten or deleted.
+exist already are kept and reported, never overwritten or deleted. Symbolic links are never
+written through: a target that is a link is refused, and links inside a ``--force`` target are
+kept as they are. A name that would shadow an importable module or an installed distribution is
+refused (``new pydantic`` would make ``import pydantic`` load the project).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import keyword
 import os
 import re
@@ -22,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,12 +41,22 @@ from agentarts.errors import (
 )
 from agentarts.plugins import get_pack
 
-__all__ = ["ProjectResult", "UpgradeResult", "create_project", "normalize_name", "upgrade_project"]
+__all__ = [
+    "ProjectResult",
+    "UpgradeResult",
+    "check_project_name",
+    "create_project",
+    "normalize_name",
+    "upgrade_project",
+]
 
 ANSWERS_FILE = ".copier-answers.yml"
 BUNDLE_FILE = ".agentarts-template.bundle"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _RESERVED = {"agentarts", "test", "tests", "src", "site", "langgraph", "copier"}
+#: Longest project name accepted: well inside every file system's 255-byte name limit, and
+#: long enough for any real distribution name.
+MAX_NAME_LENGTH = 64
 _GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "agentarts",
     "GIT_AUTHOR_EMAIL": "agentarts@localhost",
@@ -60,6 +74,10 @@ def normalize_name(name: str) -> tuple[str, str]:
     raw = name.strip()
     if not raw:
         raise InvalidNameError("project name is empty")
+    if len(raw) > MAX_NAME_LENGTH:
+        raise InvalidNameError(
+            f"project name is {len(raw)} characters long: use at most {MAX_NAME_LENGTH}"
+        )
     if "/" in raw or "\\" in raw or ".." in raw or raw.startswith("."):
         raise InvalidNameError(
             f"project name {name!r} must be a plain name, not a path (use --output-dir)"
@@ -73,6 +91,51 @@ def normalize_name(name: str) -> tuple[str, str]:
     package = project.replace("-", "_")
     if keyword.iskeyword(package) or package in _RESERVED or package in sys.stdlib_module_names:
         raise InvalidNameError(f"project name {name!r} would shadow the module {package!r}")
+    return project, package
+
+
+def _inside(path: str | None, folder: Path) -> bool:
+    if not path:
+        return False
+    try:
+        return Path(path).resolve().is_relative_to(folder.resolve())
+    except (OSError, ValueError):
+        return False
+
+
+def _shadowed(project: str, package: str, target: Path) -> str | None:
+    """What the new project would shadow, or None. The project's own earlier install (an
+    editable install of ``target``, as in a re-run with ``--force``) does not count."""
+    from importlib import metadata
+
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None:
+        places = [spec.origin, *(spec.submodule_search_locations or [])]
+        if not any(_inside(p, target) for p in places if p):
+            return f"the importable module {package!r}"
+    try:
+        dist = metadata.distribution(project)
+    except metadata.PackageNotFoundError:
+        return None
+    direct = dist.read_text("direct_url.json") or ""
+    if target.resolve().as_uri() in direct:
+        return None
+    return f"the installed distribution {dist.metadata['Name']!r}"
+
+
+def check_project_name(name: str, output_dir: Path | str = ".") -> tuple[str, str]:
+    """:func:`normalize_name` plus the checks that need the environment: the package must not
+    shadow an importable module, nor the distribution an installed one."""
+    project, package = normalize_name(name)
+    target = Path(output_dir).expanduser().absolute() / project
+    what = _shadowed(project, package, target)
+    if what is not None:
+        raise InvalidNameError(
+            f"project name {name!r} would shadow {what}: choose another name (e.g. {project}-agent)"
+        )
     return project, package
 
 
@@ -190,6 +253,7 @@ class ProjectResult:
     files: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     git_initialised: bool = False
+    next_steps: list[str] = field(default_factory=list)
 
 
 def _inside_git_worktree(path: Path) -> bool:
@@ -211,20 +275,70 @@ def create_project(
     """Render a new project from the template of ``industry`` into ``output_dir/NAME``.
 
     Nothing is written when validation fails; the render happens in a temporary directory
-    next to the target and is moved into place at the end.
+    next to the target and is moved into place at the end. Any failure (including the file
+    system's: a read-only or pseudo file system, a path too long) leaves nothing behind,
+    not even the output folders this call created.
     """
-    project_name, package_name = normalize_name(name)
+    project_name, package_name = check_project_name(name, output_dir)
     pack = get_pack(industry)
     template_dir = pack.template_dir()
     if template_dir is None or not template_dir.is_dir():
         raise UsageError(f"industry pack {industry!r} has no project template")
-    parent = Path(output_dir).expanduser().resolve()
-    if parent.exists() and not parent.is_dir():
-        raise UsageError(f"--output-dir {parent} is not a directory")
-    target = parent / project_name
-    if target.exists() and not target.is_dir():
-        raise TargetExistsError(f"{target} exists and is not a directory")
-    existing = target.is_dir() and any(target.iterdir())
+    try:
+        parent = Path(output_dir).expanduser().resolve()
+        if parent.exists() and not parent.is_dir():
+            raise UsageError(f"--output-dir {parent} is not a directory")
+        target = parent / project_name
+        if target.is_symlink():
+            raise TargetExistsError(
+                f"{target} is a symbolic link: agentarts new never writes through links",
+                hint="pass the real folder's parent with --output-dir",
+            )
+        if target.exists() and not target.is_dir():
+            raise TargetExistsError(f"{target} exists and is not a directory")
+        existing = target.is_dir() and any(target.iterdir())
+        made = [p for p in (parent, *parent.parents) if not _exists(p)]
+    except OSError as exc:
+        raise UsageError(f"--output-dir {output_dir}: {exc.strerror or exc}") from None
+    try:
+        return _create(
+            pack,
+            template_dir,
+            parent,
+            target,
+            existing,
+            force,
+            project_name,
+            package_name,
+            description,
+        )
+    except OSError as exc:
+        raise UsageError(f"cannot create {target}: {exc.strerror or exc}") from None
+    finally:
+        if not _exists(target):
+            for folder in made:  # innermost first
+                with suppress(OSError):
+                    folder.rmdir()
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists() or path.is_symlink()
+    except OSError:  # e.g. a name too long: it cannot exist
+        return False
+
+
+def _create(
+    pack: Any,
+    template_dir: Path,
+    parent: Path,
+    target: Path,
+    existing: bool,
+    force: bool,
+    project_name: str,
+    package_name: str,
+    description: str | None,
+) -> ProjectResult:
     if existing and not force:
         raise TargetExistsError(
             f"{target} exists and is not empty",
@@ -289,7 +403,27 @@ def create_project(
         files=[f for f in files if f not in skipped],
         skipped=skipped,
         git_initialised=make_repo,
+        next_steps=next_steps(target),
     )
+
+
+def next_steps(project: Path) -> list[str]:
+    """The commands to run next, as far as the generated project supports them: the ``dev``
+    extra only if its pyproject declares one, ``pytest`` only if it has tests to run."""
+    import tomllib
+
+    steps = [f"cd {project}"]
+    try:
+        doc = tomllib.loads((project / "pyproject.toml").read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return steps
+    extras = doc.get("project", {}).get("optional-dependencies", {})
+    dev = extras.get("dev", []) if isinstance(extras, dict) else []
+    steps.append("pip install -e '.[dev]'" if dev else "pip install -e .")
+    has_tests = any((project / "tests").glob("test_*.py"))
+    if has_tests and any(str(d).lower().startswith("pytest") for d in dev):
+        steps.append("pytest")
+    return steps
 
 
 def _merge_into(render: Path, target: Path) -> list[str]:
@@ -297,7 +431,10 @@ def _merge_into(render: Path, target: Path) -> list[str]:
     skipped: list[str] = []
     for item in sorted(render.iterdir()):
         dest = target / item.name
-        if not dest.exists():
+        if dest.is_symlink():  # never write through (or replace) the user's links
+            if item.name != ".git":
+                skipped.append(item.name)
+        elif not dest.exists():
             os.replace(item, dest)
         elif item.is_dir() and dest.is_dir() and item.name != ".git":
             skipped += [f"{item.name}/{s}" for s in _merge_into(item, dest)]

@@ -36,9 +36,9 @@ def new(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Create an agent project from a bundled template (offline)."""
-    from agentarts.projects import create_project, normalize_name
+    from agentarts.projects import check_project_name, create_project
 
-    normalize_name(name)  # validate before asking anything
+    check_project_name(name, output_dir)  # validate before asking anything
     if description is None and not no_input and not as_json and sys.stdin.isatty():
         description = typer.prompt("Description", default="An AgentArts agent")
     result = create_project(
@@ -47,14 +47,18 @@ def new(
     if as_json:
         print_json(_dump(result))
         return
+    from rich.markup import escape
+
     out = console()
     out.print(
-        f"[green]Created[/] {result.path} ({result.industry} template {result.template_version},"
+        f"[green]Created[/] {escape(str(result.path))} ({result.industry} template {result.template_version},"
         f" {len(result.files)} files)"
     )
     for skipped in result.skipped:
-        out.print(f"  [yellow]kept existing[/] {skipped}")
-    out.print(f"\nNext:\n  cd {result.path}\n  pip install -e '.\\[dev]'\n  pytest")
+        out.print(f"  [yellow]kept existing[/] {escape(skipped)}")
+    out.print("\nNext:", markup=False)
+    for step in result.next_steps:
+        out.print(f"  {step}", markup=False, soft_wrap=True)
 
 
 def upgrade(

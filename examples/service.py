@@ -1,8 +1,14 @@
 """An enterprise service embedding an AgentArts agent (FastAPI).
 
 Routes for the plant's own applications (start a run, look at it, approve or reject), plus
-the AgentArts runtime contract (DESIGN.md 5.3: ``POST /invocations``, ``GET /ping``, session id
-in ``x-hw-agentarts-session-id``), so the same agent can move to that hosted platform.
+Huawei Cloud AgentArts' runtime contract (docs/architecture.md, "AgentArts runtime contract":
+``POST /invocations``, ``GET /ping``, session id in ``x-hw-agentarts-session-id``), so the same
+agent can move to that hosted platform. Huawei's client (``agentarts invoke --mode local``)
+treats any JSON object with an ``"error"`` key as a failure, so a successful invocation answers
+without that key; a failed run carries it with the reason.
+
+The run database defaults to ``examples/.agentarts/examples.db`` beside this file (never the home
+directory); ``AGENTARTS_DATABASE_URL`` or ``create_app(database_url)`` choose another.
 
     uvicorn examples.service:app --port 8080
 """
@@ -16,6 +22,13 @@ from pydantic import BaseModel
 
 from agentarts import AgentArtsError
 from examples.tank_agent.agent import make_agent
+
+
+def invocation_body(result: dict[str, Any]) -> dict[str, Any]:
+    """A run result in the shape Huawei's runtime client accepts: ``error`` only on failure."""
+    if result.get("error") is None:
+        return {k: v for k, v in result.items() if k != "error"}
+    return result
 
 
 class Decision(BaseModel):
@@ -67,17 +80,26 @@ def create_app(database_url: str | None = None) -> FastAPI:
         session = x_hw_agentarts_session_id
         if session and "decision" in body:
             d = body["decision"]
+            if not isinstance(d, dict):
+                raise HTTPException(status_code=400, detail="decision must be a JSON object")
             if d.get("approved"):
-                return guarded(
-                    agent.approve, session, by=d.get("by", "operator"), reason=d.get("reason", "")
+                return invocation_body(
+                    guarded(
+                        agent.approve,
+                        session,
+                        by=d.get("by", "operator"),
+                        reason=d.get("reason", ""),
+                    )
                 )
-            return guarded(
-                agent.reject,
-                session,
-                reason=d.get("reason", "rejected"),
-                by=d.get("by", "operator"),
+            return invocation_body(
+                guarded(
+                    agent.reject,
+                    session,
+                    reason=d.get("reason", "rejected"),
+                    by=d.get("by", "operator"),
+                )
             )
-        return guarded(agent.run, body, thread_id=session)
+        return invocation_body(guarded(agent.run, body, thread_id=session))
 
     return app
 

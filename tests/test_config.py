@@ -44,3 +44,20 @@ def test_bad_project_file(tmp_path, text):
     (tmp_path / "agentarts.toml").write_text(text)
     with pytest.raises(ConfigError):
         load_settings(tmp_path, env={})
+
+
+def test_default_data_dir_replaces_the_home_folder_outside_projects(tmp_path):
+    """Code shipped beside its files (the examples) keeps its data there, not in $HOME."""
+    env = {"HOME": str(tmp_path / "home")}
+    mine = tmp_path / "examples" / ".agentarts"
+    outside = load_settings(tmp_path, env=env, default_data_dir=mine)
+    assert outside.data_dir == mine.resolve()
+    assert outside.database_url == f"sqlite:///{mine.resolve() / 'agentarts.db'}"
+    assert load_settings(tmp_path, env=env).data_dir == tmp_path / "home/.local/share/agentarts"
+    # a project and the environment still win over the caller's default
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "agentarts.toml").write_text("[project]\n")
+    inside = load_settings(tmp_path / "proj", env=env, default_data_dir=mine)
+    assert inside.data_dir == (tmp_path / "proj" / ".agentarts").resolve()
+    env["AGENTARTS_DATA_DIR"] = str(tmp_path / "env")
+    assert load_settings(tmp_path, env=env, default_data_dir=mine).data_dir == tmp_path / "env"

@@ -11,10 +11,57 @@ from tests.conftest import REPO
 BLOCKS = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.S)
 
 
+#: ``print(...)  # expected`` in a README block: the printed line must show what the comment says.
+_PRINT_WITH_COMMENT = re.compile(r"^\s*print\(.*\)\s+#\s*(?P<expected>.+)$")
+
+
+def expected_prints(code: str) -> list[str | None]:
+    """One entry per top-level ``print`` line: the comment's expectation, or None."""
+    out: list[str | None] = []
+    for line in code.splitlines():
+        if line.lstrip().startswith("print("):
+            match = _PRINT_WITH_COMMENT.match(line)
+            out.append(match["expected"].strip() if match else None)
+    return out
+
+
+def matches(expected: str, printed: str) -> bool:
+    """``"completed {'loop': 'TIC-101', ...}"`` matches a line holding those parts in order."""
+    position = 0
+    for part in (p.strip() for p in expected.split("...")):
+        found = printed.find(part, position)
+        if found < 0:
+            return False
+        position = found + len(part)
+    return True
+
+
+def test_matches_is_strict():
+    assert matches("completed {'loop': 'TIC-101', ...}", "completed {'loop': 'TIC-101', 'v': 1}")
+    assert not matches("completed", "failed")
+    assert expected_prints("print(a)  # done\nprint(b)\n") == ["done", None]
+
+
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_readme_example_runs(code, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "README.md", "exec"), {"__name__": "__readme__"})
+    printed = capsys.readouterr().out.splitlines()
+    expected = expected_prints(code)
+    # every top-level print ran (one line each), and each commented one printed what it says
+    assert len(printed) == len(expected), printed
+    for want, got in zip(expected, printed, strict=True):
+        assert want is None or matches(want, got), (want, got)
+
+
+def test_readme_agent_example_checks_its_statuses():
+    """The agent block's statuses are checked, so a run that fails cannot pass silently."""
+    agent_blocks = [b for b in BLOCKS if "agent.run(" in b]
+    assert agent_blocks
+    for block in agent_blocks:
+        wanted = [e for e in expected_prints(block) if e]
+        assert any(e.startswith("waiting_approval") for e in wanted)
+        assert any(e.startswith("completed") for e in wanted)
 
 
 def test_readme_names_the_ci_test_command():

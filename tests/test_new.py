@@ -44,8 +44,12 @@ def test_new_blank_project(runner, cli, tmp_path):
 
 
 def test_generated_graph_module_compiles(runner, cli, tmp_path):
-    runner.invoke(cli, ["new", "pump-agent", "-o", str(tmp_path), "--no-input"])
-    for source in (tmp_path / "pump-agent" / "src").rglob("*.py"):
+    result = runner.invoke(cli, ["new", "pump-agent", "-o", str(tmp_path), "--no-input"])
+    assert result.exit_code == 0, result.stderr
+    sources = sorted((tmp_path / "pump-agent" / "src").rglob("*.py"))
+    names = {str(p.relative_to(tmp_path / "pump-agent")) for p in sources}
+    assert {"src/pump_agent/graph.py", "src/pump_agent/tools.py"} <= names
+    for source in sources:
         compile(source.read_text(), str(source), "exec")
 
 
@@ -64,6 +68,7 @@ def test_generated_graph_module_compiles(runner, cli, tmp_path):
         "x--",
         "bad name!",
         "é-agent",
+        "pydantic",
     ],
 )
 def test_bad_names_are_refused_with_nothing_written(runner, cli, tmp_path, name):
@@ -159,3 +164,111 @@ def test_inside_existing_git_repo_no_nested_repo(runner, cli, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["git_initialised"] is False
     assert not (tmp_path / "acme" / ".git").exists()
+
+
+def test_next_steps_of_the_blank_template_exist_in_the_project(runner, cli, tmp_path):
+    result = runner.invoke(cli, ["new", "acme", "-o", str(tmp_path), "--json"])
+    steps = json.loads(result.stdout)["next_steps"]
+    assert steps == [f"cd {tmp_path / 'acme'}", "pip install -e '.[dev]'", "pytest"]
+    assert (
+        "[project.optional-dependencies]\ndev = [" in (tmp_path / "acme/pyproject.toml").read_text()
+    )
+    assert list((tmp_path / "acme" / "tests").glob("test_*.py"))
+    text = runner.invoke(cli, ["new", "acme2", "-o", str(tmp_path)]).stdout
+    assert "pip install -e '.[dev]'\n  pytest" in text
+
+
+def _one_error_line(result) -> None:
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    assert result.stderr.startswith("error:") and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.output
+
+
+def test_a_300_character_name_is_refused(runner, cli, tmp_path):
+    result = runner.invoke(cli, ["new", "a" * 300, "-o", str(tmp_path), "--no-input"])
+    _one_error_line(result)
+    assert "at most 64" in result.stderr
+    assert _tree(tmp_path) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("where", ["/proc", "/proc/nope/deeper"])
+def test_output_dir_on_a_pseudo_file_system_is_one_line(runner, cli, where):
+    result = runner.invoke(cli, ["new", "acme", "-o", where, "--no-input"])
+    _one_error_line(result)
+    assert "cannot create" in result.stderr
+
+
+def test_output_dir_too_long_is_one_line(runner, cli, tmp_path):
+    deep = tmp_path / ("d" * 250) / ("e" * 250) / ("f" * 300)
+    result = runner.invoke(cli, ["new", "acme", "-o", str(deep), "--no-input"])
+    _one_error_line(result)
+    assert _tree(tmp_path) == []
+
+
+def test_force_on_a_symlink_never_writes_into_its_target(runner, cli, tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "keep.txt").write_text("mine")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "acme").symlink_to(real)
+    for extra in ([], ["--force"]):
+        result = runner.invoke(cli, ["new", "acme", "-o", str(tmp_path / "out"), *extra])
+        _one_error_line(result)
+        assert "symbolic link" in result.stderr
+    assert _tree(real) == ["keep.txt"]
+    assert _tree(tmp_path / "out") == ["acme"]
+
+
+def test_force_keeps_links_inside_the_target_untouched(runner, cli, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    target = tmp_path / "out" / "acme"
+    target.mkdir(parents=True)
+    (target / "notes.txt").write_text("mine")
+    (target / "src").symlink_to(elsewhere)  # the template has src/acme/...
+    (target / "README.md").symlink_to(tmp_path / "dangling")
+    result = runner.invoke(cli, ["new", "acme", "-o", str(tmp_path / "out"), "--force", "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert {"src", "README.md"} <= set(json.loads(result.stdout)["skipped"])
+    assert _tree(elsewhere) == []
+    assert (target / "README.md").is_symlink() and not (tmp_path / "dangling").exists()
+    assert (target / "agentarts.toml").is_file()
+
+
+@pytest.mark.parametrize("name", ["pydantic", "numpy", "typer", "Rich", "python-dateutil"])
+def test_names_of_installed_packages_are_refused(runner, cli, tmp_path, name):
+    result = runner.invoke(cli, ["new", name, "-o", str(tmp_path), "--no-input"])
+    _one_error_line(result)
+    assert "would shadow" in result.stderr
+    assert _tree(tmp_path) == []
+
+
+def test_own_editable_install_does_not_block_a_forced_rerun(tmp_path, monkeypatch):
+    """`pip install -e .` of the project, then `new NAME --force` again: allowed."""
+    from agentarts.projects import check_project_name
+
+    site = tmp_path / "site"
+    info = site / "zq_kiln-0.1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: zq-kiln\nVersion: 0.1.0\n")
+    monkeypatch.syspath_prepend(str(site))
+    out = tmp_path / "out"
+    (info / "direct_url.json").write_text(json.dumps({"url": (out / "zq-kiln").as_uri()}))
+    assert check_project_name("zq-kiln", out) == ("zq-kiln", "zq_kiln")
+    from agentarts.errors import InvalidNameError
+
+    with pytest.raises(InvalidNameError, match="installed distribution 'zq-kiln'"):
+        check_project_name("zq-kiln", tmp_path / "elsewhere")
+
+
+def test_failure_removes_the_output_folders_it_made(runner, cli, tmp_path, monkeypatch):
+    import copier
+
+    def boom(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(copier, "run_copy", boom)
+    result = runner.invoke(cli, ["new", "acme", "-o", str(tmp_path / "a" / "b"), "--no-input"])
+    assert result.exit_code in (1, 2) and result.stderr.startswith("error:")
+    assert _tree(tmp_path) == []

@@ -63,7 +63,8 @@ def test_demo_list_and_run(site, runner, cli):
     _register(site, "acme_cement_pack", {"cement": "acme_cement_pack:PACK"})
     listed = runner.invoke(cli, ["demo", "--list", "--json"])
     assert listed.exit_code == 0
-    assert [p["name"] for p in json.loads(listed.stdout)["packs"]] == ["cement", "steel"]
+    names = [p["name"] for p in json.loads(listed.stdout)["packs"]]
+    assert {"cement", "steel"} <= set(names) and names == sorted(names)
     ran = runner.invoke(cli, ["demo", "cement", "--json", "--hours", "24"])
     assert ran.exit_code == 0, ran.stderr
     summary = json.loads(ran.stdout)
@@ -94,3 +95,16 @@ def test_load_ref_errors():
     for bad in ["json", "nope_module_xyz:x", "json:nope"]:
         with pytest.raises(ConfigError):
             plugins.load_ref(bad)
+
+
+def test_third_party_next_steps_name_only_what_the_project_has(site, runner, cli, tmp_path):
+    """The cement template has no dev extra and no tests: `new` must not tell users to
+    `pip install -e '.[dev]'` and run `pytest` there."""
+    _register(site, "acme_cement_pack", {"cement": "acme_cement_pack:PACK"})
+    result = runner.invoke(cli, ["new", "kiln", "-i", "cement", "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.stderr
+    steps = result.stdout.split("Next:", 1)[1].split()
+    assert "'.[dev]'" not in steps and "pytest" not in steps
+    assert "pip install -e ." in result.stdout
+    info = runner.invoke(cli, ["new", "kiln2", "-i", "cement", "-o", str(tmp_path), "--json"])
+    assert json.loads(info.stdout)["next_steps"] == [f"cd {tmp_path / 'kiln2'}", "pip install -e ."]

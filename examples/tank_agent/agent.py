@@ -6,11 +6,13 @@ valve opening that brings the level back to its setpoint within one hour.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, Field
 
+from agentarts.config import load_settings
 from agentarts.graph import Agent, AgentState, approval_gate, route_on_approval, tool_node
 from agentarts.tools import tool
 
@@ -86,5 +88,17 @@ builder.add_conditional_edges(
 builder.add_edge("apply", END)
 
 
+#: Where the examples keep their runs unless told otherwise: beside themselves, in the checkout
+#: (git-ignored), never in the home directory.
+EXAMPLES_DATA_DIR = Path(__file__).resolve().parents[1] / ".agentarts"
+
+
+def default_database_url() -> str:
+    """``AGENTARTS_DATABASE_URL``/``AGENTARTS_DATA_DIR``/agentarts.toml if set, else a SQLite
+    file in :data:`EXAMPLES_DATA_DIR`."""
+    return load_settings(default_data_dir=EXAMPLES_DATA_DIR).database_url
+
+
 def make_agent(database_url: str | None = None) -> Agent:
-    return Agent(builder, name="tank-agent", database_url=database_url)
+    """The tank agent on ``database_url`` (default: :func:`default_database_url`)."""
+    return Agent(builder, name="tank-agent", database_url=database_url or default_database_url())
