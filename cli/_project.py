@@ -51,8 +51,8 @@ def new(
 
     out = console()
     out.print(
-        f"[green]Created[/] {escape(str(result.path))} ({result.industry} template {result.template_version},"
-        f" {len(result.files)} files)"
+        f"[green]Created[/] {escape(str(result.path))} ({result.industry} template "
+        f"{result.template_version}, {len(result.files)} files)"
     )
     for skipped in result.skipped:
         out.print(f"  [yellow]kept existing[/] {escape(skipped)}")
