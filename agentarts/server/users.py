@@ -1,0 +1,400 @@
+"""People, API tokens, browser sessions and the server's audit log, in the project's database.
+
+The tables live next to the run store (same database URL) but on their own SQLModel registry,
+so the run store's migrations never see them and they never touch the run store's tables:
+
+| table | holds |
+|---|---|
+| agentarts_users | name, role, scope (agents the role applies to, ``*`` = all), argon2 hash |
+| agentarts_api_tokens | SHA-256 of each API token (the token itself is shown once) |
+| agentarts_web_sessions | SHA-256 of each session cookie, its CSRF token, its expiry |
+| agentarts_server_threads | who started each thread through the server (for the four-eyes rule) |
+| agentarts_server_audit | every login, start, approval, rejection, resume and refusal, by whom |
+
+Passwords are hashed with Argon2id (argon2-cffi's defaults: RFC 9106's second recommended
+profile, 64 MiB, 3 passes). Tokens and session ids carry 256 bits from ``secrets`` and are
+stored hashed, so a stolen database does not hand out working credentials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from agentarts.errors import InvalidInputError, NotFoundError, UsageError
+
+__all__ = ["ROLES", "UserStore", "role_rank"]
+
+#: Roles, weakest first; each role can do everything the ones before it can.
+ROLES = ("viewer", "operator", "approver", "admin")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+
+
+def role_rank(role: str) -> int:
+    """Position of ``role`` in :data:`ROLES` (unknown roles rank below viewer)."""
+    return ROLES.index(role) if role in ROLES else -1
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+class _Base(SQLModel, registry=registry()):
+    """Own registry: these tables are created by the server, not by the run store."""
+
+
+class User(_Base, table=True):
+    __tablename__ = "agentarts_users"
+    name: str = Field(primary_key=True)
+    role: str
+    scope: str = "*"  # comma-separated agent names or refs the role applies to
+    password_hash: str | None = None
+    created_at: datetime
+
+
+class ApiToken(_Base, table=True):
+    __tablename__ = "agentarts_api_tokens"
+    id: int | None = Field(default=None, primary_key=True)
+    user: str = Field(index=True)
+    token_hash: str = Field(unique=True)
+    prefix: str  # first characters, to tell tokens apart in listings
+    created_at: datetime
+
+
+class WebSession(_Base, table=True):
+    __tablename__ = "agentarts_web_sessions"
+    id_hash: str = Field(primary_key=True)
+    user: str = Field(index=True)
+    csrf: str
+    created_at: float
+    last_seen_at: float
+    expires_at: float  # absolute expiry
+
+
+class ServerThread(_Base, table=True):
+    __tablename__ = "agentarts_server_threads"
+    thread_id: str = Field(primary_key=True)
+    agent: str = ""
+    started_by: str
+    started_at: datetime
+
+
+class AuditEntry(_Base, table=True):
+    __tablename__ = "agentarts_server_audit"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    user: str
+    role: str = ""
+    action: str  # login | login_failed | logout | invoke | approve | reject | resume | denied
+    thread_id: str | None = Field(default=None, index=True)
+    outcome: str = ""  # the run's status after the action, or why it was refused
+    detail: str = "null"  # JSON
+
+
+class UserStore:
+    """Users, tokens, sessions and the audit log at ``url`` (tables created on open)."""
+
+    def __init__(self, url: str, clock: Any = time.time) -> None:
+        from agentarts.store.db import make_engine, with_retry
+
+        self.url = url
+        self.engine = make_engine(url)
+        self.clock = clock
+        self._retry = with_retry
+        with_retry(lambda: _Base.metadata.create_all(self.engine))
+        self._hasher: Any = None
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def _session(self) -> Any:
+        from sqlmodel import Session
+
+        return Session(self.engine, expire_on_commit=False)
+
+    def _write(self, fn: Any) -> Any:
+        def run() -> Any:
+            with self._session() as db:
+                out = fn(db)
+                db.commit()
+                return out
+
+        return self._retry(run)
+
+    @property
+    def hasher(self) -> Any:
+        if self._hasher is None:
+            from argon2 import PasswordHasher
+
+            self._hasher = PasswordHasher()
+        return self._hasher
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- users -------------------------------------------------------------------------------
+    def add(self, name: str, role: str, password: str | None = None, scope: str = "*") -> None:
+        """Create a user; an existing name or an unknown role is a usage error."""
+        if not _NAME.match(name):
+            raise InvalidInputError(
+                f"user name {name!r}: use 1-64 letters, digits, '.', '_', '@' or '-'"
+            )
+        if role not in ROLES:
+            raise InvalidInputError(f"role {role!r}: choose one of {', '.join(ROLES)}")
+        if password is not None and len(password) < 8:
+            raise InvalidInputError("a password needs at least 8 characters")
+        pw_hash = self.hasher.hash(password) if password else None
+
+        def add(db: Any) -> None:
+            if db.get(User, name) is not None:
+                raise UsageError(f"user {name!r} already exists")
+            db.add(
+                User(
+                    name=name,
+                    role=role,
+                    scope=scope or "*",
+                    password_hash=pw_hash,
+                    created_at=_utc(self.clock()),
+                )
+            )
+
+        self._write(add)
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        with self._session() as db:
+            user = db.get(User, name)
+            return None if user is None else self._public(user)
+
+    @staticmethod
+    def _public(user: User) -> dict[str, Any]:
+        return {
+            "name": user.name,
+            "role": user.role,
+            "scope": user.scope,
+            "password": user.password_hash is not None,
+            "created_at": user.created_at.isoformat(),
+        }
+
+    def list(self) -> list[dict[str, Any]]:
+        from sqlmodel import func, select
+
+        with self._session() as db:
+            users = db.exec(select(User).order_by(User.name)).all()
+            counts = dict(
+                db.exec(select(ApiToken.user, func.count()).group_by(ApiToken.user)).all()
+            )
+        return [{**self._public(u), "tokens": counts.get(u.name, 0)} for u in users]
+
+    def count(self) -> int:
+        from sqlmodel import func, select
+
+        with self._session() as db:
+            return int(db.exec(select(func.count()).select_from(User)).one())
+
+    def remove(self, name: str) -> None:
+        """Delete a user with their tokens and sessions (they are signed out at once)."""
+        from sqlmodel import delete
+
+        def remove(db: Any) -> None:
+            user = db.get(User, name)
+            if user is None:
+                raise NotFoundError(f"no user {name!r}")
+            db.exec(delete(ApiToken).where(ApiToken.user == name))
+            db.exec(delete(WebSession).where(WebSession.user == name))
+            db.delete(user)
+
+        self._write(remove)
+
+    def set_password(self, name: str, password: str) -> None:
+        if len(password) < 8:
+            raise InvalidInputError("a password needs at least 8 characters")
+        pw_hash = self.hasher.hash(password)
+
+        def update(db: Any) -> None:
+            user = db.get(User, name)
+            if user is None:
+                raise NotFoundError(f"no user {name!r}")
+            user.password_hash = pw_hash
+            db.add(user)
+
+        self._write(update)
+
+    def check_password(self, name: str, password: str) -> dict[str, Any] | None:
+        """The user if ``password`` is theirs, else None (same work for unknown names)."""
+        from argon2.exceptions import InvalidHashError, VerificationError
+
+        with self._session() as db:
+            user = db.get(User, name)
+        stored = user.password_hash if user is not None else None
+        try:
+            # an unknown user still costs one verification, so timing does not tell names
+            self.hasher.verify(stored or _DUMMY_HASH.get(self.hasher), password)
+        except (VerificationError, InvalidHashError):
+            return None
+        if user is None or stored is None:
+            return None
+        return self._public(user)
+
+    # -- API tokens --------------------------------------------------------------------------
+    def issue_token(self, name: str) -> str:
+        """A new API token for ``name``; only its hash is stored."""
+        token = "aat_" + secrets.token_urlsafe(32)
+
+        def issue(db: Any) -> None:
+            if db.get(User, name) is None:
+                raise NotFoundError(f"no user {name!r}")
+            db.add(
+                ApiToken(
+                    user=name,
+                    token_hash=_hash(token),
+                    prefix=token[:10],
+                    created_at=_utc(self.clock()),
+                )
+            )
+
+        self._write(issue)
+        return token
+
+    def user_for_token(self, token: str) -> dict[str, Any] | None:
+        from sqlmodel import select
+
+        with self._session() as db:
+            row = db.exec(select(ApiToken).where(ApiToken.token_hash == _hash(token))).first()
+            user = db.get(User, row.user) if row is not None else None
+            return None if user is None else self._public(user)
+
+    # -- browser sessions --------------------------------------------------------------------
+    def open_session(self, name: str, lifetime_s: float) -> tuple[str, str]:
+        """(session id for the cookie, CSRF token) of a new session for ``name``."""
+        sid, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+        t = self.clock()
+
+        def open_(db: Any) -> None:
+            db.add(
+                WebSession(
+                    id_hash=_hash(sid),
+                    user=name,
+                    csrf=csrf,
+                    created_at=t,
+                    last_seen_at=t,
+                    expires_at=t + lifetime_s,
+                )
+            )
+
+        self._write(open_)
+        return sid, csrf
+
+    def session(self, sid: str, idle_s: float) -> tuple[dict[str, Any], str] | None:
+        """(user, CSRF token) of a live session; an idle or expired one is deleted."""
+        key, t = _hash(sid), self.clock()
+
+        def touch(db: Any) -> tuple[dict[str, Any], str] | None:
+            row = db.get(WebSession, key)
+            if row is None:
+                return None
+            user = db.get(User, row.user)
+            if user is None or t > row.expires_at or t - row.last_seen_at > idle_s:
+                db.delete(row)
+                return None
+            if t - row.last_seen_at > 5:  # write at most every few seconds per session
+                row.last_seen_at = t
+                db.add(row)
+            return self._public(user), row.csrf
+
+        return self._write(touch)
+
+    def close_session(self, sid: str) -> None:
+        from sqlmodel import delete
+
+        self._write(lambda db: db.exec(delete(WebSession).where(WebSession.id_hash == _hash(sid))))
+
+    # -- who started a thread, and the audit log ---------------------------------------------
+    def record_start(self, thread_id: str, agent: str, user: str) -> None:
+        """Remember the first person who started ``thread_id`` through the server."""
+
+        def record(db: Any) -> None:
+            if db.get(ServerThread, thread_id) is None:
+                db.add(
+                    ServerThread(
+                        thread_id=thread_id,
+                        agent=agent,
+                        started_by=user,
+                        started_at=_utc(self.clock()),
+                    )
+                )
+
+        self._write(record)
+
+    def started_by(self, thread_id: str) -> str | None:
+        with self._session() as db:
+            row = db.get(ServerThread, thread_id)
+            return None if row is None else row.started_by
+
+    def audit(
+        self,
+        user: str,
+        role: str,
+        action: str,
+        thread_id: str | None = None,
+        outcome: str = "",
+        detail: Any = None,
+    ) -> None:
+        from agentarts.store.store import dumps
+
+        entry = AuditEntry(
+            at=_utc(self.clock()),
+            user=user,
+            role=role,
+            action=action,
+            thread_id=thread_id,
+            outcome=outcome,
+            detail=dumps(detail),
+        )
+        self._write(lambda db: db.add(entry))
+
+    def audit_log(self, thread_id: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        """Audit entries, newest first."""
+        from sqlmodel import select
+
+        query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)  # type: ignore[union-attr]
+        if thread_id is not None:
+            query = query.where(AuditEntry.thread_id == thread_id)
+        with self._session() as db:
+            rows = db.exec(query).all()
+        return [
+            {
+                "id": r.id,
+                "at": r.at.isoformat(),
+                "user": r.user,
+                "role": r.role,
+                "action": r.action,
+                "thread_id": r.thread_id,
+                "outcome": r.outcome,
+                "detail": json.loads(r.detail),
+            }
+            for r in rows
+        ]
+
+
+class _Dummy:
+    """A hash of a random password, made once, verified against for unknown user names."""
+
+    value: str | None = None
+
+    def get(self, hasher: Any) -> str:
+        if self.value is None:
+            self.value = hasher.hash(secrets.token_urlsafe(16))
+        return self.value
+
+
+_DUMMY_HASH = _Dummy()
