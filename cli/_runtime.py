@@ -37,15 +37,30 @@ def serve(
         None, "--api-key", help="Required beyond loopback (or AGENTARTS_API_KEY)."
     ),
     no_batching: bool = typer.Option(False, "--no-batching", help="Turn dynamic batching off."),
+    grpc_port: int | None = typer.Option(
+        None,
+        "--grpc-port",
+        min=1,
+        max=65535,
+        help="Also serve KServe v2 gRPC on this port (Triton's flag; needs agentarts[grpc]).",
+    ),
 ) -> None:
-    """Serve the models over KServe v2 HTTP (Triton/KServe/MindIE clients work)."""
+    """Serve the models over KServe v2 HTTP, and gRPC with --grpc-port (Triton/KServe/MindIE
+    clients work)."""
+    from agentarts.errors import UsageError
     from agentarts.runtime.server import is_loopback
     from agentarts.runtime.server import serve as run_server
 
-    key = api_key or os.environ.get("AGENTARTS_API_KEY")
-    if not is_loopback(host) and not key:
-        from agentarts.errors import UsageError
+    if api_key is not None and not api_key.strip():
+        raise UsageError("--api-key is empty: give a non-empty key, or leave the option out")
+    key = api_key or os.environ.get("AGENTARTS_API_KEY") or None
+    if grpc_port is not None:
+        if grpc_port == port:
+            raise UsageError(f"--grpc-port {grpc_port} is the HTTP --port: pick another")
+        from agentarts.runtime.grpc_server import grpc_modules
 
+        grpc_modules()  # a missing extra is reported before any model loads
+    if not is_loopback(host) and not key:
         raise UsageError(
             f"--host {host} is not loopback: an API key is required (--api-key or "
             "AGENTARTS_API_KEY)"
@@ -56,11 +71,12 @@ def serve(
     for name, why in failed.items():
         out.print(f"[red]not serving[/] {name}: {why}")
     ready = [m for m in rt.list_models() if m["state"] == "READY"]
+    grpc_note = f", gRPC on {host}:{grpc_port}" if grpc_port is not None else ""
     out.print(
-        f"AgentArts runtime on http://{host}:{port} - {len(ready)} model version(s) ready "
-        f"on {len(rt.devices.cards)} simulated card(s)"
+        f"AgentArts runtime on http://{host}:{port}{grpc_note} - {len(ready)} model version(s) "
+        f"ready on {len(rt.devices.cards)} simulated card(s)"
     )
-    run_server(rt, host, port, api_key=key)
+    run_server(rt, host, port, api_key=key, grpc_port=grpc_port)
 
 
 @runtime_app.command()

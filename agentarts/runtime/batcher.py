@@ -78,6 +78,8 @@ class BatchStats:
     compute_us: float = 0.0
     request_us: float = 0.0
     batch_histogram: dict[int, int] = field(default_factory=dict)
+    batch_compute_us: dict[int, float] = field(default_factory=dict)  # per batch size
+    last_inference_ms: int = 0  # wall clock (ms since the epoch) of the last execution
 
     def record(
         self, rows: int, compute_us: float, succeeded: int, request_us: float, queue_us: float = 0.0
@@ -91,6 +93,8 @@ class BatchStats:
         self.request_us += request_us
         self.queue_us += queue_us
         self.batch_histogram[rows] = self.batch_histogram.get(rows, 0) + 1
+        self.batch_compute_us[rows] = self.batch_compute_us.get(rows, 0.0) + compute_us
+        self.last_inference_ms = int(time.time() * 1000)
 
 
 class DynamicBatcher:

@@ -308,7 +308,11 @@ class LocalRuntime:
         if lm is None:
             lm = self.load(model, version)
             self._fast[(model, version)] = lm
-        feeds, rows = lm.validate(inputs)
+        try:
+            feeds, rows = lm.validate(inputs)
+        except InvalidInputError:
+            self.count_failure(lm)
+            raise
         # inlined on purpose: this is most of the batch-1 overhead
         (result, device_us), batch = lm.batcher.submit(feeds, rows, timeout_s, start)
         if outputs:
@@ -338,7 +342,11 @@ class LocalRuntime:
         if lm is None:
             lm = await asyncio.to_thread(self.load, model, version)  # loading may take seconds
             self._fast[(model, version)] = lm
-        feeds, rows = lm.structure(inputs)
+        try:
+            feeds, rows = lm.structure(inputs)
+        except InvalidInputError:
+            self.count_failure(lm)
+            raise
         batcher = lm.last_async
         if batcher is None or batcher.loop is not asyncio.get_running_loop():
             batcher = lm.async_batcher()
@@ -346,6 +354,19 @@ class LocalRuntime:
         if outputs:
             result.outputs = self._select(model, result.outputs, outputs)
         return result
+
+    def lookup(self, model: str, version: str | None = None) -> LoadedModel:
+        """The loaded model serving (model, version or latest), loading it on first use."""
+        lm = self._fast.get((model, version))
+        if lm is None:
+            lm = self._fast[(model, version)] = self.load(model, version)
+        return lm
+
+    @staticmethod
+    def count_failure(lm: LoadedModel, count: int = 1) -> None:
+        """Count requests refused before reaching the batcher (bad input, admission)."""
+        with lm.batcher._lock:
+            lm.batcher.stats.request_failure += count
 
     @staticmethod
     def _select(model: str, result: dict[str, Any], outputs: Sequence[str]) -> dict[str, Any]:

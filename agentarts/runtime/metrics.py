@@ -24,9 +24,22 @@ def _esc(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def render_metrics(runtime: LocalRuntime) -> str:
-    """Prometheus exposition text for every loaded model and every simulated card."""
+def render_metrics(
+    runtime: LocalRuntime, http_errors: dict[int, int] | None = None, refused: int = 0
+) -> str:
+    """Prometheus exposition text for every loaded model and every simulated card, plus the
+    front end's error answers by HTTP status and its admission refusals."""
     lines: list[str] = []
+    if http_errors is not None:
+        name = "agentarts_http_error_responses"
+        lines += [f"# HELP {name} Error answers sent, by HTTP status", f"# TYPE {name} counter"]
+        lines += [f'{name}{{status="{code}"}} {n}' for code, n in sorted(http_errors.items())]
+        name = "agentarts_admission_refused"
+        lines += [
+            f"# HELP {name} Requests refused (429) before their body was read",
+            f"# TYPE {name} counter",
+            f"{name} {refused}",
+        ]
     models = runtime.loaded()
     for metric, attr, help_text in _COUNTERS:
         name = f"agentarts_{metric}"

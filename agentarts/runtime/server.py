@@ -1,17 +1,25 @@
 """The HTTP front end: KServe v2 / Open Inference Protocol over a ``LocalRuntime`` (FastAPI).
 
-Routes (DESIGN.md 4.1): health, server and model metadata, model readiness, infer with JSON
-tensors, Triton's ``POST /v2/repository/index`` and ``GET /metrics``. Every error is a JSON body
+Routes (docs/runtime.md): health, server and model metadata, model readiness, infer with JSON
+tensors or Triton's binary tensor data extension, Triton's model configuration and statistics,
+``POST /v2/repository/index`` and ``GET /metrics``. Every error is a JSON body
 ``{"error": "..."}`` with a 4xx status (429 with Retry-After on overload; 503/507 when a model
 cannot be loaded); bad input never produces a 500 nor disturbs other callers' requests.
+
+An infer request is admitted (``admission.Admission``) from its path and headers before its
+body is read; bodies larger than ``OFFLOAD_BYTES`` are decoded on a worker thread so the event
+loop keeps serving small requests meanwhile.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route handlers' annotations
 # at runtime, and their types are imported inside create_app to keep imports lazy.
+import asyncio
+import contextlib
 import hmac
 import ipaddress
-import json
 import logging
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from agentarts._version import __version__
@@ -22,6 +30,7 @@ from agentarts.errors import (
     PayloadTooLargeError,
     RuntimeOverloadedError,
 )
+from agentarts.runtime.admission import DEFAULT_MAX_INFLIGHT_BYTES, Admission
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -32,6 +41,14 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app", "is_loopback", "serve"]
 
 log = logging.getLogger("agentarts.runtime.server")
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+OFFLOAD_BYTES = 256 * 1024  # bodies above this are decoded off the event loop
+_CONTENT_TYPES = ("", "application/json", "application/octet-stream", "*/*")
+
+
+class UnsupportedMediaError(InvalidInputError):
+    """A Content-Type or Content-Encoding the server does not read (HTTP 415)."""
+
+    http_status = 415
 
 
 def is_loopback(host: str) -> bool:
@@ -49,20 +66,30 @@ def _error(status: int, message: str, headers: "dict[str, str] | None" = None) -
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+def error_status(exc: AgentArtsError) -> int:
+    """The HTTP status of an error the runtime raised on purpose (never 500)."""
+    return exc.http_status if 400 <= exc.http_status < 600 and exc.http_status != 500 else 503
+
+
 def _from_exception(exc: AgentArtsError) -> Any:
     headers = None
     if isinstance(exc, RuntimeOverloadedError):
         headers = {"Retry-After": str(max(1, round(exc.retry_after_s)))}
-    status = exc.http_status if 400 <= exc.http_status < 600 and exc.http_status != 500 else 503
-    return _error(status, str(exc), headers)
+    return _error(error_status(exc), str(exc), headers)
+
+
+def check_api_key(given: bytes, key: bytes) -> bool:
+    """Constant-time comparison of a presented key with the configured one."""
+    return hmac.compare_digest(given, key)
 
 
 class _ApiKeyGuard:
     """Pure ASGI middleware: every HTTP request must carry the API key (constant-time check)."""
 
-    def __init__(self, app: Any, api_key: str) -> None:
+    def __init__(self, app: Any, api_key: str, errors: dict[int, int]) -> None:
         self.app = app
         self.key = api_key.encode()
+        self.errors = errors
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -74,9 +101,10 @@ class _ApiKeyGuard:
                 given = value.strip()
             elif name == b"authorization" and value[:7].lower() == b"bearer " and not given:
                 given = value[7:].strip()
-        if hmac.compare_digest(given, self.key):
+        if check_api_key(given, self.key):
             await self.app(scope, receive, send)
             return
+        self.errors[401] = self.errors.get(401, 0) + 1
         body = b'{"error": "missing or wrong API key"}'
         await send(
             {
@@ -91,40 +119,112 @@ class _ApiKeyGuard:
         await send({"type": "http.response.body", "body": body})
 
 
+def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
+    """Undo ``Content-Encoding`` (gzip, deflate) without inflating past ``limit`` bytes."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in ("gzip", "deflate"):
+        raise UnsupportedMediaError(
+            f"Content-Encoding {encoding[:40]!r} is not supported (use gzip, deflate or none)"
+        )
+    inflater = zlib.decompressobj(31 if encoding == "gzip" else 15)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise InvalidInputError(f"body is not valid {encoding} data: {exc}") from None
+    if len(out) > limit:
+        raise PayloadTooLargeError(f"decompressed request body exceeds {limit} bytes")
+    if not inflater.eof:
+        raise InvalidInputError(f"{encoding} body is truncated")
+    return out
+
+
+def check_content_type(value: str) -> None:
+    """JSON (or the binary extension's octet stream) only: anything else is a 415."""
+    media = value.split(";", 1)[0].strip().lower()
+    if media not in _CONTENT_TYPES and not media.endswith("+json"):
+        raise UnsupportedMediaError(
+            f"Content-Type {media[:60]!r} is not supported: send application/json "
+            "(or application/octet-stream with Inference-Header-Content-Length)"
+        )
+
+
 def create_app(
     runtime: "LocalRuntime",
     *,
     api_key: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES,
+    admission: Admission | None = None,
 ) -> "FastAPI":
     """A FastAPI app serving ``runtime``. With ``api_key``, every request must carry it
     (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``)."""
     from fastapi import FastAPI, Request
-    from fastapi.responses import PlainTextResponse
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import PlainTextResponse, Response
     from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException
 
+    from agentarts.runtime.kserve import (
+        decode_request,
+        encode_response,
+        model_config,
+        model_stats,
+        parse_header_length,
+    )
     from agentarts.runtime.metrics import render_metrics
-    from agentarts.runtime.tensors import decode_json_tensor, encode_json_tensor
+    from agentarts.runtime.openapi import INFER_OPENAPI, add_schemas
+
+    if api_key is not None and not api_key:
+        raise ConfigError("the API key is empty: give a non-empty key or none")
+    decoder = ThreadPoolExecutor(2, thread_name_prefix="agentarts-decode")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        yield
+        decoder.shutdown(wait=False)
 
     app = FastAPI(
         title="AgentArts inference runtime",
         version=__version__,
         docs_url="/docs",
         openapi_url="/openapi.json",
+        lifespan=lifespan,
     )
+    errors: dict[int, int] = {}  # HTTP status -> error answers sent (the /metrics counter)
+    admission = admission or Admission(max_inflight_bytes)
+    app.state.admission = admission
+    app.state.http_errors = errors
+    add_schemas(app)
 
     if api_key is not None:
-        app.add_middleware(_ApiKeyGuard, api_key=api_key)
+        app.add_middleware(_ApiKeyGuard, api_key=api_key, errors=errors)
+
+    def _count(status: int) -> None:
+        errors[status] = errors.get(status, 0) + 1
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Any:
         # A bug must not take the server down nor leak a traceback: log it, answer JSON.
         log.exception("unhandled error on %s", request.url.path)
+        _count(500)
         return _error(500, f"internal error: {type(exc).__name__}")
 
     @app.exception_handler(AgentArtsError)
     async def _agentarts_error(request: Request, exc: AgentArtsError) -> Any:
+        _count(error_status(exc))
         return _from_exception(exc)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Any:
+        _count(exc.status_code)
+        return _error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Any:
+        _count(422)
+        return _error(422, f"invalid request: {exc.errors()!s:.500}")
 
     @app.get("/v2/health/live")
     async def live() -> dict[str, bool]:
@@ -140,8 +240,19 @@ def create_app(
         return {
             "name": "agentarts",
             "version": __version__,
-            "extensions": ["model_repository", "metrics", "agentarts_simulated_ascend"],
+            "extensions": [
+                "model_repository",
+                "metrics",
+                "binary_tensor_data",
+                "model_configuration",
+                "statistics",
+                "agentarts_simulated_ascend",
+            ],
         }
+
+    @app.get("/v2/models/stats")
+    async def all_stats() -> dict[str, Any]:
+        return {"model_stats": [model_stats(lm) for lm in runtime.loaded()]}
 
     async def _metadata(model: str, version: str | None) -> Any:
         return await run_in_threadpool(runtime.model_metadata, model, version)
@@ -153,6 +264,32 @@ def create_app(
     @app.get("/v2/models/{model}/versions/{version}")
     async def model_version_metadata(model: str, version: str) -> Any:
         return await _metadata(model, version)
+
+    async def _config(model: str, version: str | None) -> Any:
+        return model_config(await run_in_threadpool(runtime.load, model, version))
+
+    @app.get("/v2/models/{model}/config")
+    async def config(model: str) -> Any:
+        return await _config(model, None)
+
+    @app.get("/v2/models/{model}/versions/{version}/config")
+    async def config_version(model: str, version: str) -> Any:
+        return await _config(model, version)
+
+    async def _stats(model: str, version: str | None) -> Any:
+        entry, resolved, _ = runtime.repository.resolve(model, version)  # 404 if unknown
+        loaded = [lm for lm in runtime.loaded() if lm.name == entry.name]
+        if version is not None:
+            loaded = [lm for lm in loaded if lm.version == resolved]
+        return {"model_stats": [model_stats(lm) for lm in loaded]}
+
+    @app.get("/v2/models/{model}/stats")
+    async def stats(model: str) -> Any:
+        return await _stats(model, None)
+
+    @app.get("/v2/models/{model}/versions/{version}/stats")
+    async def stats_version(model: str, version: str) -> Any:
+        return await _stats(model, version)
 
     async def _ready(model: str, version: str | None) -> Any:
         runtime.repository.resolve(model, version)  # 404 for unknown model or version
@@ -169,77 +306,72 @@ def create_app(
     async def model_version_ready(model: str, version: str) -> Any:
         return await _ready(model, version)
 
-    async def _read_body(request: Request) -> dict[str, Any]:
-        if "inference-header-content-length" in request.headers:
-            raise InvalidInputError(
-                "the binary tensor data extension is not supported: send JSON tensors "
-                "(tritonclient: binary_data=False)"
-            )
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
-            raise PayloadTooLargeError(f"request body of {declared} bytes exceeds {max_body_bytes}")
+    async def _read_body(request: Request) -> bytes:
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > max_body_bytes:
                 raise PayloadTooLargeError(f"request body exceeds {max_body_bytes} bytes")
             chunks.append(chunk)
-        try:
-            body = json.loads(b"".join(chunks) or b"null")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidInputError(f"malformed JSON body: {exc}") from exc
-        if not isinstance(body, dict):
-            raise InvalidInputError("the request body must be a JSON object")
-        return body
+        return b"".join(chunks)
+
+    def _decode(body: bytes, headers: Any) -> Any:
+        body = _decompress(body, headers.get("content-encoding", ""), max_body_bytes)
+        length = parse_header_length(headers.get("inference-header-content-length"), len(body))
+        return decode_request(body, length)
 
     async def _infer(model: str, version: str | None, request: Request) -> Any:
-        runtime.repository.resolve(model, version)
-        body = await _read_body(request)
-        raw_inputs = body.get("inputs")
-        if not isinstance(raw_inputs, list) or not raw_inputs:
-            raise InvalidInputError("'inputs' must be a non-empty list of tensors")
-        inputs = dict(decode_json_tensor(t, f"inputs[{i}]") for i, t in enumerate(raw_inputs))
-        if len(inputs) != len(raw_inputs):
-            raise InvalidInputError("two inputs have the same name")
-        wanted = body.get("outputs")
-        names = None
-        if wanted is not None:
-            if not isinstance(wanted, list) or not all(
-                isinstance(o, dict) and isinstance(o.get("name"), str) for o in wanted
-            ):
-                raise InvalidInputError("'outputs' must be a list of {\"name\": ...} objects")
-            names = [o["name"] for o in wanted]
-        params = body.get("parameters") or {}
-        timeout = params.get("timeout_ms") if isinstance(params, dict) else None
-        if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
-            raise InvalidInputError("parameters.timeout_ms must be a positive number")
-        result = await runtime.ainfer(
-            model,
-            inputs,
-            version=version,
-            outputs=names,
-            timeout_s=None if timeout is None else timeout / 1000,
+        headers = request.headers
+        lm = runtime._fast.get((model, version))
+        if lm is None:
+            lm = await run_in_threadpool(runtime.lookup, model, version)
+        declared_text = headers.get("content-length")
+        declared = int(declared_text) if declared_text and declared_text.isdigit() else 0
+        try:
+            check_content_type(headers.get("content-type", ""))
+            if declared > max_body_bytes:
+                raise PayloadTooLargeError(
+                    f"request body of {declared} bytes exceeds {max_body_bytes}"
+                )
+        except AgentArtsError:
+            runtime.count_failure(lm)
+            raise
+        admission.admit(lm, declared)  # before a byte of the body is read
+        try:
+            try:
+                body = await _read_body(request)
+                if len(body) > OFFLOAD_BYTES:
+                    loop = asyncio.get_running_loop()
+                    req = await loop.run_in_executor(decoder, _decode, body, headers)
+                else:
+                    req = _decode(body, headers)
+            except AgentArtsError:
+                runtime.count_failure(lm)
+                raise
+            result = await runtime.ainfer(
+                model, req.inputs, version=version, outputs=req.outputs, timeout_s=req.timeout_s
+            )
+        finally:
+            admission.release(lm, declared)
+        if sum(a.size for a in result.outputs.values()) > 65536:  # tolist() of many values
+            content, length = await asyncio.get_running_loop().run_in_executor(
+                decoder, encode_response, result, req
+            )
+        else:
+            content, length = encode_response(result, req)
+        if length is None:
+            return Response(content, media_type="application/json")
+        return Response(
+            content,
+            media_type="application/octet-stream",
+            headers={"Inference-Header-Content-Length": str(length)},
         )
-        response: dict[str, Any] = {
-            "model_name": result.model,
-            "model_version": result.version,
-            "outputs": [encode_json_tensor(k, v) for k, v in result.outputs.items()],
-            "parameters": {
-                "agentarts_host_time_us": round(result.host_time_us, 1),
-                "agentarts_device_time_us": round(result.device_time_us, 3),
-                "agentarts_batch_size": result.batch_size,
-                "agentarts_device": result.device,
-            },
-        }
-        if "id" in body:
-            response["id"] = body["id"]
-        return response
 
-    @app.post("/v2/models/{model}/infer")
+    @app.post("/v2/models/{model}/infer", openapi_extra=INFER_OPENAPI)
     async def infer(model: str, request: Request) -> Any:
         return await _infer(model, None, request)
 
-    @app.post("/v2/models/{model}/versions/{version}/infer")
+    @app.post("/v2/models/{model}/versions/{version}/infer", openapi_extra=INFER_OPENAPI)
     async def infer_version(model: str, version: str, request: Request) -> Any:
         return await _infer(model, version, request)
 
@@ -249,9 +381,21 @@ def create_app(
 
     @app.get("/metrics")
     async def metrics() -> Any:
-        return PlainTextResponse(render_metrics(runtime), media_type="text/plain; version=0.0.4")
+        return PlainTextResponse(
+            render_metrics(runtime, http_errors=errors, refused=admission.refused),
+            media_type="text/plain; version=0.0.4",
+        )
 
     return app
+
+
+def _event_loop_factory() -> Any:
+    """uvloop's loop when installed (uvicorn's standard extras), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop
+    return uvloop.new_event_loop
 
 
 def serve(
@@ -262,17 +406,47 @@ def serve(
     api_key: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     log_level: str = "warning",
+    grpc_port: int | None = None,
 ) -> None:
-    """Run the server until interrupted. Binding beyond loopback requires an API key."""
+    """Run the server until interrupted; with ``grpc_port`` the KServe v2 gRPC service runs
+    beside HTTP on the same event loop (one batcher per model for both). Binding beyond
+    loopback requires an API key."""
     import uvicorn
 
+    if api_key is not None and not api_key:
+        raise ConfigError("the API key is empty: give a non-empty key or none")
     if not is_loopback(host) and not api_key:
         raise ConfigError(
             f"binding {host} exposes the runtime beyond this machine: set --api-key or "
             "AGENTARTS_API_KEY"
         )
     app = create_app(runtime, api_key=api_key, max_body_bytes=max_body_bytes)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, access_log=False, http="auto", loop="none"
+    )
+    server = uvicorn.Server(config)
+
+    async def main() -> None:
+        grpc_server = None
+        if grpc_port is not None:
+            from agentarts.runtime.grpc_server import start_grpc
+
+            grpc_server, _ = await start_grpc(
+                runtime,
+                host,
+                grpc_port,
+                api_key=api_key,
+                max_message_bytes=max_body_bytes,
+                admission=app.state.admission,
+            )
+        try:
+            await server.serve()
+        finally:
+            if grpc_server is not None:
+                await grpc_server.stop(1.0)
+
     try:
-        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+        with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
+            runner.run(main())
     finally:
         runtime.close()

@@ -17,6 +17,7 @@ __all__ = [
     "KSERVE_TO_NUMPY",
     "ONNX_TO_KSERVE",
     "InputValidator",
+    "decode_binary_tensor",
     "decode_json_tensor",
     "encode_json_tensor",
     "validate_inputs",
@@ -62,36 +63,113 @@ def kserve_datatype(array: np.ndarray) -> str:
         raise InvalidInputError(f"unsupported tensor dtype {array.dtype}") from None
 
 
-def decode_json_tensor(obj: Any, where: str = "inputs") -> tuple[str, np.ndarray]:
-    """One KServe v2 JSON tensor -> (name, array). Raises InvalidInputError naming the fault."""
-    if not isinstance(obj, dict):
+MAX_DIMS = 32
+# numpy kinds a datatype accepts from JSON numbers (booleans only for BOOL: see _has_bool)
+_JSON_KINDS = {
+    k: ("b" if k == "BOOL" else "iu" if k[0] in "IU" else "fiu") for k in KSERVE_TO_NUMPY
+}
+_KIND_NAMES = {"U": "strings", "S": "strings", "O": "mixed or out-of-range values", "b": "booleans"}
+
+
+def _tensor_head(obj: Any, where: str) -> tuple[str, str, list[int], int]:
+    """Name, datatype, shape and element count of one request tensor, each checked."""
+    if type(obj) is not dict:
         raise InvalidInputError(f"{where}: each tensor must be an object")
     name = obj.get("name")
-    if not isinstance(name, str) or not name:
+    if type(name) is not str or not name:
         raise InvalidInputError(f"{where}: tensor without a 'name'")
     shape = obj.get("shape")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-        raise InvalidInputError(f"{where}[{name}]: 'shape' must be a list of non-negative ints")
+    # type(d) is int, not isinstance: a JSON true is a Python bool, which is an int subclass
+    if (
+        type(shape) is not list
+        or len(shape) > MAX_DIMS
+        or not all(type(d) is int and d >= 0 for d in shape)
+    ):
+        raise InvalidInputError(
+            f"{where}[{name}]: 'shape' must be a list of at most {MAX_DIMS} non-negative integers"
+        )
     datatype = obj.get("datatype")
-    if datatype not in KSERVE_TO_NUMPY:
+    if type(datatype) is not str or datatype not in KSERVE_TO_NUMPY:
         raise InvalidInputError(
             f"{where}[{name}]: datatype {datatype!r} is not one of {sorted(KSERVE_TO_NUMPY)}"
         )
     count = math.prod(shape)
     if count > MAX_ELEMENTS:
         raise InvalidInputError(f"{where}[{name}]: {count} elements exceed {MAX_ELEMENTS}")
+    return name, datatype, shape, count
+
+
+def _has_bool(data: list[Any]) -> bool:
+    stack = [data]
+    while stack:
+        for v in stack.pop():
+            if v is True or v is False:
+                return True
+            if type(v) is list:
+                stack.append(v)
+    return False
+
+
+def decode_json_tensor(
+    obj: Any, where: str = "inputs", maybe_bools: bool = True
+) -> tuple[str, np.ndarray]:
+    """One KServe v2 JSON tensor -> (name, array). Raises InvalidInputError naming the fault.
+
+    Element types must suit the datatype: numbers for FP*, integers in range for INT*/UINT*,
+    booleans for BOOL (strings, nulls and booleans in a numeric tensor are refused).
+    ``maybe_bools=False`` (the body holds no ``true``/``false`` token) skips the bool scan."""
+    name, datatype, shape, count = _tensor_head(obj, where)
     data = obj.get("data")
-    if not isinstance(data, list):
+    if type(data) is not list:
         raise InvalidInputError(f"{where}[{name}]: 'data' must be a list")
     try:
-        array = np.asarray(data, dtype=KSERVE_TO_NUMPY[datatype])
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise InvalidInputError(f"{where}[{name}]: data does not fit {datatype}: {exc}") from exc
+        array = np.asarray(data)
+    except (ValueError, TypeError, RecursionError, OverflowError) as exc:
+        raise InvalidInputError(
+            f"{where}[{name}]: data is not a rectangular array: {exc}"
+        ) from None
+    kinds = _JSON_KINDS[datatype]
+    if array.size:
+        if array.dtype.kind not in kinds:
+            got = _KIND_NAMES.get(array.dtype.kind, array.dtype.kind)
+            raise InvalidInputError(f"{where}[{name}]: {datatype} data cannot hold {got}")
+        if maybe_bools and kinds != "b" and _has_bool(data):
+            raise InvalidInputError(f"{where}[{name}]: {datatype} data cannot hold booleans")
+    dtype = np.dtype(KSERVE_TO_NUMPY[datatype])
+    if array.size and dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if array.min() < info.min or array.max() > info.max:
+            raise InvalidInputError(
+                f"{where}[{name}]: values outside the {datatype} range [{info.min}, {info.max}]"
+            )
     if array.size != count:
         raise InvalidInputError(
             f"{where}[{name}]: {array.size} values do not fill shape {shape} ({count})"
         )
-    return name, array.reshape(shape)
+    return name, array.astype(dtype, copy=False).reshape(shape)
+
+
+def decode_binary_tensor(
+    obj: dict[str, Any], size: Any, buffer: memoryview, offset: int, where: str = "inputs"
+) -> tuple[str, np.ndarray, int]:
+    """One tensor of the binary tensor data extension: its ``binary_data_size`` bytes at
+    ``offset`` of the request's binary tail. Returns (name, array, next offset)."""
+    name, datatype, shape, count = _tensor_head(obj, where)
+    dtype = np.dtype(KSERVE_TO_NUMPY[datatype]).newbyteorder("<")
+    if type(size) is not int or size != count * dtype.itemsize:
+        raise InvalidInputError(
+            f"{where}[{name}]: binary_data_size {size!r} is not {count} x {dtype.itemsize} bytes"
+        )
+    if offset + size > len(buffer):
+        raise InvalidInputError(
+            f"{where}[{name}]: binary data ends after {len(buffer) - offset} of {size} bytes"
+        )
+    array = np.frombuffer(buffer, dtype, count, offset)
+    if offset % dtype.itemsize or not dtype.isnative:
+        array = array.astype(dtype.newbyteorder("="))  # aligned, native copy
+    if datatype == "BOOL" and array.size and array.view(np.uint8).max() > 1:
+        raise InvalidInputError(f"{where}[{name}]: BOOL bytes must be 0 or 1")
+    return name, array.reshape(shape), offset + size
 
 
 def encode_json_tensor(name: str, array: np.ndarray) -> dict[str, Any]:

@@ -7,9 +7,13 @@ agents can be tested without ONNX files; ``make_mlp`` and ``make_matmul`` write 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import random
+import socket
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +22,15 @@ import numpy as np
 from agentarts.errors import NotFoundError
 from agentarts.runtime.protocol import InferResult
 
-__all__ = ["FakeRuntime", "make_matmul", "make_mlp", "write_model"]
+__all__ = [
+    "FakeRuntime",
+    "free_port",
+    "make_cnn",
+    "make_matmul",
+    "make_mlp",
+    "serve_in_thread",
+    "write_model",
+]
 
 
 def make_mlp(
@@ -73,6 +85,137 @@ def make_matmul(k: int, n: int, seed: int = 0) -> Any:
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
+
+
+def make_cnn(
+    size: int = 64, channels: Sequence[int] = (16, 32, 64, 64), classes: int = 4, seed: int = 0
+) -> Any:
+    """A crop classifier's size of CNN: ``x`` [batch, 1, size, size] -> ``y`` [batch, classes].
+
+    3x3 Conv + Relu layers, a 2x2 MaxPool after each but the last, global average pooling and a
+    Gemm head. The defaults (a 64 x 64 grey crop, as the rail pack's camera windows) give
+    ~60k parameters and ~25 MFLOPs per image, so compute per request dominates HTTP costs.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    nodes, inits = [], []
+    prev, fan_in = "x", 1
+    for i, out_ch in enumerate(channels):
+        w = (rng.standard_normal((out_ch, fan_in, 3, 3)) * np.sqrt(2 / (fan_in * 9))).astype(
+            np.float32
+        )
+        inits += [
+            numpy_helper.from_array(w, f"cw{i}"),
+            numpy_helper.from_array(np.zeros(out_ch, np.float32), f"cb{i}"),
+        ]
+        nodes.append(
+            helper.make_node("Conv", [prev, f"cw{i}", f"cb{i}"], [f"c{i}"], pads=[1, 1, 1, 1])
+        )
+        nodes.append(helper.make_node("Relu", [f"c{i}"], [f"r{i}"]))
+        prev = f"r{i}"
+        if i < len(channels) - 1:
+            nodes.append(
+                helper.make_node("MaxPool", [prev], [f"p{i}"], kernel_shape=[2, 2], strides=[2, 2])
+            )
+            prev = f"p{i}"
+        fan_in = out_ch
+    nodes.append(helper.make_node("GlobalAveragePool", [prev], ["gap"]))
+    nodes.append(helper.make_node("Flatten", ["gap"], ["flat"]))
+    w = (rng.standard_normal((fan_in, classes)) / np.sqrt(fan_in)).astype(np.float32)
+    inits += [
+        numpy_helper.from_array(w, "hw"),
+        numpy_helper.from_array(np.zeros(classes, np.float32), "hb"),
+    ]
+    nodes.append(helper.make_node("Gemm", ["flat", "hw", "hb"], ["y"]))
+    graph = helper.make_graph(
+        nodes,
+        "cnn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1, size, size])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", classes])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def free_port(ports: Sequence[int] = range(18000, 19000), exclude: Sequence[int] = ()) -> int:
+    """A loopback TCP port from ``ports`` that nothing listens on now (tried in random order)."""
+    candidates = [p for p in ports if p not in exclude]
+    random.shuffle(candidates)
+    for port in candidates:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free port in {ports}")
+
+
+@contextlib.contextmanager
+def serve_in_thread(
+    runtime: Any,
+    *,
+    grpc: bool = False,
+    api_key: str | None = None,
+    ports: Sequence[int] = range(18000, 19000),
+    **app_options: Any,
+) -> Iterator[tuple[str, str | None]]:
+    """Run the HTTP server (and the gRPC one, on the same event loop) in a thread on loopback;
+    yields ("127.0.0.1:HTTP_PORT", "127.0.0.1:GRPC_PORT" or None) and stops them after."""
+    import asyncio
+
+    import uvicorn
+
+    from agentarts.runtime.server import _event_loop_factory, create_app
+
+    host = "127.0.0.1"
+    port = free_port(ports)
+    grpc_port = free_port(ports, exclude=[port]) if grpc else None
+    app = create_app(runtime, api_key=api_key, **app_options)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level="error", loop="none")
+    )
+    failure: list[BaseException] = []
+
+    async def main() -> None:
+        grpc_server = None
+        try:
+            if grpc_port is not None:
+                from agentarts.runtime.grpc_server import start_grpc
+
+                grpc_server, _ = await start_grpc(
+                    runtime, host, grpc_port, api_key=api_key, admission=app.state.admission
+                )
+            await server.serve()
+        except BaseException as exc:  # reported to the caller below
+            failure.append(exc)
+        finally:
+            if grpc_server is not None:
+                await grpc_server.stop(0.5)
+
+    def run() -> None:
+        with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
+            runner.run(main())
+
+    thread = threading.Thread(target=run, daemon=True, name="agentarts-test-server")
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and not failure and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if not server.started:
+        server.should_exit = True
+        thread.join(5)
+        raise RuntimeError(f"the test server did not start: {failure}")
+    try:
+        yield f"{host}:{port}", None if grpc_port is None else f"{host}:{grpc_port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
 
 
 def write_model(
