@@ -21,6 +21,8 @@ AgentArtsError
 ├── RuntimeOverloadedError   the batcher queue is full (HTTP 429, Retry-After)
 ├── RequestTimeoutError      a request waited longer than its timeout (HTTP 504)
 ├── ApprovalError            an actuating step without approval, or a bad approval (exit 2, 409)
+│   ├── TamperError          a signed grant, request or audit row fails its check (exit 2, 409)
+│   └── ActuationBusyError   another process is carrying out this approved action (exit 2, 409)
 └── TemplateError            project generation or upgrade failed (exit 1)
 ```
 """
@@ -28,6 +30,7 @@ AgentArtsError
 from __future__ import annotations
 
 __all__ = [
+    "ActuationBusyError",
     "AgentArtsError",
     "ApprovalError",
     "ConfigError",
@@ -41,6 +44,7 @@ __all__ = [
     "PayloadTooLargeError",
     "RequestTimeoutError",
     "RuntimeOverloadedError",
+    "TamperError",
     "TargetExistsError",
     "TemplateError",
     "UsageError",
@@ -144,6 +148,15 @@ class ApprovalError(AgentArtsError):
 
     exit_code = 2
     http_status = 409
+
+
+class TamperError(ApprovalError):
+    """A grant, approval request or audit row does not match its signature, or what a person
+    approved is not what is about to run: refused, and reported by ``agentarts runs verify``."""
+
+
+class ActuationBusyError(ApprovalError):
+    """Another live process holds the claim on this approved action (it is running it now)."""
 
 
 class TemplateError(AgentArtsError):

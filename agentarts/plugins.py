@@ -68,6 +68,10 @@ class IndustryPack:
         model_repository: ``"package:dir"`` of a model repository the runtime serves.
         tools: ``"module:attr"`` naming a list of the pack's tools.
         agent: ``"module:attr"`` naming the pack's reference agent.
+        train: ``"module:function"`` fitting the pack's models on the user's data
+            (``agentarts train NAME``); called with the keyword options it accepts among
+            ``data``, ``out``, ``seed`` and ``as_json``, and writes only under ``out``.
+        panels: ``"module:attr"`` naming the pack's operator-console panels.
     """
 
     name: str
@@ -78,6 +82,8 @@ class IndustryPack:
     model_repository: str | None = None
     tools: str | None = None
     agent: str | None = None
+    train: str | None = None
+    panels: str | None = None
     extras: dict[str, str] = field(default_factory=dict)
 
     def template_dir(self) -> Path | None:
@@ -88,6 +94,9 @@ class IndustryPack:
 
     def demo_function(self) -> Callable[..., Any] | None:
         return load_ref(self.demo) if self.demo else None
+
+    def train_function(self) -> Callable[..., Any] | None:
+        return load_ref(self.train) if self.train else None
 
 
 #: The blank template is part of the core, not a plugin: it exists even with no pack installed.

@@ -1,24 +1,64 @@
-"""``agentarts demo``: run an installed industry pack's offline demo."""
+"""``agentarts demo`` and ``agentarts train``: a pack's offline demo, and fitting its models.
+
+Each pack's demo and train functions take keyword options; the CLI passes only the options a
+function declares, so a pack's demo can take ``hours`` (steel), ``trains`` (rail) or ``days``
+(weather) without the others knowing about them.
+"""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from agentarts.cli._base import console, fail, print_json
 
 
+def _accepted(function: Callable[..., Any], options: dict[str, Any]) -> dict[str, Any]:
+    """The options ``function`` takes; a given option it does not take is an error."""
+    params = inspect.signature(function).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return {k: v for k, v in options.items() if v is not None}
+    unknown = [k for k, v in options.items() if v is not None and k not in params]
+    if unknown:
+        flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
+        fail(f"this pack does not take {flags}")
+    return {k: v for k, v in options.items() if k in params and v is not None}
+
+
+def _check_output_file(path: Path | None, flag: str) -> None:
+    """Refuse an output path that cannot be written before any long work starts."""
+    if path is None:
+        return
+    if path.exists() and path.is_dir():
+        fail(f"{flag} {path} is a folder; give a file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        fail(f"{flag} {path}: folder {parent} does not exist")
+    if len(path.name.encode()) > 255:
+        fail(f"{flag}: file name is longer than 255 bytes")
+
+
 def demo(
     industry: str | None = typer.Argument(None, help="Industry pack, e.g. steel."),
     list_: bool = typer.Option(False, "--list", help="List installed packs and their demos."),
     seed: int = typer.Option(7, "--seed", help="Random seed of the simulation."),
-    hours: float = typer.Option(72.0, "--hours", help="Simulated hours."),
-    auto_approve: bool = typer.Option(False, "--auto-approve", help="Approve every gate."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-    plot: Path | None = typer.Option(None, "--plot", help="Write a PNG plot here."),
+    hours: float | None = typer.Option(
+        None, "--hours", help="Simulated hours (steel; its default and bounds are in its help)."
+    ),
+    days: float | None = typer.Option(None, "--days", help="Forecast days (weather)."),
+    trains: int | None = typer.Option(None, "--trains", help="Trains in the shift (rail)."),
+    auto_approve: bool = typer.Option(
+        False, "--auto-approve", "--auto-confirm", help="Approve (confirm) every gate."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON document."),
+    plot: Path | None = typer.Option(None, "--plot", help="Write a PNG plot to this file."),
 ) -> None:
-    """Run an industry pack's closed-loop demo offline."""
+    """Run an industry pack's demo offline (steel: closed loop; rail: a shift of trains;
+    weather: forecasts and site alerts)."""
     from agentarts.plugins import discover_packs, get_pack
 
     if list_ or industry is None:
@@ -39,17 +79,48 @@ def demo(
     if run is None:
         fail(f"industry pack {industry!r} has no demo")
         return
-    run(seed=seed, hours=hours, auto_approve=auto_approve, as_json=as_json, plot=plot)
+    _check_output_file(plot, "--plot")
+    options = {"seed": seed, "hours": hours, "days": days, "trains": trains}
+    options = _accepted(run, options)
+    run(auto_approve=auto_approve, as_json=as_json, plot=plot, **options)
+
+
+def train(
+    industry: str = typer.Argument(..., help="Industry pack whose models to fit, e.g. steel."),
+    data: Path | None = typer.Option(
+        None, "--data", help="Your data (a historian CSV, a folder of images, a NetCDF file)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Folder to write the new models to (default: inside the project)."
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed of the fit."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON document."),
+) -> None:
+    """Fit a pack's models on your own data; never writes over the shipped models."""
+    from agentarts.plugins import get_pack
+
+    pack = get_pack(industry)
+    fit = pack.train_function()
+    if fit is None:
+        fail(f"industry pack {industry!r} has no train command")
+        return
+    if data is not None and not data.exists():
+        fail(f"--data {data} does not exist")
+    options = _accepted(fit, {"data": data, "out": out, "seed": seed})
+    fit(as_json=as_json, **options)
 
 
 def _print_packs(rows: list[dict[str, object]], broken: dict[str, str]) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="Installed industry packs")
     for column in ("name", "title", "demo", "description"):
         table.add_column(column)
     for row in rows:
-        cells = ("yes" if v is True else "no" if v is False else str(v) for v in row.values())
+        cells = (
+            "yes" if v is True else "no" if v is False else escape(str(v)) for v in row.values()
+        )
         table.add_row(*cells)
     out = console()
     if rows:
@@ -57,8 +128,9 @@ def _print_packs(rows: list[dict[str, object]], broken: dict[str, str]) -> None:
     else:
         out.print("No industry packs installed (the blank template is always available).")
     for name, why in broken.items():
-        out.print(f"[red]broken pack[/] {name}: {why}")
+        out.print(f"[red]broken pack[/] {escape(name)}: {escape(why)}")
 
 
 def register(app: typer.Typer) -> None:
     app.command()(demo)
+    app.command()(train)

@@ -35,9 +35,9 @@ def _root(
 
 def _register() -> None:
     # Each module adds its commands to `app`; none imports a heavy library at import time.
-    from agentarts.cli import _agents, _demo, _doctor, _project, _runtime
+    from agentarts.cli import _agents, _demo, _doctor, _project, _runtime, _serve, _users
 
-    for module in (_project, _agents, _doctor, _demo, _runtime):
+    for module in (_project, _agents, _doctor, _demo, _runtime, _serve, _users):
         module.register(app)
 
 

@@ -7,9 +7,7 @@ is a builder plus a runtime, not a second graph engine.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import sys
 import time
 import uuid
@@ -18,7 +16,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from agentarts.errors import ApprovalError, ConfigError, NotFoundError, UsageError
+from agentarts.errors import (
+    ActuationBusyError,
+    ApprovalError,
+    ConfigError,
+    NotFoundError,
+    TamperError,
+    UsageError,
+)
 from agentarts.graph.events import EventBus, RunEvent, otel_subscriber
 from agentarts.tools.context import _CURRENT, RunContext
 
@@ -55,7 +60,10 @@ def _status_of(snapshot: Any) -> tuple[str, dict[str, Any] | None]:
         first = interrupts[0]
         value = first.value if isinstance(first.value, dict) else {"value": first.value}
         pending = {"interrupt_id": first.id, **value}
-        kind = "waiting_approval" if value.get("type") == "approval" else "waiting_input"
+        kind = {
+            "approval": "waiting_approval",
+            "actuation_uncertain": "needs_confirmation",
+        }.get(str(value.get("type")), "waiting_input")
         return kind, pending
     if snapshot.next:
         return "interrupted", None
@@ -77,6 +85,11 @@ def _verify_approval_paths(compiled: Any) -> None:
         gate = getattr(func, "__agentarts_gate__", None)
         if gate is not None:
             gates[name] = gate
+    if gates and "grants" not in compiled.builder.channels:
+        raise ConfigError(
+            "the graph has approval gates but its state has no 'grants' channel: "
+            "extend agentarts.graph.AgentState"
+        )
     if not actuating:
         return
     drawn = compiled.get_graph()
@@ -245,6 +258,9 @@ class Agent:
         return self._decide(thread_id, False, by, reason)
 
     def _decide(self, thread_id: str, approved: bool, by: str, reason: str) -> RunResult:
+        from agentarts.graph.actuation import check_decision_text
+
+        check_decision_text(by, reason)
         current = self.status(thread_id)
         if current.status != "waiting_approval" or current.pending is None:
             raise ApprovalError(
@@ -261,15 +277,22 @@ class Agent:
             approved,
             by,
             reason,
+            digest=str(pending.get("digest") or ""),
         )
-        return self._apply_decision(thread_id, pending["interrupt_id"], approved, by, reason)
+        return self._apply_decision(thread_id, pending, approved, by, reason)
 
     def _apply_decision(
-        self, thread_id: str, interrupt_id: str, approved: bool, by: str, reason: str
+        self, thread_id: str, pending: dict[str, Any], approved: bool, by: str, reason: str
     ) -> RunResult:
         from langgraph.types import Command
 
-        decision = {"approved": approved, "by": by, "reason": reason}
+        interrupt_id = pending["interrupt_id"]
+        decision = {
+            "approved": approved,
+            "by": by,
+            "reason": reason,
+            "digest": str(pending.get("digest") or ""),
+        }
         self.events.emit("approval", RunContext("", thread_id), node=None, **decision)
         result = self._execute(
             Command(resume={interrupt_id: decision}),
@@ -277,27 +300,65 @@ class Agent:
             "approve" if approved else "reject",
             decision,
         )
-        self.store.mark_applied(thread_id, interrupt_id)
+        if result.status not in ("failed", "busy"):
+            self.store.mark_applied(thread_id, interrupt_id)
         return result
 
     def resume(self, thread_id: str) -> RunResult:
         """Continue a thread from its last checkpoint: after a crash, or to apply a decision
-        that was recorded but not applied (the process died in between)."""
+        that was recorded but not applied (the process died in between). A recorded decision
+        is applied only if its signature and the proposal it names check out."""
         current = self.status(thread_id)
         if current.status == "interrupted":
             return self._execute(None, thread_id, "resume", None)
         if current.status == "waiting_approval" and current.pending is not None:
-            recorded = self.store.decision_for(thread_id, current.pending["interrupt_id"])
+            pending = current.pending
+            recorded = self.store.decision_for(thread_id, pending["interrupt_id"])
             if recorded is not None and not recorded["applied"]:
+                if not self.store.approval_ok(recorded):
+                    raise TamperError(
+                        f"thread {thread_id}: the recorded decision fails its signature "
+                        "(edited or inserted in the database): not applied"
+                    )
+                if recorded["digest"] != str(pending.get("digest") or ""):
+                    raise TamperError(
+                        f"thread {thread_id}: the recorded decision was taken on a different "
+                        "proposal than the one waiting: not applied"
+                    )
                 return self._apply_decision(
                     thread_id,
-                    current.pending["interrupt_id"],
+                    pending,
                     recorded["decision"] == "approved",
                     recorded["by"],
                     recorded["reason"],
                 )
             raise ApprovalError(f"thread {thread_id} waits for an approval: approve or reject it")
         return current
+
+    def confirm_outcome(
+        self, thread_id: str, happened: bool, by: str = "operator", reason: str = ""
+    ) -> RunResult:
+        """Answer a thread that stopped because an actuation's outcome is unknown (its process
+        died between intent and outcome): ``happened`` says whether it took effect; if not,
+        the approved action is carried out now."""
+        from langgraph.types import Command
+
+        from agentarts.graph.actuation import check_decision_text
+
+        check_decision_text(by, reason)
+        current = self.status(thread_id)
+        if current.status != "needs_confirmation" or current.pending is None:
+            raise ApprovalError(
+                f"thread {thread_id} has no actuation waiting for confirmation "
+                f"(status: {current.status})"
+            )
+        answer = {"happened": happened, "by": by, "reason": reason}
+        return self._execute(
+            Command(resume={current.pending["interrupt_id"]: answer}),
+            thread_id,
+            "confirm",
+            answer,
+        )
 
     def history(self, thread_id: str) -> list[dict[str, Any]]:
         """Checkpoints of the thread, newest first (step, next nodes, time)."""
@@ -356,6 +417,8 @@ class Agent:
             snap = graph.get_state(self._config(thread_id))
             status, pending = _status_of(snap)
             output = dict(snap.values)
+        except ActuationBusyError as exc:  # another process is carrying the step out
+            status, error = "busy", " ".join(str(exc).split())
         except Exception as exc:  # the run failed; its last checkpoint stays resumable
             error = " ".join(f"{type(exc).__name__}: {exc}".split())
             log.debug("run %s failed", run_id, exc_info=True)
@@ -367,13 +430,7 @@ class Agent:
 
 
 def _pid_alive(host: str) -> bool:
-    """Whether the ``hostname:pid`` that started a run is still running (on this host)."""
-    import socket
+    """Whether the process that started a run (``host:pid[:start]``) still runs."""
+    from agentarts._process import is_alive
 
-    name, _, pid = host.rpartition(":")
-    if name != socket.gethostname() or not pid.isdigit():
-        return False
-    with contextlib.suppress(OSError):
-        os.kill(int(pid), 0)
-        return True
-    return False
+    return is_alive(host)

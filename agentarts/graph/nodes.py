@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from agentarts.errors import ConfigError, InvalidInputError
-from agentarts.tools.base import Tool
+from agentarts.tools.base import Safety, Tool
 from agentarts.tools.context import current_run
 
 __all__ = [
@@ -49,26 +49,50 @@ def _plain(value: Any) -> Any:
     return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
 
 
+def _with_config(node: Callable[..., Any]) -> Callable[..., Any]:
+    """LangGraph passes the run's config (thread id, task namespace) to a node whose
+    ``config`` parameter is annotated as ``RunnableConfig`` (an object, not a string)."""
+    from langchain_core.runnables import RunnableConfig
+
+    node.__annotations__["config"] = RunnableConfig | None
+    return node
+
+
 def tool_node(
     tool: Tool, args: Selector | None = None, output_key: str | None = None
 ) -> Callable[..., Any]:
     """A node that calls ``tool`` with ``args`` (a state key or a function of the state) and
-    stores the result under ``output_key`` (default: the tool's name)."""
+    stores the result under ``output_key`` (default: the tool's name).
+
+    For an actuating tool the node carries out the actuation protocol: it claims the grant an
+    approval gate put in the state (one grant, one call, whatever the graph's shape), records
+    the intent before the call and the outcome after, and recovers after a crash without
+    repeating the action silently (``agentarts.graph.actuation``).
+    """
     key = output_key or tool.name
 
-    def node(state: Mapping[str, Any]) -> dict[str, Any]:
+    def node(state: Mapping[str, Any], config: Any = None) -> dict[str, Any]:
+        if tool.safety is Safety.ACTUATING:
+            from agentarts.graph.actuation import run_actuation
+
+            parsed = tool._parse(_plain(_select(args, state)))
+            return run_actuation(tool, parsed, state, config, key)
         return {key: tool.invoke(_select(args, state)).model_dump(mode="json")}
 
     node.__name__ = f"tool_{tool.name}"
     node.__agentarts_tool__ = tool  # type: ignore[attr-defined]
-    return node
+    return _with_config(node)
 
 
 @dataclass(frozen=True)
 class Decision:
+    """A person's answer at a gate. ``digest`` is the digest of the proposal they were shown
+    (sent by AgentArts front ends; a LangGraph host may omit it)."""
+
     approved: bool
     by: str
     reason: str
+    digest: str = ""
 
     @classmethod
     def parse(cls, value: Any) -> Decision:
@@ -79,6 +103,7 @@ class Decision:
                 value["approved"],
                 str(value.get("by") or "operator"),
                 str(value.get("reason") or ""),
+                str(value.get("digest") or ""),
             )
         raise InvalidInputError(
             'an approval decision is true/false or {"approved": bool, "by": str, '
@@ -93,37 +118,53 @@ def approval_gate(
     summary: Callable[[Mapping[str, Any]], str] | None = None,
 ) -> Callable[..., Any]:
     """A node that pauses the run (LangGraph ``interrupt``) until a person decides on calling
-    ``tool`` with exactly ``proposal``. An approval lets that call run in the same run only."""
+    ``tool`` with exactly ``proposal``.
 
-    def node(state: Mapping[str, Any]) -> dict[str, Any]:
+    What the person is shown is frozen and signed in the ledger when the gate first pauses; an
+    approval becomes a signed grant in the graph state that exactly one actuating step can
+    claim. This holds in any LangGraph host: resume it with
+    ``Command(resume={"approved": bool, "by": str, "reason": str})``.
+    """
+
+    def node(state: Mapping[str, Any], config: Any = None) -> dict[str, Any]:
         from langgraph.types import interrupt
 
+        from agentarts.graph.actuation import decide_at_gate, ledger, task_of
+        from agentarts.tools.context import proposal_digest
+
         parsed = tool._parse(_plain(_select(proposal, state)))
+        args = parsed.model_dump(mode="json")
+        digest = proposal_digest(tool.name, args)
+        thread_id, ns = task_of(config)
+        ledger().put_request(f"{thread_id}|{ns}", thread_id, tool.name, args, digest)
         request = {
             "type": "approval",
             "action": tool.name,
             "safety": tool.safety.value,
-            "proposal": parsed.model_dump(mode="json"),
+            "proposal": args,
+            "digest": digest,
             "summary": summary(state) if summary else tool.description,
         }
         decision = Decision.parse(interrupt(request))
+        grant = decide_at_gate(tool.name, args, digest, decision, thread_id, ns)
         run = current_run()
-        if decision.approved and run is not None:
-            run.approve(tool.name, parsed)
         entry = {
             "action": tool.name,
-            "proposal": request["proposal"],
+            "proposal": args,
             "approved": decision.approved,
             "by": decision.by,
             "reason": decision.reason,
             "at": time.time(),
             "run_id": run.run_id if run is not None else None,
         }
-        return {"approvals": [entry]}
+        update: dict[str, Any] = {"approvals": [entry]}
+        if grant is not None:
+            update["grants"] = {grant["id"]: grant}
+        return update
 
     node.__name__ = f"approve_{tool.name}"
     node.__agentarts_gate__ = tool.name  # type: ignore[attr-defined]
-    return node
+    return _with_config(node)
 
 
 def latest_decision(state: Mapping[str, Any], action: str) -> dict[str, Any] | None:

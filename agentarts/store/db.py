@@ -20,7 +20,7 @@ from agentarts.errors import ConfigError, MissingDependencyError
 
 __all__ = ["LATEST_VERSION", "make_engine", "migrate", "sqlite_pragmas", "with_retry"]
 
-LATEST_VERSION = 2
+LATEST_VERSION = 3
 
 
 def sqlite_pragmas(dbapi_conn: Any, _record: Any = None) -> None:
@@ -88,8 +88,25 @@ def _v2_work_order_priority(conn: Any) -> None:
         )
 
 
+def _v3_signed_approvals(conn: Any) -> None:
+    from sqlalchemy import inspect, text
+
+    columns = {c["name"] for c in inspect(conn).get_columns("agentarts_approvals")}
+    for name, default in (("digest", "''"), ("source", "'sdk'"), ("sig", "''")):
+        if name not in columns:
+            conn.execute(
+                text(
+                    f"ALTER TABLE agentarts_approvals ADD COLUMN {name} VARCHAR NOT NULL "
+                    f"DEFAULT {default}"
+                )
+            )
+
+
 #: version -> step that brings a database from version-1 to version
-MIGRATIONS: dict[int, Callable[[Any], None]] = {2: _v2_work_order_priority}
+MIGRATIONS: dict[int, Callable[[Any], None]] = {
+    2: _v2_work_order_priority,
+    3: _v3_signed_approvals,
+}
 
 
 def _locked_engine(engine: Any) -> Any:
@@ -140,8 +157,12 @@ def migrate(engine: Any) -> int:
                     {"v": LATEST_VERSION},
                 )
                 return 0
-            found = conn.execute(text("SELECT version FROM agentarts_schema_version")).scalar()
-            found = int(found or 1)
+            row = conn.execute(text("SELECT version FROM agentarts_schema_version")).first()
+            if row is None:  # an emptied version table: the tables tell which version it is
+                conn.execute(
+                    text("INSERT INTO agentarts_schema_version (id, version) VALUES (1, 1)")
+                )
+            found = int(row[0]) if row is not None and row[0] is not None else 1
             if found > LATEST_VERSION:
                 raise ConfigError(
                     f"the database schema is version {found}, newer than this SDK supports "
@@ -156,8 +177,18 @@ def migrate(engine: Any) -> int:
                 )
             return found
 
+    from sqlalchemy.exc import DatabaseError
+
     try:
         return with_retry(run)
+    except DatabaseError as exc:
+        from agentarts.security import mask_url
+
+        reason = " ".join(str(getattr(exc, "orig", exc) or exc).split())
+        raise ConfigError(
+            f"cannot open the run store at {mask_url(str(engine.url))}: {reason} "
+            "(is it an AgentArts database? move it aside or set AGENTARTS_DATABASE_URL)"
+        ) from exc
     finally:
         if locked is not engine:
             locked.dispose()

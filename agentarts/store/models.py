@@ -11,7 +11,17 @@ from datetime import datetime
 
 from sqlmodel import Field, SQLModel, UniqueConstraint
 
-__all__ = ["Alert", "Approval", "Run", "SchemaVersion", "Step", "ToolCall", "WorkOrder"]
+__all__ = [
+    "Actuation",
+    "Alert",
+    "Approval",
+    "ApprovalRequest",
+    "Run",
+    "SchemaVersion",
+    "Step",
+    "ToolCall",
+    "WorkOrder",
+]
 
 
 class SchemaVersion(SQLModel, table=True):
@@ -75,6 +85,47 @@ class Approval(SQLModel, table=True):
     reason: str = ""
     decided_at: datetime
     applied: bool = False
+    digest: str = ""  # of the exact arguments shown (added in schema version 3)
+    source: str = "sdk"  # sdk | graph (decided through a LangGraph host) | server
+    sig: str = ""  # HMAC over the decision's fields under the project secret
+
+
+class ApprovalRequest(SQLModel, table=True):
+    """What a person is shown at a gate: the exact arguments, frozen and signed when the gate
+    first pauses. A resume whose proposal no longer matches it is refused."""
+
+    __tablename__ = "agentarts_requests"
+    key: str = Field(primary_key=True)  # thread id + the gate task's checkpoint namespace
+    thread_id: str = Field(index=True)
+    action: str
+    args: str  # canonical JSON of the arguments shown
+    digest: str
+    created_at: datetime
+    sig: str
+
+
+class Actuation(SQLModel, table=True):
+    """One approved actuation: claimed (intent) before the tool runs, its outcome after.
+
+    The primary key is the grant id, so exactly one task can ever claim a grant.
+    """
+
+    __tablename__ = "agentarts_actuations"
+    grant_id: str = Field(primary_key=True)
+    thread_id: str = Field(index=True)
+    action: str
+    digest: str
+    args: str
+    approved_by: str
+    task: str  # the LangGraph task (checkpoint namespace) that claimed the grant
+    status: str  # intent | done | failed | uncertain
+    claimed_by: str  # host:pid holding the claim ("" once released by a dying process)
+    claimed_at: datetime
+    finished_at: datetime | None = None
+    output: str = "null"
+    error: str | None = None
+    grant: str = "null"  # the signed grant, as checkpointed
+    sig: str = ""  # HMAC over the record's fields (re-signed at each transition)
 
 
 class Alert(SQLModel, table=True):

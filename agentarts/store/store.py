@@ -7,14 +7,14 @@ processes can share the database; reads return plain dicts ready for JSON.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from agentarts._process import identity
 from agentarts.errors import ApprovalError
 from agentarts.store.db import make_engine, migrate, sqlite_pragmas, with_retry
+from agentarts.store.ledger import LedgerMixin
 
 __all__ = ["RunStore", "dumps", "now"]
 
@@ -55,7 +55,7 @@ def _row(row: Any, json_fields: tuple[str, ...] = ()) -> dict[str, Any]:
     return out
 
 
-class RunStore:
+class RunStore(LedgerMixin):
     """The run and audit store at ``url`` (migrated on open)."""
 
     def __init__(self, url: str) -> None:
@@ -71,8 +71,10 @@ class RunStore:
             "approvals": models.Approval.__table__,
             "alerts": models.Alert.__table__,
             "work_orders": models.WorkOrder.__table__,
+            "requests": models.ApprovalRequest.__table__,
+            "actuations": models.Actuation.__table__,
         }
-        self.host = f"{socket.gethostname()}:{os.getpid()}"
+        self.host = identity()
         # Steps and tool calls are written on every node: on SQLite they go through one raw
         # connection (an INSERT + commit costs ~30 us there, ~300 us through the ORM layers).
         self._raw: Any = None
@@ -213,31 +215,40 @@ class RunStore:
         approved: bool,
         by: str,
         reason: str,
-    ) -> None:
-        """Record a decision; a second decision on the same interrupt raises ApprovalError."""
+        *,
+        digest: str = "",
+        source: str = "sdk",
+        applied: bool = False,
+    ) -> dict[str, Any]:
+        """Record a signed decision; a second decision on the same interrupt raises
+        ApprovalError. Returns the row as written."""
         from sqlalchemy.exc import IntegrityError
 
+        from agentarts.security import canonical_json
+
+        values = dict(
+            thread_id=thread_id,
+            run_id=run_id,
+            interrupt_id=interrupt_id,
+            action=action,
+            proposal=canonical_json(proposal),
+            digest=digest,
+            decision="approved" if approved else "rejected",
+            by=by,
+            reason=reason,
+        )
+        values["sig"] = self.sign_approval(values)
         try:
             self._write(
                 self.t["approvals"]
                 .insert()
-                .values(
-                    thread_id=thread_id,
-                    run_id=run_id,
-                    interrupt_id=interrupt_id,
-                    action=action,
-                    proposal=dumps(proposal),
-                    decision="approved" if approved else "rejected",
-                    by=by,
-                    reason=reason,
-                    decided_at=now(),
-                    applied=False,
-                )
+                .values(**values, decided_at=now(), applied=applied, source=source)
             )
         except IntegrityError as exc:
             raise ApprovalError(
                 f"thread {thread_id}: this approval request was already decided"
             ) from exc
+        return values
 
     def decision_for(self, thread_id: str, interrupt_id: str) -> dict[str, Any] | None:
         approvals = self.t["approvals"]

@@ -1,7 +1,8 @@
 """Typed tools: pydantic in, pydantic out, a safety level, a timeout and a retry policy.
 
-A tool that changes a plant (``Safety.ACTUATING``) runs only when the same run approved exactly
-these arguments (see ``agentarts.graph.approval_gate``); otherwise it raises ApprovalError.
+A tool that changes a plant (``Safety.ACTUATING``) runs only under a grant: an approval of exactly
+these arguments, claimed once by the graph's ``tool_node`` (see ``agentarts.graph.actuation``);
+otherwise it raises ApprovalError.
 Every call made inside an ``Agent`` run is recorded in the run store with its inputs, outputs,
 duration and attempts, and emitted as an event.
 """
@@ -25,7 +26,7 @@ from agentarts.errors import (
     RequestTimeoutError,
     RuntimeOverloadedError,
 )
-from agentarts.tools.context import current_run
+from agentarts.tools.context import _ACTIVE_GRANT, current_run, proposal_digest
 
 __all__ = ["Safety", "Tool", "ToolError", "tool"]
 
@@ -66,6 +67,11 @@ class Tool:
         timeout_s: wall-clock limit per attempt (None: no limit).
         retries: extra attempts after a failure listed in ``retry_on`` (never for actuating
             tools, whose effect may have happened).
+        idempotent: an actuating tool that may safely run again with the same idempotency key
+            (``agentarts.tools.actuation_key()``): after a crash between its intent and its
+            outcome it is re-run instead of asking a person.
+        check: ``check(args, key) -> bool | None`` answering "did this actuation happen?"
+            after such a crash (None: cannot tell, ask a person).
     """
 
     name: str
@@ -79,6 +85,8 @@ class Tool:
     retry_on: tuple[type[BaseException], ...] = DEFAULT_RETRY_ON
     backoff_s: float = 0.1
     wraps_value: bool = field(default=False, repr=False)  # output_model is {"result": value}
+    idempotent: bool = False
+    check: Callable[[BaseModel, str], bool | None] | None = field(default=None, repr=False)
 
     # -- calling -----------------------------------------------------------------------------
     def _parse(self, args: Any) -> BaseModel:
@@ -97,11 +105,15 @@ class Tool:
     def _check_approval(self, parsed: BaseModel) -> None:
         if self.safety is not Safety.ACTUATING:
             return
-        run = current_run()
-        if run is None or not run.is_approved(self.name, parsed):
+        grant = _ACTIVE_GRANT.get()
+        if (
+            grant is None
+            or grant.get("action") != self.name
+            or grant.get("digest") != proposal_digest(self.name, parsed)
+        ):
             raise ApprovalError(
                 f"tool {self.name} is actuating: it runs only after an approval of exactly "
-                f"these arguments in the same run ({parsed.model_dump_json()})"
+                f"these arguments, through the graph's tool_node ({parsed.model_dump_json()})"
             )
 
     def _call_once(self, parsed: BaseModel) -> Any:
@@ -267,6 +279,8 @@ def tool(
     timeout_s: float | None = None,
     retries: int = 0,
     description: str | None = None,
+    idempotent: bool = False,
+    check: Callable[[BaseModel, str], bool | None] | None = None,
 ) -> Any:
     """Make a ``Tool`` from a typed function; schemas come from its type hints.
 
@@ -301,6 +315,8 @@ def tool(
             timeout_s=timeout_s,
             retries=retries,
             wraps_value=wraps,
+            idempotent=idempotent,
+            check=check,
         )
 
     return build(fn) if fn is not None else build

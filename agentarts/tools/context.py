@@ -1,18 +1,18 @@
-"""The run a tool call belongs to: who records it, which actions were approved in it."""
+"""The run a tool call belongs to (who records it) and the grant an actuating call runs under."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from agentarts.graph.events import EventBus
     from agentarts.store import RunStore
 
-__all__ = ["RunContext", "current_run", "proposal_digest"]
+__all__ = ["RunContext", "actuation_key", "current_run", "proposal_digest"]
 
 
 def _canonical(value: Any) -> Any:
@@ -46,16 +46,7 @@ class RunContext:
     agent: str = ""
     store: RunStore | None = None
     events: EventBus | None = None
-    approved: set[str] = field(default_factory=set)  # digests approved in this run
     runtime: Any = None  # the Runtime model tools use unless they were given one
-
-    def approve(self, action: str, proposal: Any) -> str:
-        digest = proposal_digest(action, proposal)
-        self.approved.add(digest)
-        return digest
-
-    def is_approved(self, action: str, proposal: Any) -> bool:
-        return proposal_digest(action, proposal) in self.approved
 
 
 _CURRENT: ContextVar[RunContext | None] = ContextVar("agentarts_run", default=None)
@@ -64,3 +55,17 @@ _CURRENT: ContextVar[RunContext | None] = ContextVar("agentarts_run", default=No
 def current_run() -> RunContext | None:
     """The run being executed in this context, if any."""
     return _CURRENT.get()
+
+
+#: the verified, claimed grant an actuating tool is being called under (set by ``tool_node``)
+_ACTIVE_GRANT: ContextVar[dict[str, Any] | None] = ContextVar("agentarts_grant", default=None)
+
+
+def actuation_key() -> str | None:
+    """The idempotency key of the actuation being carried out (the grant id), or None.
+
+    An idempotent actuating tool (``@tool(safety="actuating", idempotent=True)``) passes it to
+    the plant system, so a re-run after a crash is recognised there as the same command.
+    """
+    grant = _ACTIVE_GRANT.get()
+    return None if grant is None else str(grant["id"])

@@ -11,7 +11,11 @@ from pydantic import BaseModel
 from agentarts.errors import ApprovalError, ConfigError, InvalidInputError
 from agentarts.runtime.testing import FakeRuntime
 from agentarts.tools import ModelTool, Safety, Tool, ToolError, tool
-from agentarts.tools.context import _CURRENT, RunContext
+from agentarts.tools.context import (
+    _ACTIVE_GRANT,
+    actuation_key,
+    proposal_digest,
+)
 
 
 class Query(BaseModel):
@@ -107,15 +111,21 @@ def test_actuating_tool_needs_the_exact_approval():
 
     with pytest.raises(ApprovalError, match="actuating"):
         open_valve(valve="V", pct=10)
-    run = RunContext("r", "t")
-    run.approve("open_valve", {"valve": "V", "pct": 10})
-    token = _CURRENT.set(run)
+    grant = {
+        "id": "g1",
+        "action": "open_valve",
+        "digest": proposal_digest("open_valve", {"valve": "V", "pct": 10}),
+    }
+    token = _ACTIVE_GRANT.set(grant)
     try:
         assert open_valve(valve="V", pct=10).result == 10  # type: ignore[attr-defined]
+        assert actuation_key() == "g1"
         with pytest.raises(ApprovalError):
             open_valve(valve="V", pct=90)  # not what was approved
     finally:
-        _CURRENT.reset(token)
+        _ACTIVE_GRANT.reset(token)
+    with pytest.raises(ApprovalError):
+        open_valve(valve="V", pct=10)  # the grant is only good while its node runs it
     assert open_valve.retries == 5  # kept, but never used for actuating tools
 
 
