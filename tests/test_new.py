@@ -36,8 +36,10 @@ def test_new_blank_project(runner, cli, tmp_path):
     assert "_commit: v" + info["template_version"] in answers
     assert "_src_path: .agentarts-template.bundle" in answers
     assert 'ref = "acme_agent.graph:agent"' in (project / "agentarts.toml").read_text()
-    graphs = json.loads((project / "langgraph.json").read_text())["graphs"]
-    assert graphs == {"acme_agent": "./src/acme_agent/graph.py:graph"}
+    config = json.loads((project / "langgraph.json").read_text())
+    assert config["graphs"] == {"acme_agent": "acme_agent.graph:graph"}
+    assert config["dependencies"] == [".", "./src"]
+    assert "from ." not in (project / "src/acme_agent/graph.py").read_text()
     assert (project / ".git").is_dir()
     # nothing but the project was left in the output dir (no temp folders)
     assert [p.name for p in tmp_path.iterdir()] == ["acme-agent"]
