@@ -1,7 +1,8 @@
 """Shared CLI plumbing: the error contract, consoles and JSON output.
 
-Errors follow DESIGN.md 5.1: one line on stderr, exit code 2 for bad usage or input, 1 for
-failures; ``--json`` output is one JSON document on stdout and nothing else there.
+Errors follow docs/architecture.md ("CLI contract"): one line on stderr, exit code 2 for bad
+usage or input, 1 for failures; ``--json`` output is one JSON document on stdout and nothing
+else there.
 """
 
 from __future__ import annotations
