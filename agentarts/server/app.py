@@ -174,7 +174,11 @@ def create_app(
         if not isinstance(body, dict):
             raise InvalidInputError("the body must be a JSON object (the agent's input)")
         session = request.headers.get(SESSION_HEADER) or None
-        if session and isinstance(body.get("decision"), dict):
+        if "decision" in body and (not session or not isinstance(body["decision"], dict)):
+            raise InvalidInputError(
+                f'a decision needs the {SESSION_HEADER} header and {{"approved": bool}}'
+            )
+        if session and "decision" in body:
             decision = body["decision"]
             approved = decision.get("approved")
             if not isinstance(approved, bool):
@@ -310,7 +314,12 @@ def create_app(
     async def resume(thread_id: str, request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(service.resume, _who(request), thread_id))
 
-    def _sse(thread_id: str | None, max_events: int | None, heartbeat_s: float) -> Response:
+    def _sse(
+        thread_id: str | None, max_events: int | None, until: str | None, heartbeat_s: float
+    ) -> Response:
+        """Events as they happen; the stream ends after ``max_events`` events or the first
+        event of kind ``until`` (for scripts), else when the client goes away."""
+
         async def stream() -> Any:
             sub = hub.subscribe(thread_id)
             sent = 0
@@ -323,6 +332,8 @@ def create_app(
                         continue
                     yield f"event: {event['kind']}\ndata: {json.dumps(event, default=str)}\n\n"
                     sent += 1
+                    if until is not None and event.get("kind") == until:
+                        break
             finally:
                 hub.unsubscribe(sub)
 
@@ -333,13 +344,15 @@ def create_app(
         )
 
     @app.get("/runs/{thread_id}/events")
-    def run_events(thread_id: str, max_events: int | None = None) -> Response:
+    def run_events(
+        thread_id: str, max_events: int | None = None, until: str | None = None
+    ) -> Response:
         service.show(thread_id)  # 404 for an unknown thread
-        return _sse(thread_id, max_events, 15.0)
+        return _sse(thread_id, max_events, until, 15.0)
 
     @app.get("/events")
-    def all_events(max_events: int | None = None) -> Response:
-        return _sse(None, max_events, 15.0)
+    def all_events(max_events: int | None = None, until: str | None = None) -> Response:
+        return _sse(None, max_events, until, 15.0)
 
     @app.get("/approvals")
     def approvals() -> dict[str, Any]:

@@ -1,0 +1,289 @@
+// AgentArts operator console: plain JavaScript, no build step, nothing loaded from elsewhere.
+// Every value from the server is put into the page as text (never as HTML).
+"use strict";
+
+const S = { me: null, view: "approvals", detail: null, pending: [], refreshTimer: null };
+
+function h(tag, attrs, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const kid of kids.flat()) {
+    if (kid === null || kid === undefined || kid === false) continue;
+    el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+  }
+  return el;
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+function s(tag, attrs, ...kids) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, v);
+  for (const kid of kids.flat()) if (kid) el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+  return el;
+}
+
+const $ = (id) => document.getElementById(id);
+
+async function api(method, path, body) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET" && S.me && S.me.csrf) headers["X-CSRF-Token"] = S.me.csrf;
+  const r = await fetch(path, {
+    method, headers, credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  let data = null;
+  try { data = await r.json(); } catch (e) { data = {}; }
+  if (r.status === 401 && path !== "/auth/login") { showLogin(); throw new Error("signed out"); }
+  if (!r.ok) throw new Error(data.error || `HTTP ${r.status}`);
+  return data;
+}
+
+function toast(text, bad) {
+  const t = $("toast");
+  t.textContent = text;
+  t.className = bad ? "toast bad" : "toast";
+  t.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { t.hidden = true; }, 5000);
+}
+
+function fmtTime(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return isNaN(d) ? iso : d.toLocaleString([], { hour12: false });
+}
+
+function fmtValue(v) {
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toFixed(Math.abs(v) >= 100 ? 1 : 3);
+  if (v === null || v === undefined) return "";
+  return typeof v === "object" ? JSON.stringify(v) : String(v);
+}
+
+function chip(status) { return h("span", { class: `chip st-${status}` }, status.replace("_", " ")); }
+
+// ---- panels ------------------------------------------------------------------------------
+const RENDER = {
+  kv: (d) => h("dl", { class: "kv" }, (d.items || []).map(([k, v]) => [h("dt", {}, k), h("dd", {}, fmtValue(v))])),
+  text: (d) => h("p", { class: "text" }, d.text || ""),
+  json: (d) => h("pre", { class: "json" }, JSON.stringify(d, null, 2)),
+  table: (d) => h("table", { class: "grid" },
+    h("thead", {}, h("tr", {}, (d.columns || []).map((c) => h("th", {}, c)))),
+    h("tbody", {}, (d.rows || []).map((row) => h("tr", {}, row.map((c) => h("td", {}, fmtValue(c))))))),
+  series: renderSeries,
+  image: (d) => {
+    const w = d.width || 320, ht = d.height || 240;
+    const svg = s("svg", { viewBox: `0 0 ${w} ${ht}`, class: "image" }, s("image", { href: d.src, width: w, height: ht }));
+    for (const b of d.boxes || []) {
+      svg.append(s("rect", { x: b.x, y: b.y, width: b.w, height: b.h, class: "box" }));
+      if (b.label) svg.append(s("text", { x: b.x, y: Math.max(10, b.y - 3), class: "boxlabel" }, b.label));
+    }
+    return svg;
+  },
+};
+
+function renderSeries(d) {
+  const W = 460, H = 180, L = 52, R = 10, T = 10, B = 28;
+  const pts = (d.series || []).flatMap((x) => x.points);
+  if (!pts.length) return h("p", { class: "muted" }, "no data");
+  let ys = pts.map((p) => p[1]);
+  if (d.band) ys = ys.concat(d.band);
+  const xs = pts.map((p) => p[0]);
+  const x0 = Math.min(...xs), x1 = Math.max(...xs);
+  let y0 = Math.min(...ys), y1 = Math.max(...ys);
+  const pad = (y1 - y0) * 0.08 || 1; y0 -= pad; y1 += pad;
+  const X = (x) => L + ((x - x0) / (x1 - x0 || 1)) * (W - L - R);
+  const Y = (y) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img" });
+  if (d.band) svg.append(s("rect", { x: L, y: Y(d.band[1]), width: W - L - R, height: Y(d.band[0]) - Y(d.band[1]), class: "band" }));
+  for (const f of [0, 0.5, 1]) {
+    const y = y0 + f * (y1 - y0);
+    svg.append(s("line", { x1: L, x2: W - R, y1: Y(y), y2: Y(y), class: "gridline" }));
+    svg.append(s("text", { x: L - 4, y: Y(y) + 4, class: "tick", "text-anchor": "end" }, fmtValue(y)));
+  }
+  svg.append(s("text", { x: L, y: H - 8, class: "tick" }, fmtValue(x0)));
+  svg.append(s("text", { x: W - R, y: H - 8, class: "tick", "text-anchor": "end" }, `${fmtValue(x1)} ${d.x_label || ""}`));
+  (d.series || []).forEach((ser, i) => {
+    const path = ser.points.map((p, j) => `${j ? "L" : "M"}${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join("");
+    svg.append(s("path", { d: path, class: `line s${i}` }));
+  });
+  const legend = h("div", { class: "legend" }, (d.series || []).map((ser, i) => h("span", { class: `key s${i}` }, ser.name)),
+    d.band ? h("span", { class: "key band" }, `aim band ${d.band[0]}–${d.band[1]} ${d.unit || ""}`) : null);
+  return h("div", {}, svg, legend);
+}
+
+function renderPanels(panels) {
+  return h("div", { class: "panels" }, panels.map((p) => h("div", { class: `panel p-${p.name}` },
+    h("h4", {}, p.title),
+    (RENDER[p.renderer] || RENDER.json)(p.data),
+    p.note ? h("p", { class: "note" }, p.note) : null)));
+}
+
+// ---- views -------------------------------------------------------------------------------
+async function viewApprovals() {
+  const { pending } = await api("GET", "/approvals");
+  S.pending = pending;
+  $("pending-count").textContent = String(pending.length);
+  const cards = await Promise.all(pending.map(approvalCard));
+  return h("div", {},
+    h("h2", {}, "Pending approvals"),
+    pending.length ? cards : h("p", { class: "empty" }, "Nothing waits for a decision."));
+}
+
+async function approvalCard(item) {
+  const p = item.pending || {};
+  let panels = [];
+  try { panels = (await api("GET", `/runs/${encodeURIComponent(item.thread_id)}/panels`)).panels; } catch (e) { /* shown below */ }
+  const reason = h("textarea", { class: "reason", rows: 2, placeholder: "Reason (recorded with your name; required to reject)" });
+  const canDecide = S.me && ["approver", "admin"].includes(S.me.role);
+  const own = S.me && S.me.four_eyes && item.started_by === S.me.user;
+  const decide = async (approved, btn) => {
+    btn.disabled = true;
+    try {
+      const out = await api("POST", `/runs/${encodeURIComponent(item.thread_id)}/${approved ? "approve" : "reject"}`, { reason: reason.value });
+      toast(`${approved ? "Approved" : "Rejected"} ${p.action} on ${item.thread_id}: run ${out.status.replace("_", " ")}`);
+      refresh();
+    } catch (e) { toast(e.message, true); btn.disabled = false; }
+  };
+  return h("article", { class: "card approval", "data-thread": item.thread_id },
+    h("div", { class: "cardhead" },
+      h("span", { class: "action" }, p.action || "?"), chip(p.safety || "actuating"),
+      h("span", { class: "muted" }, `thread ${item.thread_id} · ${item.agent} · started ${fmtTime(item.started_at)}${item.started_by ? " by " + item.started_by : ""}`)),
+    renderPanels(panels),
+    canDecide ? h("div", { class: "decide" }, reason,
+      h("button", { class: "primary approve", disabled: own, title: own ? "four-eyes: you started this run" : null, onclick: (e) => decide(true, e.target) }, "Approve"),
+      h("button", { class: "danger reject", onclick: (e) => {
+        if (!reason.value.trim()) { toast("A rejection needs a reason", true); reason.focus(); return; }
+        decide(false, e.target);
+      } }, "Reject"))
+      : h("p", { class: "muted" }, `Your role (${S.me ? S.me.role : "?"}) cannot decide.`));
+}
+
+async function viewRuns() {
+  if (S.detail) return viewRun(S.detail);
+  const { runs } = await api("GET", "/runs?limit=200");
+  return h("div", {}, h("h2", {}, "Runs"),
+    runs.length ? h("table", { class: "grid runs" },
+      h("thead", {}, h("tr", {}, ["Thread", "Agent", "Status", "Started", "Ended", "Error"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, runs.map((r) => h("tr", { class: "clickable", "data-thread": r.thread_id, onclick: () => { S.detail = r.thread_id; refresh(); } },
+        h("td", { class: "mono" }, r.thread_id), h("td", {}, r.agent), h("td", {}, chip(r.status)),
+        h("td", {}, fmtTime(r.started_at)), h("td", {}, fmtTime(r.ended_at)), h("td", { class: "error" }, r.error || "")))))
+      : h("p", { class: "empty" }, "No runs yet."));
+}
+
+async function viewRun(tid) {
+  const r = await api("GET", `/runs/${encodeURIComponent(tid)}`);
+  let panels = [];
+  try { panels = (await api("GET", `/runs/${encodeURIComponent(tid)}/panels`)).panels; } catch (e) { /* none */ }
+  const table = (title, cols, rows) => rows.length ? h("div", { class: "section" }, h("h3", {}, title),
+    h("table", { class: "grid" }, h("thead", {}, h("tr", {}, cols.map((c) => h("th", {}, c)))),
+      h("tbody", {}, rows.map((row) => h("tr", {}, row.map((c) => h("td", {}, fmtValue(c)))))))) : null;
+  return h("div", { class: "detail" },
+    h("p", {}, h("button", { class: "ghost", onclick: () => { S.detail = null; refresh(); } }, "← All runs")),
+    h("h2", {}, `Thread ${tid} `, chip(r.status)),
+    h("p", { class: "muted" }, `${r.agent}${r.started_by ? " · started by " + r.started_by : ""} · `,
+      h("a", { href: `/runs/${encodeURIComponent(tid)}/export`, download: `run-${tid}.json` }, "Export JSON")),
+    r.error ? h("p", { class: "error" }, r.error) : null,
+    renderPanels(panels),
+    table("Approvals", ["Decision", "By", "Action", "Reason", "At"], r.approvals.map((a) => [a.decision, a.by, a.action, a.reason, fmtTime(a.decided_at)])),
+    table("Steps", ["Node", "Status", "ms", "Started"], r.steps.map((x) => [x.node, x.status, x.duration_ms, fmtTime(x.started_at)])),
+    table("Tool calls", ["Tool", "Safety", "Input", "Output", "ms"], r.tool_calls.map((x) => [x.tool, x.safety, x.input, x.output, x.duration_ms])),
+    table("Alerts", ["Severity", "Code", "Message", "At"], r.alerts.map((a) => [a.severity, a.code, a.message, fmtTime(a.created_at)])),
+    table("Work orders", ["Asset", "Title", "Priority", "Status"], r.work_orders.map((w) => [w.asset, w.title, w.priority, w.status])));
+}
+
+async function viewAudit() {
+  const { audit } = await api("GET", "/audit?limit=500");
+  return h("div", {}, h("h2", {}, "Audit"),
+    h("p", {}, h("a", { class: "button", href: "/audit?format=csv&limit=10000", download: "audit.csv" }, "Export CSV"), " ",
+      h("a", { class: "button", href: "/audit?format=json&limit=10000", download: "audit.json" }, "Export JSON")),
+    h("table", { class: "grid audit" },
+      h("thead", {}, h("tr", {}, ["At", "User", "Role", "Action", "Thread", "Outcome", "Reason"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, audit.map((e) => h("tr", { class: `a-${e.action}` },
+        h("td", {}, fmtTime(e.at)), h("td", { class: "user" }, e.user), h("td", {}, e.role), h("td", {}, e.action),
+        h("td", { class: "mono" }, e.thread_id || ""), h("td", {}, e.outcome), h("td", {}, (e.detail && e.detail.reason) || ""))))));
+}
+
+const VIEWS = { approvals: viewApprovals, runs: viewRuns, audit: viewAudit };
+
+async function refresh() {
+  if (!S.me) return;
+  try {
+    const el = await VIEWS[S.view]();
+    const view = $("view");
+    view.replaceChildren(el);
+    view.hidden = false;
+    if (S.view !== "approvals") {
+      api("GET", "/approvals").then((d) => { $("pending-count").textContent = String(d.pending.length); }).catch(() => {});
+    }
+    for (const b of document.querySelectorAll(".tab")) b.classList.toggle("active", b.dataset.view === S.view);
+  } catch (e) { if (S.me) toast(e.message, true); }
+}
+
+function scheduleRefresh() {
+  clearTimeout(S.refreshTimer);
+  // do not redraw while someone is typing a reason
+  const typing = document.activeElement && document.activeElement.classList.contains("reason") && document.activeElement.value;
+  S.refreshTimer = setTimeout(refresh, typing ? 3000 : 300);
+}
+
+function connectLive() {
+  if (S.events) S.events.close();
+  const es = new EventSource("/events");
+  S.events = es;
+  es.onopen = () => { $("live").textContent = "live"; $("live").className = "live on"; };
+  es.onerror = () => { $("live").textContent = "reconnecting"; $("live").className = "live"; };
+  for (const kind of ["run_end", "approval_requested", "approval"]) es.addEventListener(kind, scheduleRefresh);
+}
+
+function showLogin() {
+  S.me = null;
+  if (S.events) { S.events.close(); S.events = null; }
+  $("login").hidden = false; $("view").hidden = true; $("tabs").hidden = true;
+  $("logout").hidden = true; $("whoami").textContent = ""; $("live").textContent = "offline";
+  $("username").focus();
+}
+
+async function signedIn(me) {
+  S.me = me;
+  $("login").hidden = true; $("tabs").hidden = false;
+  $("logout").hidden = me.via !== "session";
+  $("whoami").textContent = `${me.user} · ${me.role}`;
+  const banner = $("banner");
+  banner.hidden = !me.open_local;
+  banner.textContent = me.open_local ? "No users are configured: anyone on this machine acts as admin. Add one with `agentarts users add NAME --role admin`." : "";
+  connectLive();
+  await refresh();
+}
+
+function setTheme(theme) {
+  document.documentElement.dataset.theme = theme;
+  $("theme").textContent = theme === "dark" ? "Light" : "Dark";
+  try { localStorage.setItem("agentarts-theme", theme); } catch (e) { /* private mode */ }
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
+  let theme = null;
+  try { theme = localStorage.getItem("agentarts-theme"); } catch (e) { /* none */ }
+  setTheme(theme || (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
+  $("theme").addEventListener("click", () => setTheme(document.documentElement.dataset.theme === "dark" ? "light" : "dark"));
+  for (const b of document.querySelectorAll(".tab")) b.addEventListener("click", () => { S.view = b.dataset.view; S.detail = null; refresh(); });
+  $("logout").addEventListener("click", async () => { try { await api("POST", "/auth/logout"); } catch (e) { /* gone */ } showLogin(); });
+  $("login-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    $("login-error").textContent = "";
+    try {
+      await api("POST", "/auth/login", { username: $("username").value, password: $("password").value });
+      $("password").value = "";
+      await signedIn(await api("GET", "/auth/me"));
+    } catch (e) { $("login-error").textContent = e.message; }
+  });
+  setInterval(() => { if (S.me) scheduleRefresh(); }, 15000);
+  const r = await fetch("/auth/me", { credentials: "same-origin" });
+  if (r.ok) await signedIn(await r.json()); else showLogin();
+});

@@ -1,0 +1,217 @@
+"""The server's HTTP API with the sample agent: the AgentArts contract, runs, approvals, events."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+import time
+
+from tests.agents.sample_agent import READING
+from tests.server.conftest import bearer
+
+SESSION = "x-hw-agentarts-session-id"
+
+
+def _start(client, tokens, thread: str | None = None) -> dict:
+    headers = bearer(tokens["operator"])
+    if thread:
+        headers[SESSION] = thread
+    r = client.post("/invocations", json={"reading": READING}, headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_ping_answers_without_credentials(client):
+    r = client.get("/ping")
+    assert r.status_code == 200
+    assert r.json() == {"status": "Healthy"}
+
+
+def test_invocations_answers_like_runs_show_and_maps_the_session_to_a_thread(client, tokens):
+    body = _start(client, tokens, thread="shift-1")
+    assert body["thread_id"] == "shift-1"
+    assert body["status"] == "waiting_approval"
+    assert "error" not in body
+    for key in ("steps", "approvals", "pending", "tool_calls", "runs", "output"):
+        assert key in body
+    assert body["pending"]["action"] == "set_valve"
+    assert body["pending"]["proposal"] == {"valve_id": "V-1", "opening_pct": 50.0}
+    assert [s["node"] for s in body["steps"]][-1] == "approval"
+    assert body["started_by"] == "operator"
+    # a new run on a thread that waits for a decision is refused with a 4xx JSON body
+    again = client.post(
+        "/invocations",
+        json={"reading": READING},
+        headers={**bearer(tokens["operator"]), SESSION: "shift-1"},
+    )
+    assert again.status_code == 400
+    assert "approve, reject or resume" in again.json()["error"]
+
+
+def test_approval_records_the_signed_in_user_never_a_typed_name(client, tokens):
+    from tests.agents import sample_agent
+
+    tid = _start(client, tokens)["thread_id"]
+    r = client.post(
+        f"/runs/{tid}/approve",
+        json={"reason": "forecast says hot", "by": "somebody else"},
+        headers=bearer(tokens["approver"]),
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "completed"
+    assert "error" not in body
+    assert [(a["decision"], a["by"]) for a in body["approvals"]] == [("approved", "approver")]
+    assert body["approvals"][0]["reason"] == "forecast says hot"
+    assert sample_agent.VALVES["V-1"] == 50.0  # the approved move was carried out
+    # a second approval of the same request is refused, not applied twice
+    again = client.post(f"/runs/{tid}/approve", json={}, headers=bearer(tokens["admin"]))
+    assert again.status_code == 409
+    audit = client.get("/audit", params={"thread_id": tid}, headers=bearer(tokens["viewer"]))
+    actions = [(e["action"], e["user"], e["outcome"]) for e in audit.json()["audit"]]
+    assert actions == [
+        ("approve", "approver", "completed"),
+        ("invoke", "operator", "waiting_approval"),
+    ]
+
+
+def test_reject_needs_a_reason_and_leaves_the_plant_alone(client, tokens):
+    from tests.agents import sample_agent
+
+    tid = _start(client, tokens)["thread_id"]
+    empty = client.post(
+        f"/runs/{tid}/reject", json={"reason": " "}, headers=bearer(tokens["approver"])
+    )
+    assert empty.status_code == 400
+    r = client.post(
+        f"/runs/{tid}/reject",
+        json={"reason": "too hot already"},
+        headers=bearer(tokens["approver"]),
+    )
+    assert r.status_code == 200
+    assert r.json()["status"] == "completed"
+    assert r.json()["approvals"][0]["decision"] == "rejected"
+    assert sample_agent.VALVES["V-1"] == 40.0
+
+
+def test_decision_through_invocations_uses_the_session_thread(client, tokens):
+    tid = _start(client, tokens, thread="desk-7")["thread_id"]
+    r = client.post(
+        "/invocations",
+        json={"decision": {"approved": True, "reason": "ok", "by": "forged"}},
+        headers={**bearer(tokens["approver"]), SESSION: tid},
+    )
+    assert r.status_code == 200
+    assert r.headers[SESSION] == tid
+    assert r.json()["approvals"][0]["by"] == "approver"
+
+
+def test_runs_list_show_pending_panels_export(client, tokens):
+    waiting = _start(client, tokens)["thread_id"]
+    headers = bearer(tokens["viewer"])
+    runs = client.get("/runs", headers=headers).json()["runs"]
+    assert [r["thread_id"] for r in runs] == [waiting]
+    assert client.get(f"/runs/{waiting}", headers=headers).json()["status"] == "waiting_approval"
+    pending = client.get("/approvals", headers=headers).json()["pending"]
+    assert [(p["thread_id"], p["pending"]["action"]) for p in pending] == [(waiting, "set_valve")]
+    panels = client.get(f"/runs/{waiting}/panels", headers=headers).json()["panels"]
+    names = [p["name"] for p in panels]
+    assert names[:2] == ["proposal", "explanation"]
+    assert ["opening_pct", 50.0] in panels[0]["data"]["items"]
+    export = client.get(f"/runs/{waiting}/export", headers=headers)
+    assert "attachment" in export.headers["content-disposition"]
+    assert json.loads(export.text)["audit"][0]["action"] == "invoke"
+    missing = client.get("/runs/nope", headers=headers)
+    assert missing.status_code == 404 and "nope" in missing.json()["error"]
+
+
+def test_audit_exports_csv(client, tokens):
+    tid = _start(client, tokens)["thread_id"]
+    client.post(f"/runs/{tid}/approve", json={"reason": "ok"}, headers=bearer(tokens["approver"]))
+    r = client.get("/audit", params={"format": "csv"}, headers=bearer(tokens["viewer"]))
+    assert r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert [(row["action"], row["user"]) for row in rows] == [
+        ("approve", "approver"),
+        ("invoke", "operator"),
+    ]
+    bad = client.get("/audit", params={"format": "xml"}, headers=bearer(tokens["viewer"]))
+    assert bad.status_code == 400
+
+
+def test_events_stream_a_run_as_server_sent_events(client, tokens):
+    tid = _start(client, tokens)["thread_id"]
+
+    def approve_soon() -> None:
+        time.sleep(0.3)
+        client.post(
+            f"/runs/{tid}/approve", json={"reason": "ok"}, headers=bearer(tokens["approver"])
+        )
+
+    worker = threading.Thread(target=approve_soon)
+    worker.start()
+    r = client.get(
+        f"/runs/{tid}/events", params={"until": "run_end"}, headers=bearer(tokens["viewer"])
+    )
+    worker.join()
+    assert r.headers["content-type"].startswith("text/event-stream")
+    events = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: ")]
+    kinds = [e["kind"] for e in events]
+    assert kinds[0] == "approval" and kinds[-1] == "run_end"
+    assert events[0]["by"] == "approver"
+    assert {"step_start", "step_end"} <= set(kinds)
+    assert all(e["thread_id"] == tid for e in events)
+
+
+def test_websocket_runs_and_approves_with_live_events(client, tokens):
+    headers = {**bearer(tokens["approver"]), SESSION: "ws-1"}
+    with client.websocket_connect("/ws", headers=headers) as ws:
+        assert ws.receive_json() == {"type": "session", "session_id": "ws-1", "user": "approver"}
+        ws.send_json({"input": {"reading": READING}})
+        seen = []
+        while (msg := ws.receive_json())["type"] != "result":
+            seen.append(msg)
+        assert msg["status"] == "waiting_approval" and msg["thread_id"] == "ws-1"
+        assert {"run_start", "step_end", "approval_requested"} <= {m["kind"] for m in seen}
+        ws.send_json({"decision": {"approved": True, "reason": "from the desk"}})
+        while (msg := ws.receive_json())["type"] != "result":
+            pass
+        assert msg["status"] == "completed"
+        assert msg["approvals"][0]["by"] == "approver"
+        ws.send_text("not json")
+        assert ws.receive_json()["status"] == 400
+        ws.send_json({"decision": {"approved": "yes"}})
+        assert ws.receive_json()["status"] == 400
+
+
+def test_resume_of_a_finished_run_reports_it(client, tokens):
+    tid = _start(client, tokens)["thread_id"]
+    client.post(f"/runs/{tid}/approve", json={}, headers=bearer(tokens["approver"]))
+    r = client.post(f"/runs/{tid}/resume", headers=bearer(tokens["operator"]))
+    assert r.status_code == 200 and r.json()["status"] == "completed"
+
+
+def test_bad_bodies_are_4xx_json_never_500(client, tokens):
+    headers = bearer(tokens["admin"])
+    tid = _start(client, tokens)["thread_id"]
+    cases = [
+        ("post", "/invocations", b"{not json"),
+        ("post", "/invocations", b"[1, 2]"),
+        ("post", "/runs", b'{"input": 3}'),
+        ("post", "/runs", b'{"input": {}, "thread_id": 5}'),
+        ("post", f"/runs/{tid}/approve", b'{"reason": 5}'),
+        ("post", f"/runs/{tid}/approve", b'"text"'),
+        ("post", f"/runs/{tid}/reject", b"\xff\xfe"),
+        ("post", "/runs/missing/approve", b'{"reason": "x"}'),
+        ("get", "/runs?limit=0", None),
+        ("get", "/runs?limit=abc", None),
+        ("post", "/invocations", b'{"decision": {"approved": 1}}'),
+    ]
+    for method, path, body in cases:
+        r = client.request(method, path, content=body, headers=headers)
+        assert 400 <= r.status_code < 500, (path, body, r.status_code, r.text)
+        assert "error" in r.json()
+    big = client.post("/invocations", content=b"x" * (2 << 20), headers=headers)
+    assert big.status_code == 413
