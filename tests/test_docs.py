@@ -91,3 +91,21 @@ def _cli_lines() -> list[list[str]]:
 def test_readme_cli_commands_exist(runner, cli, command):
     result = runner.invoke(cli, [*command, "--help"])
     assert result.exit_code == 0, result.stderr
+
+
+def test_repository_is_self_contained():
+    """Code and docs cite docs/architecture.md and docs/sources.md, never a design file kept
+    outside the repository."""
+    import subprocess
+
+    assert (REPO / "docs" / "architecture.md").is_file()
+    assert (REPO / "docs" / "sources.md").is_file()
+    found = subprocess.run(
+        ["git", "grep", "-n", "-I", "DESIGN" + ".md", "--", ".", ":!tests/test_docs.py"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    if found.returncode == 128:
+        pytest.skip("not a git checkout")
+    assert found.stdout == "", found.stdout
