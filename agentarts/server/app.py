@@ -393,6 +393,10 @@ def create_app(
     def index() -> Response:
         return FileResponse(static / "index.html", headers=_SECURITY_HEADERS)
 
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return FileResponse(static / "favicon.svg", media_type="image/svg+xml")
+
     @app.get("/static/{name}")
     def asset(name: str) -> Response:
         path = static / name

@@ -2,7 +2,7 @@
 // Every value from the server is put into the page as text (never as HTML).
 "use strict";
 
-const S = { me: null, view: "approvals", detail: null, pending: [], refreshTimer: null };
+const S = { me: null, view: "approvals", detail: null, pending: [], refreshTimer: null, drafts: {}, shown: "" };
 
 function h(tag, attrs, ...kids) {
   const el = document.createElement(tag);
@@ -12,7 +12,7 @@ function h(tag, attrs, ...kids) {
     else if (k === "class") el.className = v;
     else el.setAttribute(k, v === true ? "" : v);
   }
-  for (const kid of kids.flat()) {
+  for (const kid of kids.flat(Infinity)) {
     if (kid === null || kid === undefined || kid === false) continue;
     el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
   }
@@ -23,7 +23,7 @@ const SVG = "http://www.w3.org/2000/svg";
 function s(tag, attrs, ...kids) {
   const el = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, v);
-  for (const kid of kids.flat()) if (kid) el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+  for (const kid of kids.flat(Infinity)) if (kid) el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
   return el;
 }
 
@@ -124,11 +124,17 @@ function renderPanels(panels) {
     p.note ? h("p", { class: "note" }, p.note) : null)));
 }
 
+function setCount(n) {
+  const badge = $("pending-count");
+  badge.textContent = String(n);
+  badge.classList.toggle("zero", n === 0);
+}
+
 // ---- views -------------------------------------------------------------------------------
 async function viewApprovals() {
   const { pending } = await api("GET", "/approvals");
   S.pending = pending;
-  $("pending-count").textContent = String(pending.length);
+  setCount(pending.length);
   const cards = await Promise.all(pending.map(approvalCard));
   return h("div", {},
     h("h2", {}, "Pending approvals"),
@@ -139,13 +145,16 @@ async function approvalCard(item) {
   const p = item.pending || {};
   let panels = [];
   try { panels = (await api("GET", `/runs/${encodeURIComponent(item.thread_id)}/panels`)).panels; } catch (e) { /* shown below */ }
-  const reason = h("textarea", { class: "reason", rows: 2, placeholder: "Reason (recorded with your name; required to reject)" });
+  const reason = h("textarea", { class: "reason", rows: 2, "data-thread": item.thread_id, placeholder: "Reason (recorded with your name; required to reject)",
+    oninput: (e) => { S.drafts[item.thread_id] = e.target.value; } });
+  reason.value = S.drafts[item.thread_id] || "";
   const canDecide = S.me && ["approver", "admin"].includes(S.me.role);
   const own = S.me && S.me.four_eyes && item.started_by === S.me.user;
   const decide = async (approved, btn) => {
     btn.disabled = true;
     try {
       const out = await api("POST", `/runs/${encodeURIComponent(item.thread_id)}/${approved ? "approve" : "reject"}`, { reason: reason.value });
+      delete S.drafts[item.thread_id];
       toast(`${approved ? "Approved" : "Rejected"} ${p.action} on ${item.thread_id}: run ${out.status.replace("_", " ")}`);
       refresh();
     } catch (e) { toast(e.message, true); btn.disabled = false; }
@@ -216,10 +225,17 @@ async function refresh() {
   try {
     const el = await VIEWS[S.view]();
     const view = $("view");
-    view.replaceChildren(el);
+    // redraw only when something changed, so a person's focus and typing are never lost
+    const shown = `${S.view}|${S.detail}|${el.textContent}`;
+    if (shown !== S.shown || view.hidden) {
+      const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.thread : null;
+      view.replaceChildren(el);
+      S.shown = shown;
+      if (focused) { const again = view.querySelector(`textarea[data-thread="${CSS.escape(focused)}"]`); if (again) again.focus(); }
+    }
     view.hidden = false;
     if (S.view !== "approvals") {
-      api("GET", "/approvals").then((d) => { $("pending-count").textContent = String(d.pending.length); }).catch(() => {});
+      api("GET", "/approvals").then((d) => setCount(d.pending.length)).catch(() => {});
     }
     for (const b of document.querySelectorAll(".tab")) b.classList.toggle("active", b.dataset.view === S.view);
   } catch (e) { if (S.me) toast(e.message, true); }
@@ -227,9 +243,7 @@ async function refresh() {
 
 function scheduleRefresh() {
   clearTimeout(S.refreshTimer);
-  // do not redraw while someone is typing a reason
-  const typing = document.activeElement && document.activeElement.classList.contains("reason") && document.activeElement.value;
-  S.refreshTimer = setTimeout(refresh, typing ? 3000 : 300);
+  S.refreshTimer = setTimeout(refresh, 250);
 }
 
 function connectLive() {

@@ -1,0 +1,183 @@
+"""The operator console in a real headless Chromium (Debian's chromium + chromedriver, selenium).
+
+A person signs in, sees a pending approval appear live, approves it with a reason, sees the
+run complete and the audit row carry their name. Screenshots go to the test's tmp dir (or to
+AGENTARTS_SCREENSHOTS if set, for a person to look at).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.agents.sample_agent import READING
+from tests.server.conftest import PASSWORD, bearer
+
+CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (Path(CHROMIUM).exists() and Path(DRIVER).exists()),
+        reason="needs Debian's chromium and chromium-driver",
+    ),
+]
+selenium = pytest.importorskip("selenium")
+
+
+def _free_port() -> int:
+    for port in range(19600, 19800):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 19600-19799")
+
+
+@pytest.fixture
+def server(agent, db_url, tokens, clock):
+    import uvicorn
+
+    from agentarts.server import ServerConfig, create_app
+    from agentarts.server.users import UserStore
+
+    store = UserStore(db_url)
+    store.add("dana", "approver", password=PASSWORD)
+    store.close()
+    app = create_app([agent], db_url, ServerConfig())
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert srv.started
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1280,720",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.set_window_size(1280, 720)
+    inner = driver.execute_script("return [window.innerWidth, window.innerHeight]")
+    driver.set_window_size(1280 + 1280 - inner[0], 720 + 720 - inner[1])  # a 1280x720 page
+    yield driver
+    driver.quit()
+
+
+def _shots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("AGENTARTS_SCREENSHOTS") or tmp_path / "shots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_sign_in_approve_and_see_the_audit_row(server, browser, tokens, tmp_path):
+    import httpx
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    shots = _shots(tmp_path)
+    wait = WebDriverWait(browser, 20)
+    browser.get(server + "/")
+    load_ms = browser.execute_script(
+        "const n = performance.getEntriesByType('navigation')[0];"
+        "return n.loadEventEnd - n.startTime;"
+    )
+    timing = browser.execute_script(
+        "return JSON.stringify([performance.getEntriesByType('navigation')[0],"
+        " ...performance.getEntriesByType('resource')])"
+    )
+    print(f"console first load: {load_ms:.0f} ms")
+    # the target is 1 s; the bound leaves room for a CI machine busy with other tests
+    assert 0 < load_ms < 2000, (load_ms, timing)
+    wait.until(ec.visibility_of_element_located((By.ID, "login-form")))
+    browser.find_element(By.ID, "username").send_keys("dana")
+    browser.find_element(By.ID, "password").send_keys("not the password")
+    browser.find_element(By.CSS_SELECTOR, "#login-form button").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "login-error"), "wrong"))
+    browser.find_element(By.ID, "password").clear()
+    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "#login-form button").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "whoami"), "dana"))
+    wait.until(ec.text_to_be_present_in_element((By.ID, "live"), "live"))
+    assert "Nothing waits" in browser.find_element(By.ID, "view").text
+    browser.save_screenshot(str(shots / "1-signed-in.png"))
+
+    # an operator's run reaches its gate: the card appears without reloading the page
+    with httpx.Client(base_url=server, headers=bearer(tokens["operator"])) as http:
+        started = http.post("/invocations", json={"reading": READING}).json()
+    tid = started["thread_id"]
+    card = wait.until(
+        ec.visibility_of_element_located((By.CSS_SELECTOR, f"article[data-thread='{tid}']"))
+    )
+    browser.save_screenshot(str(shots / "2-pending-approval.png"))
+    text = card.text
+    assert "set_valve" in text and "opening_pct" in text and "50" in text, text
+    assert "Move a control valve." in text, text  # the explanation
+    assert browser.find_element(By.ID, "pending-count").text == "1"
+
+    card.find_element(By.CSS_SELECTOR, "textarea.reason").send_keys("forecast runs hot")
+    card.find_element(By.CSS_SELECTOR, "button.approve").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "toast"), "run completed"))
+    wait.until(ec.text_to_be_present_in_element((By.ID, "pending-count"), "0"))
+
+    browser.find_element(By.CSS_SELECTOR, "button[data-view='runs']").click()
+    row = wait.until(
+        ec.visibility_of_element_located((By.CSS_SELECTOR, f"tr[data-thread='{tid}']"))
+    )
+    assert "completed" in row.text
+    row.click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "view"), "Approvals"))
+    detail = browser.find_element(By.ID, "view").text
+    assert "approved" in detail and "dana" in detail and "forecast runs hot" in detail
+    browser.save_screenshot(str(shots / "3-run-detail.png"))
+
+    browser.find_element(By.CSS_SELECTOR, "button[data-view='audit']").click()
+    audit_row = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "tr.a-approve")))
+    cells = [td.text for td in audit_row.find_elements(By.TAG_NAME, "td")]
+    assert cells[1:5] == ["dana", "approver", "approve", tid]
+    assert cells[5] == "completed" and cells[6] == "forecast runs hot"
+    browser.save_screenshot(str(shots / "4-audit-light.png"))
+    browser.find_element(By.ID, "theme").click()
+    assert browser.execute_script("return document.documentElement.dataset.theme") == "dark"
+    browser.save_screenshot(str(shots / "5-audit-dark.png"))
+
+    # the page fits 1280x720 without a horizontal scroll bar, and broke no CSP rule
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 1280
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not [e for e in errors if "401" not in e["message"]], errors
+    # the audit trail in the database says the same
+    with httpx.Client(base_url=server, headers=bearer(tokens["viewer"])) as http:
+        approvals = http.get(f"/runs/{tid}").json()["approvals"]
+    assert [(a["decision"], a["by"]) for a in approvals] == [("approved", "dana")]
+    assert shutil.disk_usage(shots)  # screenshots were written
+    assert len(list(shots.glob("*.png"))) >= 5
