@@ -3,12 +3,18 @@
 Coroutines are far cheaper to switch than threads: CPython hands a lock between two threads
 about 30,000 times a second on this kind of machine, which caps any thread-based batcher, while
 an event loop switches tasks in about a microsecond. So async callers get their own batcher:
-each request is a future in a queue; one dispatcher task per model takes batches by Triton's
-rules (the largest preferred size it can form, else up to max_batch_size, waiting at most
-max_queue_delay for more) and runs them on a one-thread executor, so the event loop keeps
-accepting requests (and forming the next batch) while onnxruntime works with the GIL released.
-A batch whose last run was short runs inline instead: on this kind of machine handing work to
-another thread and back costs more (~150 us of wake-ups) than running a small batch.
+each request is a future in a queue; batches are taken by Triton's rules (the largest preferred
+size it can form, else up to max_batch_size, waiting at most max_queue_delay for more) and run
+on a one-thread executor, so the event loop keeps accepting requests (and forming the next
+batch) while onnxruntime works with the GIL released. A batch whose last run was short runs
+inline instead: on this kind of machine handing work to another thread and back costs more
+(~150 us of wake-ups) than running a small batch.
+
+Dispatch is driven by callbacks, not by a task that must wait its turn in a saturated loop: a
+request that fills a batch starts it from ``submit`` itself; otherwise one ``call_soon`` (or,
+with a queue delay, one ``call_later`` at the oldest request's deadline) takes what has
+gathered; and a batch finishing on the executor starts the next at once from its completion
+callback.
 
 The per-request path is kept to what cannot be shared: a request's values (NaN/Inf, valid
 ranges) are checked once per batch by the runner, and the runner answers each request with
@@ -22,6 +28,8 @@ thread batcher of the same model.
 from __future__ import annotations
 
 import asyncio
+import functools
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -61,16 +69,28 @@ class AsyncBatcher:
         self._queue: deque[_Item] = deque()
         self._queued_rows = 0
         self._first_deadline = float("inf")  # earliest deadline queued: skip per-item checks
-        self._dispatching = False
-        self._task: asyncio.Task[None] | None = None
+        self._running = False  # a batch is executing
+        self._kick_pending = False  # a call_soon/call_later to take a batch is scheduled
+        self._timer: asyncio.TimerHandle | None = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"agentarts-{sync.name}")
         self._last_run_s: dict[int, float] = {}
         self._preferred = sync._preferred
-        self._limit = self.config.max_batch_size if self.config.enabled else 1
+        cfg = self.config
+        self._limit = cfg.max_batch_size if cfg.enabled else 1
+        self._delay = cfg.max_queue_delay_us / 1e6 if cfg.enabled else 0.0
+        self._target = (
+            (self._preferred[0] if self._preferred else cfg.max_batch_size) if (cfg.enabled) else 1
+        )
 
     @property
     def queue_depth(self) -> int:
         return len(self._queue)
+
+    def retry_after_s(self) -> float:
+        """Seconds to drain the queue at the measured rate (>= 1: Retry-After counts seconds)."""
+        stats = self._sync.stats
+        per_row_us = stats.compute_us / stats.inference_count if stats.inference_count else 1e3
+        return max(1.0, math.ceil(self._queued_rows * per_row_us / 1e6))
 
     def submit(
         self, payload: Any, rows: int, timeout_s: float | None, start: float
@@ -89,7 +109,7 @@ class AsyncBatcher:
                 sync.stats.request_failure += 1
             raise RuntimeOverloadedError(
                 f"model {sync.name}: queue full ({cfg.max_queue_size} requests waiting)",
-                retry_after_s=1.0,
+                retry_after_s=self.retry_after_s(),
             )
         future = self.loop.create_future()
         deadline = start + (cfg.timeout_s if timeout_s is None else timeout_s)
@@ -97,11 +117,32 @@ class AsyncBatcher:
             self._first_deadline = deadline
         queue.append((payload, rows, future, start, deadline))
         self._queued_rows += rows
-        if not self._dispatching:
-            self._dispatching = True
-            # Keep a reference: the loop holds tasks weakly and could drop a running dispatcher.
-            self._task = self.loop.create_task(self._dispatch())
+        if not self._running:
+            if self._queued_rows >= self._target:
+                self._start()  # a full batch leaves now, from the submit path
+            elif not self._kick_pending:
+                self._schedule(self._delay)
         return future
+
+    def _schedule(self, delay: float) -> None:
+        self._kick_pending = True
+        if delay > 0:
+            self._timer = self.loop.call_later(delay, self._kick)
+        else:
+            self.loop.call_soon(self._kick)
+
+    def _kick(self) -> None:
+        """Take a batch of what has gathered (after the loop's other ready callbacks ran)."""
+        self._kick_pending = False
+        self._timer = None
+        if self._running or not self._queue:
+            return
+        if self._delay and self._queued_rows < self._target:
+            wait = self._queue[0][3] + self._delay - time.perf_counter()
+            if wait > 0:
+                self._schedule(wait)
+                return
+        self._start()
 
     def _take(self) -> tuple[list[_Item], int]:
         queue = self._queue
@@ -155,47 +196,60 @@ class AsyncBatcher:
             if not item[2].done():
                 item[2].set_exception(error)
 
-    async def _dispatch(self) -> None:
-        loop = self.loop
-        cfg = self.config
-        runner = self._runner
-        delay = cfg.max_queue_delay_us / 1e6 if cfg.enabled else 0.0
-        target = self._preferred[0] if self._preferred else cfg.max_batch_size
-        try:
-            while self._queue:
-                if delay and self._queued_rows < target:
-                    wait = self._queue[0][3] + delay - time.perf_counter()
-                    while wait > 0 and self._queued_rows < target:
-                        await asyncio.sleep(min(wait, 0.0002))
-                        wait = self._queue[0][3] + delay - time.perf_counter() if self._queue else 0
-                batch, rows = self._take()
-                if not batch:
-                    continue
-                payloads = [item[0] for item in batch]
-                t0 = time.perf_counter()
-                try:
-                    # Inline when short and nothing is waiting (or batching is off, so nothing
-                    # could join): saves the executor hop. Otherwise run on the executor so
-                    # the loop keeps forming the next batch meanwhile.
-                    short = self._last_run_s.get(rows, 1.0) < INLINE_LIMIT_S
-                    if short and (not self._queue or not cfg.enabled):
-                        answers, device_us, ran = runner(payloads, rows)
-                        if self._queue:
-                            await asyncio.sleep(0)  # let other tasks run between requests
-                    else:
-                        answers, device_us, ran = await loop.run_in_executor(
-                            self._executor, runner, payloads, rows
-                        )
-                except BaseException as exc:  # every caller of the batch gets the error
-                    self._fail(batch, exc if isinstance(exc, Exception) else ModelError(str(exc)))
-                    if not isinstance(exc, Exception):
-                        raise
-                    continue
-                end = time.perf_counter()
-                self._last_run_s[rows] = end - t0
-                self._deliver(batch, answers, device_us, ran, t0, end)
-        finally:
-            self._dispatching = False
+    def _start(self) -> None:
+        """Take one batch and run it: inline when short and nothing else waits (or batching
+        is off, so nothing could join), which saves the executor hop; otherwise on the
+        executor so the loop keeps forming the next batch meanwhile."""
+        batch, rows = self._take()
+        if not batch:  # every taken request had timed out
+            if self._queue and not self._kick_pending:
+                self._schedule(0.0)
+            return
+        self._running = True
+        payloads = [item[0] for item in batch]
+        t0 = time.perf_counter()
+        short = self._last_run_s.get(rows, 1.0) < INLINE_LIMIT_S
+        if short and (not self._queue or not self.config.enabled):
+            try:
+                answers, device_us, ran = self._runner(payloads, rows)
+            except Exception as exc:
+                self._running = False
+                self._fail(batch, exc)
+            else:
+                self._complete(batch, rows, answers, device_us, ran, t0)
+            if self._queue and not self._kick_pending:
+                self._schedule(0.0)  # let other callbacks run between inline batches
+            return
+        future = self.loop.run_in_executor(self._executor, self._runner, payloads, rows)
+        future.add_done_callback(functools.partial(self._done, batch, rows, t0))
+
+    def _done(self, batch: list[_Item], rows: int, t0: float, future: asyncio.Future[Any]) -> None:
+        error = ModelError("batch cancelled") if future.cancelled() else future.exception()
+        if error is not None:
+            self._running = False
+            self._fail(batch, error if isinstance(error, Exception) else ModelError(str(error)))
+        else:
+            answers, device_us, ran = future.result()
+            self._complete(batch, rows, answers, device_us, ran, t0)
+        if self._queue and not self._running:  # the next batch leaves from here, not a task
+            if self._queued_rows >= self._target or not self._delay:
+                self._start()
+            elif not self._kick_pending:
+                self._kick()
+
+    def _complete(
+        self,
+        batch: list[_Item],
+        rows: int,
+        answers: list[Any],
+        device_us: float,
+        ran: int,
+        t0: float,
+    ) -> None:
+        end = time.perf_counter()
+        self._last_run_s[rows] = end - t0
+        self._running = False
+        self._deliver(batch, answers, device_us, ran, t0, end)
 
     def _deliver(
         self,
@@ -238,6 +292,8 @@ class AsyncBatcher:
 
     def close(self) -> None:
         """Fail what is queued and stop the executor (in-flight work finishes)."""
+        if self._timer is not None:
+            self._timer.cancel()
         items = list(self._queue)
         self._queue.clear()
         self._queued_rows = 0

@@ -7,8 +7,8 @@ tensors or Triton's binary tensor data extension, Triton's model configuration a
 cannot be loaded); bad input never produces a 500 nor disturbs other callers' requests.
 
 An infer request is admitted (``admission.Admission``) from its path and headers before its
-body is read; bodies larger than ``OFFLOAD_BYTES`` are decoded on a worker thread so the event
-loop keeps serving small requests meanwhile.
+body is read; JSON bodies larger than ``OFFLOAD_BYTES`` are decoded in a helper process
+(``offload.DecodePool``) so the event loop keeps serving small requests meanwhile.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route handlers' annotations
@@ -19,7 +19,6 @@ import hmac
 import ipaddress
 import logging
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from agentarts._version import __version__
@@ -41,7 +40,7 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app", "is_loopback", "serve"]
 
 log = logging.getLogger("agentarts.runtime.server")
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
-OFFLOAD_BYTES = 256 * 1024  # bodies above this are decoded off the event loop
+OFFLOAD_BYTES = 256 * 1024  # JSON above this is decoded off the event loop
 _CONTENT_TYPES = ("", "application/json", "application/octet-stream", "*/*")
 
 
@@ -174,16 +173,17 @@ def create_app(
         parse_header_length,
     )
     from agentarts.runtime.metrics import render_metrics
+    from agentarts.runtime.offload import DecodePool
     from agentarts.runtime.openapi import INFER_OPENAPI, add_schemas
 
     if api_key is not None and not api_key:
         raise ConfigError("the API key is empty: give a non-empty key or none")
-    decoder = ThreadPoolExecutor(2, thread_name_prefix="agentarts-decode")
+    decoder = DecodePool()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
         yield
-        decoder.shutdown(wait=False)
+        decoder.shutdown()
 
     app = FastAPI(
         title="AgentArts inference runtime",
@@ -315,9 +315,15 @@ def create_app(
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _decode(body: bytes, headers: Any) -> Any:
-        body = _decompress(body, headers.get("content-encoding", ""), max_body_bytes)
+    async def _decode(body: bytes, headers: Any) -> Any:
+        encoding = headers.get("content-encoding", "")
+        if encoding and len(body) > OFFLOAD_BYTES:
+            body = await decoder.run(_decompress, body, encoding, max_body_bytes)
+        else:
+            body = _decompress(body, encoding, max_body_bytes)
         length = parse_header_length(headers.get("inference-header-content-length"), len(body))
+        if (len(body) if length is None else length) > OFFLOAD_BYTES:
+            return await decoder.decode(body, length)
         return decode_request(body, length)
 
     async def _infer(model: str, version: str | None, request: Request) -> Any:
@@ -339,12 +345,7 @@ def create_app(
         admission.admit(lm, declared)  # before a byte of the body is read
         try:
             try:
-                body = await _read_body(request)
-                if len(body) > OFFLOAD_BYTES:
-                    loop = asyncio.get_running_loop()
-                    req = await loop.run_in_executor(decoder, _decode, body, headers)
-                else:
-                    req = _decode(body, headers)
+                req = await _decode(await _read_body(request), headers)
             except AgentArtsError:
                 runtime.count_failure(lm)
                 raise
@@ -353,12 +354,7 @@ def create_app(
             )
         finally:
             admission.release(lm, declared)
-        if sum(a.size for a in result.outputs.values()) > 65536:  # tolist() of many values
-            content, length = await asyncio.get_running_loop().run_in_executor(
-                decoder, encode_response, result, req
-            )
-        else:
-            content, length = encode_response(result, req)
+        content, length = encode_response(result, req)
         if length is None:
             return Response(content, media_type="application/json")
         return Response(

@@ -1,0 +1,124 @@
+"""Overload and big bodies: refusal before the body is read, big JSON decoded off the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import socket
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+from agentarts.runtime.local import LocalRuntime
+from agentarts.runtime.testing import make_mlp, serve_in_thread, write_model
+
+SMALL = json.dumps(
+    {"inputs": [{"name": "x", "shape": [1, 64], "datatype": "FP32", "data": [0.25] * 64}]}
+).encode()
+
+
+@pytest.fixture
+def held(repo):
+    """A model whose runs block until released: max 2 requests in flight (1 queued + 1 batch)."""
+    write_model(
+        repo, "held", make_mlp(), card="[batching]\nmax_batch_size = 1\nmax_queue_size = 1\n"
+    )
+    rt = LocalRuntime([repo], include_packs=False)
+    lm = rt.load("held")
+    release = threading.Event()
+    runner = lm.async_runner
+
+    def slow(payloads, rows):
+        release.wait(20)
+        return runner(payloads, rows)
+
+    lm.async_runner = slow
+    yield rt, release
+    release.set()
+    rt.close(drain=False)
+
+
+def test_refusal_comes_before_the_body_is_read(held):
+    rt, release = held
+    with serve_in_thread(rt) as (url, _):
+        host, port = url.split(":")
+        blocked = []
+        for _ in range(2):  # fill the model's slots: one running, one queued
+            conn = http.client.HTTPConnection(host, int(port), timeout=30)
+            conn.request("POST", "/v2/models/held/infer", body=SMALL)
+            blocked.append(conn)
+        lm = rt.load("held")
+        deadline = time.monotonic() + 10
+        while lm.last_async is None or lm.last_async.queue_depth < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        # headers announcing a 1 MB body, and no body at all: refused at once
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            t0 = time.perf_counter()
+            s.sendall(
+                b"POST /v2/models/held/infer HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n"
+            )
+            reply = s.recv(4096)
+            elapsed = time.perf_counter() - t0
+        assert reply.startswith(b"HTTP/1.1 429"), reply[:200]
+        assert b"retry-after: " in reply.lower() and b"requests in flight" in reply
+        assert elapsed < 1.0
+        release.set()
+        for conn in blocked:
+            assert conn.getresponse().status == 200
+        stats = rt.load("held").batcher.stats
+        assert stats.request_failure >= 1 and stats.request_success == 2
+
+
+@pytest.mark.slow
+def test_big_json_bodies_do_not_stall_small_requests(runtime):
+    rows = 30_000  # ~3.5 MB of JSON each: rejected after decoding (more rows than max batch)
+    big = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "x",
+                    "shape": [rows, 64],
+                    "datatype": "FP32",
+                    "data": np.random.default_rng(0).random(rows * 64).round(6).tolist(),
+                }
+            ]
+        }
+    ).encode()
+
+    async def main(url):
+        limits = httpx.Limits(max_connections=16)
+        async with httpx.AsyncClient(base_url=f"http://{url}", limits=limits, timeout=60) as c:
+            await c.post("/v2/models/mlp/infer", content=SMALL)  # warm
+            warm = await c.post("/v2/models/mlp/infer", content=big)  # starts the pool
+            assert warm.status_code == 400 and "rows" in warm.json()["error"]
+
+            async def small():
+                latencies = []
+                await asyncio.sleep(0.05)
+                for _ in range(40):
+                    t0 = time.perf_counter()
+                    assert (await c.post("/v2/models/mlp/infer", content=SMALL)).status_code == 200
+                    latencies.append(time.perf_counter() - t0)
+                    await asyncio.sleep(0.01)
+                return latencies
+
+            bigs = [c.post("/v2/models/mlp/infer", content=big) for _ in range(4)]
+            *answers, latencies = await asyncio.gather(*bigs, small())
+            assert all(a.status_code == 400 for a in answers)
+            return max(latencies)
+
+    from agentarts.runtime.kserve import decode_request
+
+    t0 = time.perf_counter()
+    decode_request(big, None)
+    one = time.perf_counter() - t0  # what one big body costs the loop when decoded on it
+    with serve_in_thread(runtime, max_body_bytes=64 * 1024 * 1024) as (url, _):
+        worst = asyncio.run(main(url))
+    # on the loop, four bodies would stall a small request for up to 4 x one
+    assert worst < max(0.1, one), f"small request waited {worst:.3f} s; one decode {one:.3f} s"
