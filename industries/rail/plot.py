@@ -1,0 +1,137 @@
+"""The shift plot a depot manager reads: findings per car, the recall / false-alarm trade-off,
+and inspection time per train against reviewing every image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["plot_shift", "tradeoff"]
+
+COLOURS = {"critical": "#c0392b", "major": "#e67e22", "minor": "#f1c40f"}
+
+
+def tradeoff(scores: list[dict[str, Any]], offsets: np.ndarray) -> dict[str, np.ndarray]:
+    """Recall, critical recall and false alarms per train if every threshold moved by an
+    offset (logit units; 0 = the shipped thresholds)."""
+    margin = np.concatenate([s["margin"] for s in scores])
+    fault = np.concatenate([s["is_fault"] for s in scores])
+    crit = np.concatenate([s["critical"] for s in scores])
+    out: dict[str, list[float]] = {"recall": [], "critical": [], "fa": []}
+    for off in offsets:
+        flag = margin >= off
+        out["recall"].append(float(flag[fault].mean()) if fault.any() else np.nan)
+        out["critical"].append(float(flag[crit].mean()) if crit.any() else np.nan)
+        out["fa"].append(float((flag & ~fault).sum()) / len(scores))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def plot_shift(summary: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    trains, scores = summary["_trains"], summary["_scores"]
+    fig = plt.figure(figsize=(13, 9))
+    grid = fig.add_gridspec(2, 2, height_ratios=[1.1, 1])
+    ax = fig.add_subplot(grid[0, :])
+    x0 = 0
+    for t, p in enumerate(trains):
+        cars = p["triage"]["cars"]
+        counts = {c: np.zeros(cars) for c in (*COLOURS, "false alarm", "missed")}
+        truth = _truth_by_car(scores[t], p)
+        for d in p["decisions"]:
+            f = d["finding"]
+            real = truth.get((f["car_index"], f["station"], f["frame"], f["window"]))
+            key = (f["criticality"] or "major") if real else "false alarm"
+            counts[key][f["car_index"] - 1] += 1
+        for car, n in truth.get("missed", {}).items():
+            counts["missed"][car - 1] += n
+        xs = np.arange(cars) + x0
+        bottom = np.zeros(cars)
+        for key, colour in (*COLOURS.items(), ("false alarm", "#95a5a6")):
+            ax.bar(
+                xs,
+                counts[key],
+                bottom=bottom,
+                color=colour,
+                width=0.85,
+                label=key if t == 0 else None,
+            )
+            bottom += counts[key]
+        miss = counts["missed"] > 0
+        ax.scatter(
+            xs[miss],
+            bottom[miss] + 0.3,
+            marker="x",
+            color="black",
+            s=50,
+            label="missed fault" if t == 0 else None,
+        )
+        ax.axvline(x0 - 0.7, color="#555", lw=0.6)
+        ax.text(x0 + cars / 2, -0.9, p["triage"]["train_id"], ha="center", fontsize=8)
+        x0 += cars + 2
+    ax.set_ylim(bottom=-1.3)
+    ax.set_xticks([])
+    ax.set_ylabel("suspected faults per car")
+    ax.set_title("Findings per car (coloured by criticality; grey: false alarm a person rejects)")
+    ax.legend(loc="upper right", ncol=6, fontsize=8)
+
+    ax2 = fig.add_subplot(grid[1, 0])
+    offsets = np.linspace(-4, 6, 41)
+    curve = tradeoff(scores, offsets)
+    ax2.plot(curve["fa"], curve["recall"], color="tab:blue", label="all faults")
+    ax2.plot(curve["fa"], curve["critical"], color=COLOURS["critical"], label="critical faults")
+    at = int(np.argmin(np.abs(offsets)))
+    ax2.scatter(
+        [curve["fa"][at]],
+        [curve["recall"][at]],
+        color="black",
+        zorder=3,
+        label="shipped thresholds",
+    )
+    ax2.axvline(5, color="#999", ls="--", lw=0.8)
+    ax2.text(5.3, 0.52, "target: 5 per train", fontsize=8, color="#666")
+    ax2.set_xscale("symlog", linthresh=1)
+    ax2.set_ylim(0.5, 1.01)
+    ax2.set_xlabel("false alarms per train (log)")
+    ax2.set_ylabel("recall")
+    ax2.set_title("Recall vs false alarms (moving every threshold)")
+    ax2.legend(loc="lower right", fontsize=8)
+
+    ax3 = fig.add_subplot(grid[1, 1])
+    names = [p["triage"]["train_id"] for p in trains]
+    agent = [p["report"]["minutes_per_train"] for p in trains]
+    manual = [p["report"]["manual_minutes_per_train"] for p in trains]
+    xs = np.arange(len(trains))
+    ax3.bar(xs - 0.2, manual, width=0.4, color="#bdc3c7", label="person reviews every image")
+    ax3.bar(xs + 0.2, agent, width=0.4, color="tab:green", label="triage + person confirms")
+    ax3.set_xticks(xs, names, fontsize=8)
+    ax3.set_ylabel("minutes per train")
+    ax3.set_title("Inspection time per train")
+    ax3.legend(fontsize=8)
+    fig.suptitle(
+        f"Rail inspection shift, seed {summary['seed']}: recall {summary['recall']}, critical "
+        f"{summary['critical_recall']}, {summary['false_alarms_per_train']} false alarms/train, "
+        f"{summary['minutes_per_train']} vs {summary['manual_minutes_per_train']} min per train"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _truth_by_car(score: dict[str, Any], p: dict[str, Any]) -> dict[Any, Any]:
+    """Which flagged keys are real faults, and missed faults per car."""
+    keys = score["keys"]
+    out: dict[Any, Any] = {}
+    missed: dict[int, int] = {}
+    for key, fault, flag in zip(keys, score["is_fault"], score["flags"], strict=True):
+        if fault and flag:
+            out[key] = True
+        elif fault:
+            missed[key[0]] = missed.get(key[0], 0) + 1
+    out["missed"] = missed
+    return out

@@ -1,0 +1,172 @@
+"""`agentarts train rail`: fit both crop models on a railway's own labelled images.
+
+``--data DIR`` holds any mix of:
+
+* pass folders (``manifest.json`` naming the frames, as ``agentarts demo``/the generator write
+  them, plus ``labels.json``: ``{"faults": [{"file", "window", "component", "fault"}]}``; every
+  window not listed there is taken as normal);
+* label folders written by the agent from people's decisions (``labels.jsonl`` lines with
+  ``crop`` (a 64 x 64 PNG), ``component`` and ``fault``: a mode, or ``normal`` for a rejected
+  false alarm).
+
+The models go to ``--out`` (default: the project's ``.agentarts/models``, else ``./models``),
+never over the shipped ones; a project's runtime serves them in place of the shipped models
+when ``[runtime] model_repositories`` lists that folder (first repository wins).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agentarts.errors import UsageError
+
+__all__ = ["collect", "run"]
+
+
+def _torch_or_hint() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise UsageError(
+            "training needs torch: pip install 'agentarts[train]' "
+            "(CPU build: pip install torch==2.13.0)"
+        ) from None
+
+
+def collect(data: Path) -> dict[str, np.ndarray]:
+    """Crops, component indices and labels from every pass or label folder under ``data``."""
+    from PIL import Image
+
+    from agentarts.industries.rail.generator import LABELS, MANIFEST, crop_windows
+    from agentarts.industries.rail.train import COMPONENT_NAMES, MODES
+    from agentarts.industries.rail.triage import load_pass
+
+    xs, comps, faults, problems = [], [], [], []
+    for manifest in sorted(data.rglob(MANIFEST)):
+        folder = manifest.parent
+        train = load_pass(folder)
+        problems += [f"{folder / e['file']}: {e['error']}" for e in train.errors]
+        labels: dict[tuple[str, int], str] = {}
+        if (folder / LABELS).is_file():
+            try:
+                doc = json.loads((folder / LABELS).read_text())
+                labels = {
+                    (str(f["file"]), int(f["window"])): str(f["fault"]) for f in doc["faults"]
+                }
+            except (ValueError, KeyError, TypeError) as exc:
+                raise UsageError(f"{folder / LABELS}: not a valid labels file: {exc}") from exc
+        for _, frame in train.frames():
+            if frame.image is None:
+                continue
+            windows = crop_windows(frame.image, len(frame.components))
+            for k, comp in enumerate(frame.components):
+                if comp not in COMPONENT_NAMES:
+                    continue
+                xs.append(windows[k])
+                comps.append(COMPONENT_NAMES.index(comp))
+                faults.append(labels.get((frame.file or "", k), "normal"))
+    for jsonl in sorted(data.rglob("labels.jsonl")):
+        for n, line in enumerate(jsonl.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                path = jsonl.parent / entry["crop"]
+                comp, fault = str(entry["component"]), str(entry["fault"])
+                with Image.open(path) as im:
+                    crop = np.asarray(im.convert("L"))
+            except (ValueError, KeyError, TypeError, OSError) as exc:
+                problems.append(f"{jsonl}:{n}: skipped: {exc}")
+                continue
+            if (
+                crop.shape != (64, 64)
+                or comp not in COMPONENT_NAMES
+                or fault not in ("normal", *MODES)
+            ):
+                problems.append(
+                    f"{jsonl}:{n}: skipped: needs a 64x64 crop, a known component "
+                    "and a known fault mode"
+                )
+                continue
+            xs.append(crop)
+            comps.append(COMPONENT_NAMES.index(comp))
+            faults.append(fault)
+    if not xs:
+        raise UsageError(f"{data}: no pass folders (manifest.json) or labels.jsonl found")
+    return {
+        "x": np.stack(xs),
+        "component": np.array(comps, np.int64),
+        "fault": np.array(faults),
+        "problems": np.array(problems, dtype=object),
+    }
+
+
+def default_out() -> Path:
+    from agentarts.config import load_settings
+
+    root = load_settings().project_root
+    return root / ".agentarts" / "models" if root else Path("models")
+
+
+def run(
+    data: Path | None = None,
+    out: Path | None = None,
+    seed: int = 0,
+    as_json: bool = False,
+    epochs: int = 8,
+) -> dict[str, Any]:
+    from agentarts.industries.rail.train import HELD_OUT, MODELS, fit_and_export, train
+
+    _torch_or_hint()
+    out = Path(out) if out is not None else default_out()
+    if out.resolve() == MODELS.resolve() or MODELS.resolve() in out.resolve().parents:
+        raise UsageError(f"--out {out} is the pack's shipped model folder; choose another")
+    if data is None:
+        result = train(out, seed=seed)
+    else:
+        found = collect(Path(data))
+        problems = list(found.pop("problems"))
+        labels = found["fault"]
+        if (labels == "normal").sum() < 50 or (labels != "normal").sum() < 10:
+            raise UsageError(
+                f"{data}: {int((labels != 'normal').sum())} fault and "
+                f"{int((labels == 'normal').sum())} normal crops; training needs at least 10 "
+                "faults and 50 normal crops"
+            )
+        unknown = sorted(set(labels[np.isin(labels, HELD_OUT)]))
+        if unknown:
+            # the shipped classifier's classes exclude these; keep them for the scorer's tests
+            keep = ~np.isin(labels, HELD_OUT)
+            found = {k: v[keep] for k, v in found.items()}
+        # a stable 80/20 split by crop content
+        key = np.array([zlib.crc32(x.tobytes()) % 5 for x in found["x"]])
+        tr = {k: v[key != 0] for k, v in found.items()}
+        va = {k: v[key == 0] for k, v in found.items()}
+        provenance = {
+            "script": "agentarts train rail --data",
+            "data": str(Path(data).resolve()),
+            "crops": len(labels),
+            "epochs": epochs,
+            "note": "thresholds and metrics from a 20% split of the same data",
+        }
+        out.mkdir(parents=True, exist_ok=True)
+        result = fit_and_export(tr, va, None, out, epochs, seed, provenance)
+        result["problems"] = problems
+        result["held_out_labels_not_trained"] = unknown
+    result["out"] = str(out)
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    else:
+        print(
+            f"models written to {out}: recall {result['recall']}, false alarm rate "
+            f"{result['false_alarm_rate']} (on {result['crops']} validation crops)"
+        )
+        for p in result.get("problems", []):
+            print(f"skipped: {p}", file=sys.stderr)
+    return result

@@ -1,0 +1,259 @@
+"""Triage a train pass: load frames (folder + manifest, or the generator), cut the layout's
+crop windows, run both models through the runtime in batches, decide per crop.
+
+Bad input never stops a pass: a missing, corrupt, truncated or wrongly sized image, or a car of
+an unknown vehicle class, becomes an error entry naming the file (or car) and the rest of the
+train is triaged and reported.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agentarts.errors import UsageError
+from agentarts.industries.rail.catalogue import Catalogue, project_catalogue
+from agentarts.industries.rail.decide import Thresholds, decide
+from agentarts.industries.rail.generator import (
+    FRAME_H,
+    FRAME_W,
+    LAYOUTS,
+    MANIFEST,
+    Car,
+    Frame,
+    Train,
+    crop_windows,
+)
+
+__all__ = ["TriageResult", "load_pass", "runtime_for", "triage"]
+
+CLASSIFIER, SCORER = "rail_fault_classifier", "rail_anomaly_scorer"
+BATCH = 256
+
+
+def load_pass(folder: Path | str) -> Train:
+    """Read ``manifest.json`` and its frames; problems become ``train.errors`` entries."""
+    from PIL import Image, UnidentifiedImageError
+
+    folder = Path(folder)
+    path = folder / MANIFEST
+    try:
+        doc = json.loads(path.read_text())
+        cars_doc = doc["cars"]
+        if not isinstance(cars_doc, list):
+            raise TypeError("'cars' must be a list")
+    except FileNotFoundError as exc:
+        raise UsageError(f"{path}: no manifest (a pass folder holds manifest.json)") from exc
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{path}: not a valid pass manifest: {exc}") from exc
+    train = Train(str(doc.get("train_id", folder.name)), [])
+    for n, entry in enumerate(cars_doc, start=1):
+        vc = str(entry.get("vehicle_class", ""))
+        index = int(entry.get("index", n))
+        car = Car(index, vc, str(entry.get("number", f"car-{index}")))
+        if vc not in LAYOUTS:
+            train.errors.append(
+                {
+                    "file": f"{path.name} car {index}",
+                    "error": f"unknown vehicle class {vc!r} "
+                    f"(known: {', '.join(LAYOUTS)}); car not inspected",
+                }
+            )
+            continue
+        for item in entry.get("frames", []):
+            name, station = str(item.get("file", "")), str(item.get("station", ""))
+            number = int(item.get("frame", 1))
+            layout = LAYOUTS[vc].get(station)
+            if layout is None or not 1 <= number <= len(layout):
+                train.errors.append(
+                    {"file": name, "error": f"{vc} has no station {station!r} frame {number}"}
+                )
+                continue
+            try:
+                with Image.open(folder / name) as im:
+                    im.load()
+                    image = np.asarray(im.convert("L"))
+            except FileNotFoundError:
+                train.errors.append({"file": name, "error": "named in the manifest, not found"})
+                continue
+            except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+                why = " ".join(str(exc).split()) or type(exc).__name__
+                train.errors.append({"file": name, "error": f"unreadable image: {why}"})
+                continue
+            if image.shape != (FRAME_H, FRAME_W):
+                train.errors.append(
+                    {
+                        "file": name,
+                        "error": f"image is {image.shape[1]}x{image.shape[0]}, the "
+                        f"station frame is {FRAME_W}x{FRAME_H}",
+                    }
+                )
+                continue
+            comps = layout[number - 1]
+            car.frames.append(Frame(station, number, list(comps), [None] * len(comps), image, name))
+        train.cars.append(car)
+    return train
+
+
+def runtime_for() -> Any:
+    """The runtime of the current run, else the process-wide one (as model tools do)."""
+    from agentarts.tools import current_run
+    from agentarts.tools.model_tool import default_runtime
+
+    run = current_run()
+    if run is not None and run.runtime is not None:
+        return run.runtime
+    return default_runtime()
+
+
+@dataclass
+class TriageResult:
+    train_id: str
+    cars: int
+    frames: int
+    crops: int
+    findings: list[dict[str, Any]]
+    errors: list[dict[str, str]]
+    seconds: float
+    batches: int
+    device_us: list[float] = field(default_factory=list)  # simulated Ascend time per batch
+    host_us: list[float] = field(default_factory=list)
+    flags: np.ndarray | None = None  # per crop, in order (for evaluation)
+    margin: np.ndarray | None = None  # per crop: logit distance past the nearer threshold
+    keys: list[tuple[int, str, int, int]] = field(default_factory=list)  # car, station, frame, k
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "train_id": self.train_id,
+            "cars": self.cars,
+            "frames": self.frames,
+            "crops": self.crops,
+            "findings": self.findings,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
+            "images_per_s": round(self.frames / max(self.seconds, 1e-9), 1),
+            "crops_per_s": round(self.crops / max(self.seconds, 1e-9), 1),
+            "batches": self.batches,
+            "device_ms_per_batch": round(float(np.mean(self.device_us)) / 1e3, 3)
+            if self.device_us
+            else None,
+        }
+
+
+def _card(runtime: Any) -> tuple[tuple[str, ...], tuple[str, ...], Thresholds]:
+    meta = runtime.model_metadata(CLASSIFIER)
+    params = meta["parameters"]
+    classes = next(o for o in meta["outputs"] if o["name"] == "probs")["parameters"]["features"]
+    comps = next(i for i in meta["inputs"] if i["name"] == "component")["parameters"]["features"]
+    return tuple(classes), tuple(comps), Thresholds.from_metrics(params.get("metrics") or {})
+
+
+def triage(
+    train: Train,
+    runtime: Any = None,
+    catalogue: Catalogue | None = None,
+    batch: int = BATCH,
+) -> TriageResult:
+    """Every crop of every frame through both models, ``batch`` crops per request."""
+    runtime = runtime or runtime_for()
+    cat = catalogue or project_catalogue()
+    start = time.perf_counter()
+    classes, comp_names, thresholds = _card(runtime)
+    index = {c: i for i, c in enumerate(comp_names)}
+    where, crops, comps = [], [], []
+    frames = 0
+    errors = list(train.errors)
+    for car in train.cars:
+        for frame in car.frames:
+            if frame.image is None:
+                continue
+            frames += 1
+            known = [k for k, c in enumerate(frame.components) if c in index]
+            for c in frame.components:
+                if c not in index:
+                    errors.append(
+                        {
+                            "file": frame.file or f"car {car.index} {frame.station}",
+                            "error": f"the models do not know component {c!r}",
+                        }
+                    )
+            if not known:
+                continue
+            windows = crop_windows(frame.image, len(frame.components))
+            crops.append(windows[known])
+            comps += [frame.components[k] for k in known]
+            where += [(car, frame, k) for k in known]
+    n = len(comps)
+    probs = np.zeros((n, len(classes)), np.float32)
+    scores = np.zeros((n, 1), np.float32)
+    device_us, host_us = [], []
+    x_all = np.concatenate(crops) if crops else np.zeros((0, 64, 64), np.uint8)
+    onehot = np.zeros((n, len(comp_names)), np.float32)
+    onehot[np.arange(n), [index[c] for c in comps]] = 1.0
+    for i in range(0, n, batch):
+        image = (x_all[i : i + batch, None] / np.float32(255.0)).astype(np.float32)
+        feeds = {"image": image, "component": onehot[i : i + batch]}
+        a = runtime.infer(CLASSIFIER, feeds)
+        b = runtime.infer(SCORER, feeds)
+        probs[i : i + batch] = a.outputs["probs"]
+        scores[i : i + batch] = b.outputs["score"]
+        device_us.append(a.device_time_us + b.device_time_us)
+        host_us.append(a.host_time_us + b.host_time_us)
+    d = decide(probs, scores, comps, classes, thresholds, cat)
+    findings = []
+    for i in np.flatnonzero(d.flagged):
+        car, frame, k = where[i]
+        ft = cat.get(comps[i], d.mode[i])
+        findings.append(
+            {
+                "train_id": train.train_id,
+                "car_index": car.index,
+                "car_number": car.number,
+                "vehicle_class": car.vehicle_class,
+                "station": frame.station,
+                "frame": frame.number,
+                "window": k,
+                "file": frame.file,
+                "component": comps[i],
+                "mode": d.mode[i],
+                "fault_type": ft.code if ft else f"{comps[i]}.{d.mode[i]}",
+                "criticality": d.criticality[i],
+                "fault_score": round(float(d.fault_score[i]), 4),
+                "anomaly_score": round(float(d.anomaly[i]), 4),
+                "confidence": round(float(d.confidence[i]), 3),
+            }
+        )
+    return TriageResult(
+        train.train_id,
+        len(train.cars),
+        frames,
+        n,
+        findings,
+        errors,
+        time.perf_counter() - start,
+        len(device_us),
+        device_us,
+        host_us,
+        d.flagged,
+        _margin(d, thresholds, comps, cat),
+        [(car.index, frame.station, frame.number, k) for car, frame, k in where],
+    )
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return np.log(p) - np.log1p(-p)
+
+
+def _margin(d: Any, thresholds: Thresholds, comps: list[str], cat: Catalogue) -> np.ndarray:
+    """How far past its threshold each crop is (logit units; >= 0 means flagged): moving
+    every threshold by the same logit offset traces the recall / false-alarm trade-off."""
+    worst = [cat.worst(c) for c in comps]
+    t_cls = np.array([thresholds.classifier[w] for w in worst])
+    t_an = np.array([thresholds.anomaly[w] for w in worst])
+    return np.maximum(_logit(d.fault_score) - _logit(t_cls), _logit(d.anomaly) - _logit(t_an))
