@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import tempfile
@@ -134,12 +135,14 @@ def _check_storage(report: Report) -> None:
     )
     db_file = settings.sqlite_path()
     if db_file is not None:
-        why = _writable(db_file.parent)
+        why = _writable(db_file.parent) or _sqlite_problem(db_file)
         report.add(
             "database",
             "ok" if why is None else "fail",
             f"{settings.database_url}" + ("" if why is None else f": {why}"),
-            None if why is None else "set AGENTARTS_DATABASE_URL to a writable location",
+            None
+            if why is None
+            else "move the file aside, or set AGENTARTS_DATABASE_URL to a writable location",
         )
     elif settings.database_url.startswith("postgres"):
         try:
@@ -160,6 +163,30 @@ def _check_storage(report: Report) -> None:
         "info",
         f"{chat.model} at {chat.base_url}" if chat.configured else "none configured (optional)",
     )
+
+
+def _sqlite_problem(path: Path) -> str | None:
+    """None if ``path`` is missing (made on first use) or an AgentArts SQLite database; else
+    what is wrong with it. Opens it read-only: the doctor changes nothing."""
+    import sqlite3
+
+    if not path.exists():
+        return None
+    if not path.is_file():
+        return "not a file"
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)
+        ) as conn:
+            names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+            # an emptied version table is fine: the store repairs it on its next open
+            if names and "agentarts_schema_version" not in names:
+                return "a SQLite database, but not an AgentArts run store"
+    except sqlite3.DatabaseError as exc:
+        return f"not a usable SQLite database ({exc})"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 def _check_packs(report: Report) -> None:

@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 
 EXAMPLES = int(os.environ.get("AGENTARTS_FUZZ_EXAMPLES", "30"))
 RANDOM = os.environ.get("AGENTARTS_FUZZ_RANDOM", "") == "1"
-CALL_TIMEOUT_S = float(os.environ.get("AGENTARTS_FUZZ_TIMEOUT_S", "20"))
+CALL_TIMEOUT_S = float(os.environ.get("AGENTARTS_FUZZ_TIMEOUT_S", "30"))
 MEMORY_HEADROOM = 2 << 30  # bytes of address space a call may add
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -270,10 +270,16 @@ def test_the_harness_catches_hangs_tracebacks_bad_exits_and_stray_writes(root: P
 
 
 def _thread(root: Path) -> str:
-    """A finished thread ``t-done`` in the playground's store, for show/export."""
+    """A finished thread ``t-done`` in the playground's store, for show/export (made in this
+    process, without a timeout: a loaded machine must not leave it half done)."""
     if not (root / "t-done.made").exists():
-        out = invoke(["run", REF, "--input", '{"tank_id": "T-2"}', "--thread", "t-done"], root)
-        assert out.get("exit_code") == 0, out
+        from typer.testing import CliRunner
+
+        from agentarts.cli.main import app
+
+        args = ["run", REF, "--input", '{"tank_id": "T-2"}', "--thread", "t-done"]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, (result.stdout, result.stderr)
         (root / "t-done.made").touch()
     return "t-done"
 
@@ -481,3 +487,62 @@ def test_issue_reproducer_is_refused_cleanly(root: Path, case: str) -> None:
     assert (root / "adir" / "target.txt").read_text() == "keep me\n"
     assert (root / "adir").is_dir() and not list(root.glob("*.part")) and not (root / "no").exists()
     assert not (root / "missing").exists()
+
+
+# -- damaged databases ----------------------------------------------------------------------------
+def _damaged(root: Path, kind: str) -> Path:
+    """A database path of ``kind``: garbage bytes, a truncated SQLite file, a folder."""
+    path = root / "damaged" / f"{kind}.db"
+    path.parent.mkdir(exist_ok=True)
+    if kind == "garbage" and not path.exists():
+        path.write_bytes(bytes(range(256)) * 32)
+    elif kind == "truncated" and not path.exists():
+        # a real store cut after its first page: the header promises pages that are not there
+        import sqlite3
+
+        whole = root / "damaged" / "whole.db"
+        with sqlite3.connect(whole) as conn:
+            conn.execute("CREATE TABLE agentarts_schema_version (id INTEGER, version INTEGER)")
+            conn.execute("CREATE TABLE filler (x)")
+            conn.executemany("INSERT INTO filler VALUES (?)", [("x" * 500,)] * 200)
+        path.write_bytes(whole.read_bytes()[:1500])
+    elif kind == "folder":
+        path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["garbage", "truncated", "folder"])
+@pytest.mark.parametrize(
+    "args",
+    [["runs", "show", "t-1"], ["run", REF, "--input", '{"tank_id": "T-2"}']],
+    ids=["runs-show", "run"],
+)
+def test_damaged_database_is_one_line_exit_2(root: Path, monkeypatch, kind: str, args: list[str]):
+    path = _damaged(root, kind)
+    before = path.read_bytes() if path.is_file() else None
+    monkeypatch.setenv("AGENTARTS_DATABASE_URL", f"sqlite:///{path}")
+    out = invoke(args, root)
+    assert not problems(args, out), problems(args, out)
+    assert out["exit_code"] == 2, (out["exit_code"], out["stderr"][-300:])
+    assert out["stderr"].startswith("error:") and out["stderr"].count("\n") == 1, out["stderr"]
+    assert str(path) in out["stderr"]
+    assert (path.read_bytes() if path.is_file() else None) == before  # left as it was
+
+
+def test_emptied_schema_version_table_is_repaired(root: Path, monkeypatch) -> None:
+    import sqlite3
+
+    path = root / "damaged" / "emptied.db"
+    path.parent.mkdir(exist_ok=True)
+    monkeypatch.setenv("AGENTARTS_DATABASE_URL", f"sqlite:///{path}")
+    made = ["run", REF, "--input", '{"tank_id": "T-2"}', "--thread", "t-kept"]
+    assert invoke(made, root)["exit_code"] == 0
+    with sqlite3.connect(path) as conn:
+        (version,) = conn.execute("SELECT version FROM agentarts_schema_version").fetchone()
+        conn.execute("DELETE FROM agentarts_schema_version")
+    out = invoke(["runs", "list", "--json"], root)
+    assert out["exit_code"] == 0 and not problems([], out), out
+    assert "t-kept" in out["stdout"]
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT version FROM agentarts_schema_version").fetchall()
+    assert rows == [(version,)]
