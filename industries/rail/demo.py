@@ -62,6 +62,7 @@ def score(train: Any, result: Any) -> dict[str, Any]:
         "margin": result.margin,
         "flags": result.flags,
         "keys": result.keys,
+        "cls_flags": result.cls_flags,
     }
 
 

@@ -1,7 +1,7 @@
 """Train the rail pack's two crop models and export them to ONNX with cards.
 
     pip install torch==2.13.0        # the CPU build
-    python -m agentarts.industries.rail.train [--out DIR] [--frames 6000] [--epochs 8]
+    python -m agentarts.industries.rail.train [--out DIR] [--frames 3000] [--epochs 6]
 
 * ``rail_fault_classifier``: a small CNN (four 3x3 conv layers with BatchNorm folded into the
   exported weights, per-image normalisation inside the graph, the component's one-hot joined
@@ -50,10 +50,8 @@ OTHER_RECALL = 0.995  # validation recall the major/minor classifier thresholds 
 ANOMALY_FA = 0.001  # false-alarm rate of the anomaly path on normal validation crops
 
 
-def sample_frames(
-    seed: int, frames: int, fault_rate: float, modes: tuple[str, ...] | None = None
-) -> dict[str, np.ndarray]:
-    """Random station frames of random vehicle classes; every window becomes a crop."""
+def _sample_chunk(args: tuple[int, int, float, tuple[str, ...] | None]) -> dict[str, np.ndarray]:
+    seed, frames, fault_rate, modes = args
     rng = np.random.default_rng(seed)
     cat = load_catalogue()
     crops, comps, faults = [], [], []
@@ -78,6 +76,32 @@ def sample_frames(
         "component": np.array(comps, np.int64),
         "fault": np.array(faults),
     }
+
+
+CHUNK = 250  # frames per generation task (two worker processes share the chunks)
+
+
+def sample_frames(
+    seed: int,
+    frames: int,
+    fault_rate: float,
+    modes: tuple[str, ...] | None = None,
+    workers: int = 2,
+) -> dict[str, np.ndarray]:
+    """Random station frames of random vehicle classes; every window becomes a crop.
+    Deterministic: chunk ``j`` of ``CHUNK`` frames is drawn from seed ``seed + j``."""
+    tasks = [
+        (seed + j, min(CHUNK, frames - j * CHUNK), fault_rate, modes)
+        for j in range((frames + CHUNK - 1) // CHUNK)
+    ]
+    if workers > 1 and len(tasks) > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            parts = pool.map(_sample_chunk, tasks)
+    else:
+        parts = [_sample_chunk(t) for t in tasks]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
 def one_hot(index: np.ndarray) -> np.ndarray:
@@ -389,19 +413,38 @@ def fit_and_export(
     return metrics
 
 
-def train(out: Path = MODELS, frames: int = 6000, epochs: int = 8, seed: int = 0) -> dict:
-    """The shipped models, from the generator (deterministic)."""
+def train(
+    out: Path = MODELS,
+    frames: int = 3000,
+    epochs: int = 6,
+    seed: int = 0,
+    cache: Path | None = None,
+) -> dict:
+    """The shipped models, from the generator (deterministic); ``cache`` keeps the generated
+    crops between runs."""
     t0 = time.time()
-    data = sample_frames(TRAIN_SEED + seed, frames, 0.5, TRAINED_MODES)
-    valid = sample_frames(VALID_SEED + seed, frames // 3, 0.15, TRAINED_MODES)
-    test = sample_frames(TEST_SEED + seed, frames // 3, 0.15)
+
+    def cached(name: str, *args: Any) -> dict[str, np.ndarray]:
+        path = cache / f"{name}-{'-'.join(map(str, args[:3]))}.npz" if cache else None
+        if path is not None and path.is_file():
+            with np.load(path) as z:
+                return {k: z[k] for k in z.files}
+        found = sample_frames(*args)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(path, **found)
+        return found
+
+    data = cached("train", TRAIN_SEED + seed, frames, 0.5, TRAINED_MODES)
+    valid = cached("valid", VALID_SEED + seed, frames // 2, 0.15, TRAINED_MODES)
+    test = cached("test", TEST_SEED + seed, frames // 2, 0.15)
     gen_s = time.time() - t0
     provenance = {
         "script": "agentarts.industries.rail.train",
         "generator": "agentarts.industries.rail.generator (procedural, seeded)",
         "train_frames": f"{frames} frames from seed {TRAIN_SEED + seed}, fault rate 0.5",
-        "valid_frames": f"{frames // 3} frames from seed {VALID_SEED + seed} (thresholds)",
-        "test_frames": f"{frames // 3} frames from seed {TEST_SEED + seed}, all modes",
+        "valid_frames": f"{frames // 2} frames from seed {VALID_SEED + seed} (thresholds)",
+        "test_frames": f"{frames // 2} frames from seed {TEST_SEED + seed}, all modes",
         "held_out_modes": list(HELD_OUT),
         "epochs": epochs,
     }
@@ -424,11 +467,13 @@ def train_command(
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m agentarts.industries.rail.train")
     parser.add_argument("--out", type=Path, default=MODELS)
-    parser.add_argument("--frames", type=int, default=6000)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--frames", type=int, default=3000)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", type=Path, default=None, help="keep generated crops here")
     args = parser.parse_args()
-    print(json.dumps(train(args.out, args.frames, args.epochs, args.seed), indent=2))
+    metrics = train(args.out, args.frames, args.epochs, args.seed, args.cache)
+    print(json.dumps(metrics, indent=2))
 
 
 if __name__ == "__main__":

@@ -125,6 +125,7 @@ class TriageResult:
     host_us: list[float] = field(default_factory=list)
     flags: np.ndarray | None = None  # per crop, in order (for evaluation)
     margin: np.ndarray | None = None  # per crop: logit distance past the nearer threshold
+    cls_flags: np.ndarray | None = None  # what the classifier alone would flag
     keys: list[tuple[int, str, int, int]] = field(default_factory=list)  # car, station, frame, k
 
     def summary(self) -> dict[str, Any]:
@@ -241,6 +242,7 @@ def triage(
         host_us,
         d.flagged,
         _margin(d, thresholds, comps, cat),
+        d.fault_score >= np.array([thresholds.classifier[cat.worst(c)] for c in comps]),
         [(car.index, frame.station, frame.number, k) for car, frame, k in where],
     )
 

@@ -1,0 +1,77 @@
+"""The inspection agent: every suspected fault waits for a person; decisions are kept."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agentarts.industries.rail import agent as rail
+from agentarts.industries.rail import tools as rail_tools
+
+
+@pytest.fixture
+def agent(tmp_path, runtime):
+    a = rail.Agent(
+        rail.builder, name="t", database_url=f"sqlite:///{tmp_path}/r.db", runtime=runtime
+    )
+    yield a
+    a.close()
+
+
+def _run(agent, seed=12):
+    request = {"source": "generator", "seed": seed, "cars": 2, "fault_rate": 0.08}
+    return agent.run({"request": request}, thread_id=f"train-{seed}")
+
+
+def test_gates_confirm_reject_reinspect(agent, tmp_path):
+    first = _run(agent)
+    assert first.status == "waiting_approval"
+    findings = first.output["triage"]["findings"]
+    assert len(findings) >= 3
+    crits = [f["criticality"] for f in first.output["queue"]]
+    assert crits == sorted(crits, key=rail.RANK.get)  # critical first
+    proposal = first.pending["proposal"]
+    assert proposal["action"] == rail.ACTIONS[proposal["criticality"]]
+    r = agent.approve("train-12", by="ana")
+    r = agent.reject("train-12", reason="shadow, not a crack", by="bo")
+    r = agent.reject("train-12", reason="re-inspect: blurred", by="bo")
+    decisions = [d["decision"] for d in r.output["decisions"]]
+    assert decisions == ["confirm", "reject", "re-inspect"]
+    thread = agent.store.thread("train-12")
+    assert len(thread["work_orders"]) == 1
+    order = thread["work_orders"][0]
+    assert order["priority"] == proposal["criticality"]
+    assert proposal["car_number"] == order["asset"]
+    assert any(a["code"] == "RAIL_REINSPECT" for a in thread["alerts"])
+    labels = (rail_tools.labels_dir() / "labels.jsonl").read_text().splitlines()
+    kept = [json.loads(line) for line in labels]
+    assert [k["decision"] for k in kept] == ["confirm", "reject"]
+    assert kept[1]["fault"] == "normal"
+    assert (rail_tools.labels_dir() / kept[0]["crop"]).is_file()
+    while r.status == "waiting_approval":
+        r = agent.approve("train-12", by="auto-confirm")
+    assert r.status == "completed"
+    report = r.output["report"]
+    assert "Work orders raised" in report["text"]
+    assert report["manual_minutes_per_train"] > report["minutes_per_train"]
+    assert len((rail_tools.labels_dir() / "labels.jsonl").read_text().splitlines()) == 2
+
+
+def test_work_order_needs_the_gate():
+    from agentarts.errors import ApprovalError
+
+    with pytest.raises(ApprovalError):
+        rail_tools.raise_work_order(
+            {
+                "train_id": "T1",
+                "car_index": 1,
+                "car_number": "C70-1",
+                "vehicle_class": "C70",
+                "component": "brake_shoe",
+                "fault_type": "brake_shoe.missing",
+                "mode": "missing",
+                "criticality": "critical",
+                "action": "remove_car",
+            }
+        )

@@ -1,0 +1,119 @@
+"""`agentarts demo rail` and `agentarts train rail`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from agentarts.errors import UsageError
+
+KEYS = {
+    "fault_types",
+    "recall",
+    "critical_recall",
+    "false_alarms_per_train",
+    "images_per_s",
+    "minutes_per_train",
+    "manual_minutes_per_train",
+    "unseen_fault_recall",
+}
+
+
+def test_pack_is_listed(runner, cli):
+    listed = json.loads(runner.invoke(cli, ["demo", "--list", "--json"]).stdout)
+    assert "rail" in [p["name"] for p in listed["packs"]]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--hours", "3", "--auto-confirm"], "does not take --hours"),
+        (["--trains", "0", "--auto-confirm"], "--trains must be between 1 and 50"),
+        (["--seed", "100000", "--auto-confirm"], "--seed must be between"),
+        (["--plot", "x.pdf", "--auto-confirm"], "--plot must name a .png file"),
+        ([], "pass --auto-confirm"),
+    ],
+)
+def test_bad_options_are_refused(runner, cli, args, message):
+    result = runner.invoke(cli, ["demo", "rail", *args])
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+@pytest.mark.slow
+def test_demo_json_and_plot(runner, cli, tmp_path, monkeypatch):
+    from agentarts.industries.rail import demo
+
+    monkeypatch.setattr(demo, "FAULT_RATE", 0.01)
+    plot = tmp_path / "shift.png"
+    result = runner.invoke(
+        cli,
+        [
+            "demo",
+            "rail",
+            "--trains",
+            "1",
+            "--seed",
+            "3",
+            "--auto-confirm",
+            "--json",
+            "--plot",
+            str(plot),
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert set(out) >= KEYS
+    assert out["fault_types"] >= 350 and out["trains"] == 1
+    assert out["faults"] > 0 and 0 <= out["recall"] <= 1
+    assert out["manual_minutes_per_train"] > out["minutes_per_train"] > 0
+    assert out["work_orders"] >= out["faults"] * out["recall"] - 0.5  # every gate confirmed
+    assert plot.stat().st_size > 20_000
+
+
+def test_train_without_torch_is_a_hint(monkeypatch, tmp_path):
+    from agentarts.industries.rail.train import train_command
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError
+    with pytest.raises(UsageError, match=r"pip install 'agentarts\[train\]'") as err:
+        train_command(out=tmp_path / "m")
+    assert err.value.exit_code == 2
+
+
+def test_train_never_writes_over_the_shipped_models():
+    pytest.importorskip("torch")
+    from agentarts.industries.rail.train import MODELS, train_command
+
+    with pytest.raises(UsageError, match="shipped model folder"):
+        train_command(out=MODELS / "rail_fault_classifier")
+
+
+def test_train_refuses_data_without_enough_labels(tmp_path):
+    pytest.importorskip("torch")
+    from agentarts.industries.rail.train import train_command
+    from tests.rail.conftest import write_pass
+
+    write_pass(tmp_path / "data" / "p1", cars=1, fault_rate=0.0)
+    with pytest.raises(UsageError, match="at least 10 faults"):
+        train_command(data=tmp_path / "data", out=tmp_path / "out")
+
+
+@pytest.mark.slow
+def test_retrain_on_own_passes_writes_only_to_out(tmp_path):
+    pytest.importorskip("torch")
+    from agentarts.industries.rail.retrain import run
+    from agentarts.runtime import LocalRuntime
+    from tests.rail.conftest import write_pass
+
+    for seed in (1, 2):
+        write_pass(tmp_path / "data" / f"p{seed}", seed=seed, cars=3, fault_rate=0.15)
+    out = tmp_path / "models"
+    result = run(tmp_path / "data", out, seed=0, epochs=1)
+    assert result["out"] == str(out)
+    with LocalRuntime([out], include_packs=False) as rt:
+        names = {m["name"] for m in rt.list_models()}
+        assert names == {"rail_fault_classifier", "rail_anomaly_scorer"}
+        meta = rt.model_metadata("rail_fault_classifier")
+        assert "decision" in meta["parameters"]["metrics"]

@@ -1,0 +1,87 @@
+"""Triage through the runtime: batching, bad input named and skipped, the shipped models."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from agentarts.errors import UsageError
+from agentarts.industries.rail import PACK
+from agentarts.industries.rail.generator import FRAME_H, FRAME_W, make_train
+from agentarts.industries.rail.triage import load_pass, triage
+
+
+def test_shipped_models_and_cards():
+    repo = PACK.model_repository_dir()
+    for name in ("rail_fault_classifier", "rail_anomaly_scorer"):
+        onnx = repo / name / "1" / "model.onnx"
+        assert onnx.is_file() and onnx.stat().st_size < 1_000_000
+    card = tomllib.loads((repo / "rail_fault_classifier" / "model.toml").read_text())
+    metrics = card["metrics"]
+    assert set(metrics["recall_by_criticality"]) == {"critical", "major", "minor"}
+    assert {"deformed", "leaking", "loose", "missing"} <= set(metrics["recall_by_mode"])
+    assert set(metrics["decision"]["classifier"]) == {"critical", "major", "minor"}
+    t = metrics["decision"]["classifier"]
+    assert t["critical"] <= t["major"] + 1e-9 or t["critical"] < 0.5  # recall first
+    assert card["provenance"]["held_out_modes"] == ["deformed", "leaking"]
+
+
+def test_folder_pass_round_trip(pass_folder, runtime):
+    train = load_pass(pass_folder)
+    assert not train.errors and len(train.cars) == 2
+    result = triage(train, runtime, batch=64)
+    assert result.frames == 24 and result.crops == sum(len(f.components) for _, f in train.frames())
+    assert result.batches == -(-result.crops // 64)
+    assert result.device_us and all(d > 0 for d in result.device_us)
+    for f in result.findings:
+        assert f["file"].endswith(".png") and f["criticality"] in ("critical", "major", "minor")
+
+
+def test_bad_input_is_named_and_the_rest_is_inspected(pass_folder, runtime):
+    manifest = json.loads((pass_folder / "manifest.json").read_text())
+    frames = manifest["cars"][0]["frames"]
+    (pass_folder / frames[0]["file"]).write_bytes(b"\x89PNG\r\n\x1a\n not really")  # corrupt
+    data = (pass_folder / frames[1]["file"]).read_bytes()
+    (pass_folder / frames[1]["file"]).write_bytes(data[: len(data) // 2])  # truncated
+    Image.new("L", (FRAME_W + 10, FRAME_H)).save(pass_folder / frames[2]["file"])  # wrong size
+    (pass_folder / frames[3]["file"]).unlink()  # named, missing
+    manifest["cars"][1]["vehicle_class"] = "Z99"  # unknown vehicle class
+    (pass_folder / "manifest.json").write_text(json.dumps(manifest))
+    train = load_pass(pass_folder)
+    errors = {e["file"]: e["error"] for e in train.errors}
+    assert "unreadable image" in errors[frames[0]["file"]]
+    assert "unreadable image" in errors[frames[1]["file"]]
+    assert "is 234x152" in errors[frames[2]["file"]]
+    assert "not found" in errors[frames[3]["file"]]
+    assert "unknown vehicle class 'Z99'" in errors["manifest.json car 2"]
+    result = triage(train, runtime)
+    assert result.frames == 8  # car 1's other frames were still triaged
+    assert len(result.errors) == 5
+
+
+def test_a_folder_without_manifest_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="no manifest"):
+        load_pass(tmp_path)
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(UsageError, match="not a valid pass manifest"):
+        load_pass(tmp_path)
+
+
+@pytest.mark.slow
+def test_flags_faults_and_stays_quiet_on_clean_cars(runtime):
+    faulty = make_train(41, cars=6, fault_rate=0.25, kind="freight", modes=("missing", "broken"))
+    result = triage(faulty, runtime)
+    truth = {
+        (c.index, f.station, f.number, k): fault
+        for c, f in faulty.frames()
+        for k, fault in enumerate(f.faults)
+    }
+    is_fault = np.array([truth[k] is not None for k in result.keys])
+    assert is_fault.sum() > 50
+    assert result.flags[is_fault].mean() > 0.97
+    clean = triage(make_train(42, cars=6, fault_rate=0.0, kind="freight"), runtime)
+    assert len(clean.findings) <= 6  # ~430 crops, no fault: at most one false alarm per car
