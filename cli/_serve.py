@@ -117,7 +117,7 @@ def serve(
         )
     out.print(f"console and API on http://{host}:{port}/  (four-eyes: {config.four_eyes})")
     if workers == 1:
-        uvicorn.run(app, host=host, port=port, log_level="warning", ws="auto")
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=75)
         return
     os.environ.update(
         AGENTARTS_SERVE_PROJECT=str(project_dir or ""),
@@ -136,6 +136,7 @@ def serve(
         port=port,
         workers=workers,
         log_level="warning",
+        timeout_keep_alive=75,
     )
 
 

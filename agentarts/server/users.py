@@ -114,20 +114,21 @@ class UserStore:
 
         self.url = url
         self.engine = make_engine(url)
+        self._writer = _immediate(self.engine)
         self.clock = clock
         self._retry = with_retry
-        with_retry(lambda: _Base.metadata.create_all(self.engine))
+        with_retry(lambda: _Base.metadata.create_all(self._writer))
         self._hasher: Any = None
 
     # -- plumbing ----------------------------------------------------------------------------
-    def _session(self) -> Any:
+    def _session(self, engine: Any = None) -> Any:
         from sqlmodel import Session
 
-        return Session(self.engine, expire_on_commit=False)
+        return Session(engine or self.engine, expire_on_commit=False)
 
     def _write(self, fn: Any) -> Any:
         def run() -> Any:
-            with self._session() as db:
+            with self._session(self._writer) as db:
                 out = fn(db)
                 db.commit()
                 return out
@@ -144,6 +145,8 @@ class UserStore:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._writer is not self.engine:
+            self._writer.dispose()
 
     # -- users -------------------------------------------------------------------------------
     def add(self, name: str, role: str, password: str | None = None, scope: str = "*") -> None:
@@ -388,6 +391,33 @@ class UserStore:
             }
             for r in rows
         ]
+
+
+def _immediate(engine: Any) -> Any:
+    """An engine whose transactions take SQLite's write lock when they begin.
+
+    A read-then-write transaction on a WAL database that another connection wrote to in
+    between fails at once with "database is locked" (SQLite cannot upgrade a stale read
+    snapshot, so its busy timeout does not apply); ``BEGIN IMMEDIATE`` queues instead.
+    """
+    from sqlalchemy import create_engine, event
+
+    from agentarts.store.db import sqlite_pragmas
+
+    if engine.dialect.name != "sqlite":
+        return engine
+    writer = create_engine(engine.url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(writer, "connect")
+    def _connect(dbapi_conn: Any, record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        sqlite_pragmas(dbapi_conn, record)
+
+    @event.listens_for(writer, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return writer
 
 
 class _Dummy:

@@ -1,0 +1,276 @@
+"""``agentarts serve`` under 100 concurrent sessions (issue: agent server and operator console).
+
+A server process (uvicorn, one worker, on 127.0.0.1:19500) serves a gate-and-actuate agent;
+100 client sessions each start a run over ``POST /invocations`` (operator token), which stops
+at its approval gate, then approve it over ``POST /runs/{id}/approve`` (approver token). Every
+session also fires a second, concurrent approval of the same request, which must be refused.
+
+Checked: no lost approval (every run completes, with exactly one recorded approval by the
+approver) and no doubled one (the actuating tool ran exactly once per thread, counted in a
+file the tool appends to).
+
+Measured: the approval round trip (HTTP request to answer, which includes carrying out the
+approved step), as a burst (all 100 sessions approve at once) and paced (approvals arriving at a
+steady rate below saturation); baseline: the same approvals through ``Agent.approve`` called
+directly in one process from 100 threads (no HTTP, no auth), measured in the same run.
+
+    python -m bench serve        (or: python bench/bench_serve.py)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from agentarts.graph import AgentState
+from agentarts.tools import tool
+from bench._common import table
+
+SESSIONS = 100
+PORT = 19500
+REPO = Path(__file__).resolve().parents[1]
+
+
+class Move(BaseModel):
+    asset: str
+    value: float
+
+
+@tool(safety="actuating")
+def apply_move(move: Move) -> Move:
+    """Apply a setpoint move (appends to BENCH_SERVE_LOG: one line per actuation)."""
+    with open(os.environ["BENCH_SERVE_LOG"], "a") as handle:
+        handle.write(f"{move.asset}\n")
+    return move
+
+
+class State(AgentState, total=False):
+    asset: str
+    proposal: dict[str, Any]
+    applied: dict[str, Any] | None
+
+
+def _builder() -> Any:
+    from langgraph.graph import END, START, StateGraph
+
+    from agentarts.graph import approval_gate, route_on_approval, tool_node
+
+    builder = StateGraph(State)
+    builder.add_node("propose", lambda s: {"proposal": {"asset": s["asset"], "value": 1.0}})
+    builder.add_node("approval", approval_gate(apply_move, proposal="proposal"))
+    builder.add_node("apply", tool_node(apply_move, args="proposal", output_key="applied"))
+    builder.add_edge(START, "propose")
+    builder.add_edge("propose", "approval")
+    builder.add_conditional_edges(
+        "approval", route_on_approval("apply_move", "apply", END), ["apply", END]
+    )
+    builder.add_edge("apply", END)
+    return builder
+
+
+def make_agent() -> Any:
+    from agentarts.graph import Agent
+
+    agent = Agent(_builder(), name="bench-serve")
+    agent.ref = "bench.bench_serve:agent"
+    return agent
+
+
+def __getattr__(name: str) -> Any:  # `bench.bench_serve:agent`, built when the server asks
+    if name == "agent":
+        value = make_agent()
+        globals()["agent"] = value
+        return value
+    raise AttributeError(name)
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _sessions(base: str, op: str, ap: str, pace_s: float) -> dict[str, Any]:
+    import httpx
+
+    limits = httpx.Limits(max_connections=SESSIONS * 2, max_keepalive_connections=SESSIONS * 2)
+    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
+        tag = f"p{pace_s}".replace(".", "")
+
+        async def start(i: int) -> str:
+            r = await client.post(
+                "/invocations",
+                json={"asset": f"{tag}-{i}"},
+                headers={
+                    "Authorization": f"Bearer {op}",
+                    "x-hw-agentarts-session-id": f"{tag}-{i}",
+                },
+            )
+            assert r.status_code == 200 and r.json()["status"] == "waiting_approval", r.text
+            return r.json()["thread_id"]
+
+        threads = await asyncio.gather(*(start(i) for i in range(SESSIONS)))
+        times: list[float] = []
+        codes: list[tuple[int, int]] = []
+
+        async def approve(i: int, tid: str) -> None:
+            await asyncio.sleep(i * pace_s)
+            headers = {"Authorization": f"Bearer {ap}"}
+            t0 = time.perf_counter()
+            first, second = await asyncio.gather(
+                client.post(f"/runs/{tid}/approve", json={"reason": "bench"}, headers=headers),
+                client.post(f"/runs/{tid}/approve", json={"reason": "again"}, headers=headers),
+            )
+            times.append(time.perf_counter() - t0)
+            codes.append(tuple(sorted((first.status_code, second.status_code))))
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(approve(i, t) for i, t in enumerate(threads)))
+        wall = time.perf_counter() - t0
+        finals = await asyncio.gather(
+            *(client.get(f"/runs/{t}", headers={"Authorization": f"Bearer {op}"}) for t in threads)
+        )
+    lost = sum(
+        1
+        for f in finals
+        if f.json()["status"] != "completed"
+        or [a["by"] for a in f.json()["approvals"]] != ["approver"]
+    )
+    return {
+        "threads": threads,
+        "times": times,
+        "pairs_ok": sum(1 for c in codes if c == (200, 409)),
+        "lost": lost,
+        "wall_s": wall,
+    }
+
+
+def _direct(folder: Path) -> list[float]:
+    """Baseline: Agent.approve from 100 threads in one process, no HTTP."""
+    from agentarts.graph import Agent
+
+    agent = Agent(_builder(), name="bench-direct", database_url=f"sqlite:///{folder / 'd.db'}")
+    tids = [agent.run({"asset": f"d-{i}"}).thread_id for i in range(SESSIONS)]
+    times: list[float] = []
+    barrier = threading.Barrier(SESSIONS)
+
+    def one(tid: str) -> None:
+        barrier.wait()
+        t0 = time.perf_counter()
+        assert agent.approve(tid, by="approver", reason="bench").status == "completed"
+        times.append(time.perf_counter() - t0)
+
+    workers = [threading.Thread(target=one, args=(t,)) for t in tids]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    agent.close()
+    return times
+
+
+def run() -> dict[str, Any]:
+    import httpx
+
+    from agentarts.server.users import UserStore
+
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
+        folder = Path(tmp)
+        log = folder / "actuations.log"
+        log.touch()
+        env = {
+            **os.environ,
+            "AGENTARTS_DATA_DIR": str(folder),
+            "AGENTARTS_DATABASE_URL": f"sqlite:///{folder / 'runs.db'}",
+            "AGENTARTS_AGENT": "bench.bench_serve:agent",
+            "BENCH_SERVE_LOG": str(log),
+            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        }
+        os.environ["BENCH_SERVE_LOG"] = str(log)
+        store = UserStore(env["AGENTARTS_DATABASE_URL"])
+        store.add("operator", "operator")
+        store.add("approver", "approver")
+        op, ap = store.issue_token("operator"), store.issue_token("approver")
+        store.close()
+        code = (
+            "import uvicorn; from agentarts.cli._serve import build; "
+            f"app, _ = build(None, '127.0.0.1', None, False, None, None); "
+            f"uvicorn.run(app, host='127.0.0.1', port={PORT}, log_level='warning', "
+            "timeout_keep_alive=75)"
+        )
+        server = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=folder)
+        base = f"http://127.0.0.1:{PORT}"
+        try:
+            deadline = time.time() + 90
+            while True:
+                try:
+                    if httpx.get(base + "/ping").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    if server.poll() is not None or time.time() > deadline:
+                        raise SystemExit("the server did not start") from None
+                    time.sleep(0.2)
+            burst = asyncio.run(_sessions(base, op, ap, 0.0))
+            paced = asyncio.run(_sessions(base, op, ap, 0.05))  # 20 approvals/s
+        finally:
+            server.terminate()
+            server.wait(30)
+        lines = log.read_text().splitlines()
+        direct = _direct(folder)
+    doubled = sum(1 for n in _counts(lines).values() if n != 1)
+    expected = {t for r in (burst, paced) for t in r["threads"]}
+    missing = len(expected - set(lines))
+    res = {
+        "sessions": SESSIONS,
+        "burst_p50_ms": statistics.median(burst["times"]) * 1e3,
+        "burst_p99_ms": _pct(burst["times"], 0.99) * 1e3,
+        "burst_approvals_per_s": SESSIONS / burst["wall_s"],
+        "paced_p50_ms": statistics.median(paced["times"]) * 1e3,
+        "paced_p99_ms": _pct(paced["times"], 0.99) * 1e3,
+        "direct_burst_p50_ms": statistics.median(direct) * 1e3,
+        "direct_burst_p99_ms": _pct(direct, 0.99) * 1e3,
+        "lost": burst["lost"] + paced["lost"] + missing,
+        "doubled": doubled,
+        "second_approval_refused": burst["pairs_ok"] + paced["pairs_ok"],
+    }
+    table(
+        f"agentarts serve: {SESSIONS} sessions, approval round trip (HTTP, auth, audit, apply)",
+        [
+            (
+                "burst p50 / p99",
+                f"{res['burst_p50_ms']:.0f} / {res['burst_p99_ms']:.0f} ms",
+                f"direct Agent.approve: {res['direct_burst_p50_ms']:.0f} / "
+                f"{res['direct_burst_p99_ms']:.0f} ms",
+            ),
+            ("burst throughput", f"{res['burst_approvals_per_s']:.1f} approvals/s", ""),
+            (
+                "paced (20/s) p50 / p99",
+                f"{res['paced_p50_ms']:.0f} / {res['paced_p99_ms']:.0f} ms",
+                "target p99 < 200 ms",
+            ),
+            ("lost / doubled", f"{res['lost']} / {res['doubled']}", "target 0 / 0"),
+            ("2nd approval refused", f"{res['second_approval_refused']} of {2 * SESSIONS}", ""),
+        ],
+    )
+    return res
+
+
+def _counts(lines: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for line in lines:
+        out[line] = out.get(line, 0) + 1
+    return out
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+    run()
