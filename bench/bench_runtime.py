@@ -4,19 +4,22 @@
    session.run (same options: one intra-op thread). Targets <= 1.5x at batch 1, <= 1.1x at 64.
 2. Dynamic batching: 64 threads sending batch-1 requests, batching on vs off (target >= 3x), and
    vs raw onnxruntime rows/s at batch 64 (target >= 0.6x).
-3. HTTP: 32 concurrent clients sending batch-1 requests to `agentarts runtime serve` (a separate
-   process), batching on vs off: requests/s, p50 and p99.
-4. Cost model: a MatMul's simulated time against the roofline arithmetic done by hand.
+3. Serving (issue 14), wrk, 64 keep-alive connections, batch-1 requests, on the MLP and on a CNN
+   of a crop classifier's size: `agentarts runtime serve` (JSON and binary tensors, a separate
+   process) vs a bare FastAPI+onnxruntime server measured in the same run (its handler inline
+   and in the thread pool; the better one is the baseline). Targets: MLP >= 1.0x, CNN >= 3x.
+   gRPC requests/s with a Python client; LitServe / Ray Serve only when installed.
+4. Overload: 2,560 connections (40x) for 15 s: goodput vs the sustainable rate (target >=
+   0.8x), and a probe's refusal latency (target: every refusal a 429 in under 5 ms).
+5. Cost model: a MatMul's simulated time against the roofline arithmetic done by hand.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import os
-import socket
 import statistics
-import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -24,7 +27,17 @@ from pathlib import Path
 
 import numpy as np
 
-from bench._common import console_script, table
+from bench._common import (
+    ServerProcess,
+    console_script,
+    grpc_infer_rps,
+    kserve_bodies,
+    percentile_ms,
+    probe_latencies,
+    table,
+    wrk,
+    wrk_available,
+)
 
 
 def _session(path: Path):
@@ -175,105 +188,131 @@ def batching(repo: Path, callers: int = 64, per_caller: int = 400) -> dict[str, 
     return out
 
 
-async def _http_client(
-    host: str, port: int, body: bytes, stop: float, latencies: list[float]
-) -> None:
-    """One keep-alive HTTP/1.1 connection sending requests back to back (minimal client cost)."""
-    reader, writer = await asyncio.open_connection(host, port)
-    request = (
-        b"POST /v2/models/mlp/infer HTTP/1.1\r\nhost: bench\r\n"
-        b"content-type: application/json\r\ncontent-length: "
-        + str(len(body)).encode()
-        + b"\r\n\r\n"
-        + body
-    )
-    try:
-        while time.perf_counter() < stop:
-            t0 = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = head.split(b" ", 2)[1]
-            length = int(
-                next(
-                    line.split(b":")[1]
-                    for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"content-length")
-                )
-            )
-            await reader.readexactly(length)
-            if status != b"200":
-                raise RuntimeError(f"server answered {status!r}")
-            latencies.append(time.perf_counter() - t0)
-    finally:
-        writer.close()
+BARE_SERVER = """
+import json, sys
+import numpy as np, onnxruntime as ort, uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+path, mode, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+options = ort.SessionOptions()
+options.intra_op_num_threads = 1
+options.inter_op_num_threads = 1
+session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+app = FastAPI()
+
+@app.get("/v2/health/ready")
+async def ready():
+    return {"ready": True}
+
+@app.post("/v2/models/{model}/infer")
+async def infer(model: str, request: Request):
+    body = json.loads(await request.body())
+    t = body["inputs"][0]
+    x = np.asarray(t["data"], dtype=np.float32).reshape(t["shape"])
+    if mode == "threads":
+        (y,) = await run_in_threadpool(session.run, None, {t["name"]: x})
+    else:
+        (y,) = session.run(None, {t["name"]: x})
+    out = {"model_name": model, "outputs": [{"name": "y", "datatype": "FP32",
+           "shape": list(y.shape), "data": y.ravel().tolist()}]}
+    return Response(json.dumps(out), media_type="application/json")
+
+uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+"""
 
 
-async def _http_load(url: str, clients: int, seconds: float) -> dict[str, float]:
-    import json
-
-    host, port = url.removeprefix("http://").split(":")
-    body = json.dumps(
-        {"inputs": [{"name": "x", "shape": [1, 64], "datatype": "FP32", "data": [0.5] * 64}]}
-    ).encode()
-    latencies: list[float] = []
-    start = time.perf_counter()
-    stop = start + seconds
-    await asyncio.gather(
-        *(_http_client(host, int(port), body, stop, latencies) for _ in range(clients))
-    )
-    elapsed = time.perf_counter() - start
-    latencies.sort()
-    return {
-        "rps": len(latencies) / elapsed,
-        "p50_ms": latencies[len(latencies) // 2] * 1e3,
-        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1e3,
-    }
+def _sample(shape: tuple[int, ...]) -> np.ndarray:
+    return np.random.default_rng(7).standard_normal(shape).astype(np.float32)
 
 
-def _serve(repo: Path, batching: bool) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [
-        console_script("agentarts"),
-        "runtime",
-        "serve",
-        "--port",
-        str(port),
-        "--model-repository",
-        str(repo),
-    ] + ([] if batching else ["--no-batching"])
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "AGENTARTS_DATA_DIR": str(repo / ".data")},
-    )
-    import httpx
+def _ours(repo: Path, grpc_port: int | None = None) -> ServerProcess:
+    from agentarts.runtime.testing import free_port
 
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            if httpx.get(url + "/v2/health/ready", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
+    port = free_port()
+    cmd = [console_script("agentarts"), "runtime", "serve", "--port", str(port)]
+    cmd += ["--model-repository", str(repo)]
+    if grpc_port:
+        cmd += ["--grpc-port", str(grpc_port)]
+    return ServerProcess(cmd, port, repo)
 
 
-def http(repo: Path, clients: int = 32, seconds: float = 6.0) -> dict[str, float]:
+def _bare(repo: Path, model: str, mode: str) -> ServerProcess:
+    from agentarts.runtime.testing import free_port
+
+    script = repo / "bare_server.py"
+    script.write_text(BARE_SERVER)
+    port = free_port()
+    cmd = [sys.executable, str(script), str(repo / model / "1" / "model.onnx"), mode, str(port)]
+    return ServerProcess(cmd, port, repo)
+
+
+def serving(repo: Path, seconds: float = 8.0, clients: int = 64) -> dict[str, float]:
+    """Ours vs a bare FastAPI+onnxruntime server (both uvloop+httptools), same run, wrk."""
     out: dict[str, float] = {}
-    for label, batching_on in (("on", True), ("off", False)):
-        proc, url = _serve(repo, batching_on)
-        try:
-            asyncio.run(_http_load(url, clients, 1.0))  # warm up
-            for key, value in asyncio.run(_http_load(url, clients, seconds)).items():
-                out[f"{label}_{key}"] = value
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    for model, shape in (("mlp", (1, 64)), ("cnn", (1, 1, 64, 64))):
+        bodies = kserve_bodies(_sample(shape))
+        url = f"/v2/models/{model}/infer"
+        for mode in ("inline", "threads"):
+            with _bare(repo, model, mode) as srv:
+                wrk(srv.url + url, *bodies["json"], clients, 2, workdir=repo)  # warm up
+                r = wrk(srv.url + url, *bodies["json"], clients, seconds, workdir=repo)
+            out.update({f"{model}_bare_{mode}_{k}": v for k, v in r.items()})
+        bare = max(out[f"{model}_bare_inline_rps"], out[f"{model}_bare_threads_rps"])
+        out[f"{model}_bare_best_rps"] = bare
+        with _ours(repo) as srv:
+            for kind in ("json", "binary"):
+                wrk(srv.url + url, *bodies[kind], clients, 2, workdir=repo)
+                r = wrk(srv.url + url, *bodies[kind], clients, seconds, workdir=repo)
+                out.update({f"{model}_ours_{kind}_{k}": v for k, v in r.items()})
+                out[f"{model}_ours_{kind}_vs_bare"] = r["rps"] / bare
+    return out
+
+
+def grpc_throughput(repo: Path, seconds: float = 8.0, clients: int = 64) -> dict[str, float]:
+    from agentarts.runtime.testing import free_port
+
+    grpc_port = free_port()
+    with _ours(repo, grpc_port=grpc_port):
+        address = f"127.0.0.1:{grpc_port}"
+        rps = asyncio.run(grpc_infer_rps(address, "mlp", _sample((1, 64)), clients, seconds))
+    return {"mlp_grpc_rps": rps}
+
+
+async def _storm(
+    base: str, body: bytes, headers: dict[str, str], connections: int, seconds: float, repo: Path
+) -> tuple[dict[str, float], dict[int, list[float]]]:
+    """wrk's storm on a thread, and the latency probe beside it."""
+    path = "/v2/models/mlp/infer"
+    args = (base + path, body, headers, connections, seconds)
+    work = asyncio.get_running_loop().run_in_executor(None, lambda: wrk(*args, workdir=repo))
+    probe = await probe_latencies(base, path, body, headers, seconds - 4)
+    return await work, probe
+
+
+def overload(
+    repo: Path, sustainable_rps: float, seconds: float = 15.0, connections: int = 2560
+) -> dict[str, float]:
+    """40x the 64 connections of the sustainable run, on ours and on the bare server."""
+    out: dict[str, float] = {}
+    body, headers = kserve_bodies(_sample((1, 64)))["json"]
+    for label, server in (
+        ("ours", lambda: _ours(repo)),
+        ("bare", lambda: _bare(repo, "mlp", "inline")),
+    ):
+        with server() as srv:
+            r, probe = asyncio.run(_storm(srv.url, body, headers, connections, seconds, repo))
+        out.update({f"{label}_{k}": v for k, v in r.items()})
+        out[f"{label}_goodput_vs_sustainable"] = r["goodput_rps"] / sustainable_rps
+        ok = probe.get(200, [])
+        refused = probe.get(429, [])
+        other = sum(len(v) for k, v in probe.items() if k not in (200, 429))
+        out[f"{label}_probe_ok_p99_ms"] = percentile_ms(ok, 0.99)
+        out[f"{label}_probe_429_p50_ms"] = percentile_ms(refused, 0.50)
+        out[f"{label}_probe_429_p99_ms"] = percentile_ms(refused, 0.99)
+        out[f"{label}_probe_429"] = float(len(refused))
+        out[f"{label}_probe_other"] = float(other)
     return out
 
 
@@ -297,8 +336,89 @@ def cost_model() -> dict[str, float]:
     }
 
 
+def _met(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def _serving_tables(repo: Path) -> dict[str, float]:
+    """Sections 3-5: HTTP/gRPC serving against the bare server, and overload."""
+    if not wrk_available():
+        print("\n## Runtime: serving\n\nskipped: wrk is not installed (apt-get install wrk)")
+        return {}
+    sv = serving(repo)
+    rows = []
+    for model, name in (("mlp", "MLP 64-256-256-8"), ("cnn", "CNN 64x64x1, 60k params")):
+        for mode in ("inline", "threads"):
+            r = {k: sv[f"{model}_bare_{mode}_{k}"] for k in ("rps", "p50_ms", "p99_ms")}
+            rows.append(
+                (
+                    f"{name}: bare FastAPI+ORT ({mode})",
+                    f"{r['rps']:,.0f} req/s",
+                    f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms",
+                )
+            )
+        target = 1.0 if model == "mlp" else 3.0
+        for kind in ("json", "binary"):
+            key = f"{model}_ours_{kind}"
+            ratio = sv[f"{key}_vs_bare"]
+            rows.append(
+                (
+                    f"{name}: agentarts serve ({kind})",
+                    f"{sv[key + '_rps']:,.0f} req/s",
+                    f"{ratio:.2f}x best bare; p50 {sv[key + '_p50_ms']:.1f} ms, p99 "
+                    f"{sv[key + '_p99_ms']:.1f} ms; target >= {target:g}x: {_met(ratio >= target)}",
+                )
+            )
+    try:
+        sv.update(grpc_throughput(repo))
+        rows.append(
+            (
+                "MLP: agentarts gRPC (Python grpc.aio client)",
+                f"{sv['mlp_grpc_rps']:,.0f} req/s",
+                "64 concurrent calls; the client's own CPU is included",
+            )
+        )
+    except ImportError as exc:
+        rows.append(("MLP: agentarts gRPC", "skipped", f"{exc}"))
+    for peer in ("litserve", "ray"):
+        import importlib.util
+
+        if importlib.util.find_spec(peer) is None:
+            rows.append((f"MLP: {peer}", "not installed", "pip install 'agentarts[bench]'"))
+    table("Runtime: serving, wrk, 64 connections, batch-1 requests, same run", rows)
+    ov = overload(repo, sv["mlp_ours_json_rps"])
+    sv.update({f"overload_{k}": v for k, v in ov.items()})
+    rows = []
+    for label in ("ours", "bare"):
+        good = ov[f"{label}_goodput_vs_sustainable"]
+        rows.append(
+            (
+                f"{label}: goodput at 2,560 connections",
+                f"{ov[label + '_goodput_rps']:,.0f} req/s",
+                f"{good:.2f}x sustainable"
+                + (f"; target >= 0.8x: {_met(good >= 0.8)}" if label == "ours" else "")
+                + f"; {ov[label + '_non2xx']:,.0f} non-2xx, "
+                + f"{ov[label + '_socket_errors']:,.0f} socket errors",
+            )
+        )
+        p99 = ov[f"{label}_probe_429_p99_ms"]
+        rows.append(
+            (
+                f"{label}: probe answers",
+                f"{ov[label + '_probe_429']:,.0f} x 429",
+                f"429 p50 {ov[label + '_probe_429_p50_ms']:.1f} ms, p99 {p99:.1f} ms"
+                + (f" (target < 5 ms: {_met(p99 < 5)})" if label == "ours" else "")
+                + f"; 200 p99 {ov[label + '_probe_ok_p99_ms']:.0f} ms; "
+                + f"other {ov[label + '_probe_other']:.0f}",
+            )
+        )
+    sustainable = sv["mlp_ours_json_rps"]
+    table(f"Runtime: overload, MLP, 2,560 connections (sustainable {sustainable:,.0f} req/s)", rows)
+    return sv
+
+
 def run() -> dict[str, dict[str, float]]:
-    from agentarts.runtime.testing import make_mlp, write_model
+    from agentarts.runtime.testing import make_cnn, make_mlp, write_model
 
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp)
@@ -366,23 +486,8 @@ def run() -> dict[str, dict[str, float]]:
                 ),
             ],
         )
-        h = http(repo)
-        table(
-            "Runtime: HTTP (KServe v2 JSON), 32 concurrent clients, batch-1 requests",
-            [
-                (
-                    "batching off",
-                    f"{h['off_rps']:,.0f} req/s",
-                    f"p50 {h['off_p50_ms']:.2f} ms, p99 {h['off_p99_ms']:.2f} ms (baseline)",
-                ),
-                (
-                    "batching on",
-                    f"{h['on_rps']:,.0f} req/s",
-                    f"p50 {h['on_p50_ms']:.2f} ms, p99 {h['on_p99_ms']:.2f} ms; "
-                    f"{h['on_rps'] / h['off_rps']:.2f}x off",
-                ),
-            ],
-        )
+        write_model(repo, "cnn", make_cnn())
+        sv = _serving_tables(repo)
     c = cost_model()
     table(
         "Cost model: MatMul 4096x1024 @ 1024x1024 on 910B2 (fp16)",
@@ -395,7 +500,7 @@ def run() -> dict[str, dict[str, float]]:
             ),
         ],
     )
-    return {"overhead": o, "batching": bt, "http": h, "cost_model": c}
+    return {"overhead": o, "batching": bt, "serving": sv, "cost_model": c}
 
 
 if __name__ == "__main__":

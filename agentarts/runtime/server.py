@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import hmac
 import ipaddress
+import json
 import logging
 import zlib
 from typing import TYPE_CHECKING, Any
@@ -118,6 +119,51 @@ class _ApiKeyGuard:
         await send({"type": "http.response.body", "body": body})
 
 
+class _FastRefusal:
+    """Pure ASGI middleware: refuse an infer request with 429 from its path alone, before
+    FastAPI builds a Request, routes it or reads a byte of its body, when its (loaded) model
+    already has its admission limit in flight. Under a storm of re-sent requests this is most
+    of the server's work, so it must cost far less than serving one request."""
+
+    def __init__(
+        self, app: Any, runtime: "LocalRuntime", admission: Admission, errors: dict[int, int]
+    ) -> None:
+        self.app = app
+        self.runtime = runtime
+        self.admission = admission
+        self.errors = errors
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path.endswith("/infer") and path.startswith("/v2/models/"):
+            parts = path[11:-6].split("/")
+            key = (parts[0], None) if len(parts) == 1 else (parts[0], parts[2])
+            lm = self.runtime._fast.get(key) if len(parts) in (1, 3) else None
+            admission = self.admission
+            if lm is not None and admission.in_flight.get(id(lm), 0) >= admission.limit(lm):
+                try:
+                    admission.admit(lm, 0)  # raises: counts the refusal, sets Retry-After
+                except RuntimeOverloadedError as exc:
+                    self.errors[429] = self.errors.get(429, 0) + 1
+                    await _send_json(send, 429, {"error": str(exc)}, _retry_after(exc))
+                    return
+                admission.release(lm, 0)
+        await self.app(scope, receive, send)
+
+
+def _retry_after(exc: RuntimeOverloadedError) -> list[tuple[bytes, bytes]]:
+    return [(b"retry-after", str(max(1, round(exc.retry_after_s))).encode())]
+
+
+async def _send_json(
+    send: Any, status: int, answer: dict[str, Any], extra: list[tuple[bytes, bytes]]
+) -> None:
+    body = json.dumps(answer).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers + extra})
+    await send({"type": "http.response.body", "body": body})
+
+
 def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
     """Undo ``Content-Encoding`` (gzip, deflate) without inflating past ``limit`` bytes."""
     encoding = encoding.strip().lower()
@@ -198,6 +244,8 @@ def create_app(
     app.state.http_errors = errors
     add_schemas(app)
 
+    # added last = runs first: the key is checked before anything else
+    app.add_middleware(_FastRefusal, runtime=runtime, admission=admission, errors=errors)
     if api_key is not None:
         app.add_middleware(_ApiKeyGuard, api_key=api_key, errors=errors)
 

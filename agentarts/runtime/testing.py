@@ -163,6 +163,7 @@ def serve_in_thread(
     grpc: bool = False,
     api_key: str | None = None,
     ports: Sequence[int] = range(18000, 19000),
+    keep_alive_s: int = 5,
     **app_options: Any,
 ) -> Iterator[tuple[str, str | None]]:
     """Run the HTTP server (and the gRPC one, on the same event loop) in a thread on loopback;
@@ -178,7 +179,14 @@ def serve_in_thread(
     grpc_port = free_port(ports, exclude=[port]) if grpc else None
     app = create_app(runtime, api_key=api_key, **app_options)
     server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="error", loop="none")
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="error",
+            loop="none",
+            timeout_keep_alive=keep_alive_s,
+        )
     )
     failure: list[BaseException] = []
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import time
 
 import pytest
 
@@ -123,23 +124,35 @@ def server(repo):
     from agentarts.runtime.testing import serve_in_thread
 
     rt = LocalRuntime([repo], "910B2x2")
-    with serve_in_thread(rt, max_body_bytes=1_000_000) as (url, _):
+    with serve_in_thread(rt, max_body_bytes=1_000_000, keep_alive_s=KEEP_ALIVE_S) as (url, _):
         host, port = url.split(":")
         yield rt, host, int(port)
     rt.close(drain=False)
 
 
+KEEP_ALIVE_S = 60
+
+
 class Session:
-    """One keep-alive connection; fails the test if the server closes it or answers 5xx."""
+    """One keep-alive connection; fails the test if the server closes it or answers 5xx.
+
+    The only closing allowed is the server's idle keep-alive timeout (a slow example
+    generation on a busy machine can exceed it): then the connection is reopened."""
 
     def __init__(self, host: str, port: int) -> None:
+        self.address = (host, port)
         self.conn = http.client.HTTPConnection(host, port, timeout=20)
         self.sent = 0
         self.statuses: dict[int, int] = {}
+        self.last = time.monotonic()
 
     def send(self, path: str, body: bytes, headers: dict[str, str]) -> int:
+        if time.monotonic() - self.last > KEEP_ALIVE_S - 5:
+            self.conn.close()
+            self.conn = http.client.HTTPConnection(*self.address, timeout=20)
         self.conn.request("POST", path, body=body, headers=headers)
         reply = self.conn.getresponse()
+        self.last = time.monotonic()
         data = reply.read()
         self.sent += 1
         self.statuses[reply.status] = self.statuses.get(reply.status, 0) + 1
