@@ -1,0 +1,107 @@
+"""The demo's figure: analysis, emulator forecast and truth maps with sites and alerts, and the
+skill per lead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["plot_demo"]
+
+_COLOURS = {"stop": "red", "restrict": "orange", "advisory": "gold"}
+
+
+def plot_demo(summary: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from agentarts.industries.weather.fields import z500_anomaly
+    from agentarts.industries.weather.ncio import _open
+    from agentarts.industries.weather.sites import DOMAIN_KM, to_xy_km
+
+    p = summary["_plot"]
+    ds = _open(Path(p["forecast"]))
+    days = summary["days"]
+    n = p["analysis"].shape[-1]
+    km = (np.arange(n) + 0.5) * DOMAIN_KM / n / 1000  # thousand km
+    fig, axes = plt.subplots(2, 2, figsize=(12, 10.5))
+    panels = [
+        (axes[0, 0], z500_anomaly(p["analysis"]), None, "Analysis (day 0): Z500 anomaly"),
+        (
+            axes[0, 1],
+            np.asarray(ds["z500"].values[days]),
+            np.asarray(ds["gust"].values[days]),
+            f"Emulator day {days}: Z500 (contours), gust (shading)",
+        ),
+        (axes[1, 0], z500_anomaly(p["truth"]), None, f"Truth day {days}: Z500 anomaly"),
+    ]
+    levels = np.arange(-4000, 4001, 500)
+    for ax, z, gust, title in panels:
+        if gust is None:
+            shade = ax.contourf(km, km, z, levels=levels, cmap="RdBu_r", extend="both")
+            fig.colorbar(shade, ax=ax, shrink=0.8, label="Z500 anomaly (m2/s2)")
+        else:
+            shade = ax.pcolormesh(km, km, gust, cmap="YlOrRd", vmin=0, vmax=25, shading="auto")
+            fig.colorbar(shade, ax=ax, shrink=0.8, label="10 m gust (m/s)")
+        ax.contour(km, km, z, levels=levels, colors="k", linewidths=0.6)
+        ax.set_title(title, fontsize=10)
+        ax.set_aspect("equal")
+        ax.set_xlabel("x (1000 km)")
+        ax.set_ylabel("y (1000 km)")
+        _sites(ax, p, to_xy_km)
+    ax = axes[1, 1]
+    leads = summary["leads_days"]
+    for key, label, style in (
+        ("rmse_emulator", "emulator (ONNX)", "o-"),
+        ("rmse_numerical", "numerical 32x32", "s-"),
+        ("rmse_persistence", "persistence", "^--"),
+        ("rmse_climatology", "climatology", "k:"),
+    ):
+        ax.plot(leads, summary[key], style, label=label)
+    ax.set_xlabel("lead (days)")
+    ax.set_ylabel("Z500 RMSE (m2/s2)")
+    ax.set_title(
+        f"Skill vs the coarsened truth ({summary['cases']} forecasts); emulator "
+        f"{summary['speedup_vs_truth']:g}x faster than the truth",
+        fontsize=10,
+    )
+    ax.grid(alpha=0.3)
+    ax.legend()
+    a = summary["alerts"]
+    fig.suptitle(
+        f"Weather pack demo, seed {summary['seed']}: {a['drafted']} alerts drafted, "
+        f"{a['issued']} issued after approval",
+        fontsize=12,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _sites(ax: Any, p: dict[str, Any], to_xy_km: Any) -> None:
+    worst: dict[str, str] = {}
+    order = ["advisory", "restrict", "stop"]
+    for f in p["findings"]:
+        level = worst.get(f["site"], "advisory")
+        worst[f["site"]] = max(level, f["level"], key=order.index)
+    for entry in p["extracted"]["sites"]:
+        site = entry["site"]
+        xy = np.array([to_xy_km(q["lat"], q["lon"]) for q in site["points"]]) / 1000
+        colour = _COLOURS.get(worst.get(site["name"], ""), "limegreen")
+        if site["kind"] == "rail":
+            ax.plot(xy[:, 0], xy[:, 1], "-", color=colour, lw=3)
+            ax.plot(xy[:, 0], xy[:, 1], "-", color="k", lw=0.8)
+        else:
+            marker = "^" if site["kind"] == "wind_farm" else "s"
+            ax.plot(xy[:, 0], xy[:, 1], marker, color=colour, mec="k", ms=9)
+        ax.annotate(
+            site["name"].split(" (")[0],
+            xy[0],
+            fontsize=7,
+            xytext=(4, 4),
+            textcoords="offset points",
+        )

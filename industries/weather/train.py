@@ -1,0 +1,341 @@
+"""Train the forecast emulator on the coarsened truth and export it to ONNX with its card.
+
+    pip install torch==2.13.0               # the CPU build (an unpinned torch pulls CUDA, GBs)
+    python -m agentarts.industries.weather.train [--out DIR] [--minutes 8]
+
+Data: truth runs (128 x 128) from seeds 100-103, 120 days each after spin-up, coarsened to the
+32 x 32 forecast grid every 6 h; validation seed 500 (40 days); the card's skill is measured on
+seeds 9000-9004 (never used for training or tuning), 5 initial states each. The emulator steps
+24 h; it is trained on one step, then fine-tuned on 3-day rollouts (the loss of each step of
+its own rollout), which keeps 5-day rollouts stable. Deterministic (fixed seeds,
+torch.manual_seed, one thread). The ONNX graph is written node by node (see ``net``).
+
+``agentarts train weather --data FILE.nc`` fits the same network on your own model's output
+(see ``ncio.read_training_netcdf`` for the format) and writes into ``--out``, never over the
+shipped model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agentarts.errors import UsageError
+
+MODELS = Path(__file__).parent / "models"
+MODEL_NAME = "qg_emulator"
+TRAIN_SEEDS = range(100, 104)
+VALID_SEEDS = range(500, 501)
+EVAL_SEEDS = range(9000, 9005)
+TRAIN_DAYS = 120
+FRAMES_PER_DAY = 4  # data every 6 h
+ROLLOUT = 3
+
+
+def generate(seeds: range, days: float, cache: Path | None = None) -> list[np.ndarray]:
+    """Coarsened truth trajectories (frames every 6 h) of each seed; cached as .npy files."""
+    from agentarts.industries.weather.data import Case, ModelPair
+
+    pair, out = ModelPair(), []
+    for seed in seeds:
+        path = cache / f"truth_{seed}_{days:g}d.npy" if cache else None
+        if path is not None and path.exists():
+            out.append(np.load(path))
+            continue
+        frames = Case.generate(pair, seed, days, every_days=1 / FRAMES_PER_DAY).frames
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, frames)
+        out.append(frames)
+    return out
+
+
+def _sequences(trajectories: list[np.ndarray], steps: int, gap: int) -> np.ndarray:
+    """All windows (start, start + 1 day, ..., start + steps days): (N, steps + 1, 2, n, n),
+    from trajectories with ``gap`` frames per day."""
+    windows = []
+    for frames in trajectories:
+        for start in range(len(frames) - steps * gap):
+            windows.append(frames[start : start + steps * gap + 1 : gap])
+    if not windows:
+        raise UsageError(f"the data hold no stretch of {steps} days to learn from")
+    return np.stack(windows).astype(np.float32)
+
+
+def fit(
+    trajectories: list[np.ndarray],
+    valid: list[np.ndarray],
+    seed: int = 0,
+    minutes: float = 8.0,
+    log: Any = print,
+    gap: int = FRAMES_PER_DAY,
+) -> tuple[Any, dict[str, Any]]:
+    """Train the network: 60 % of the time on one step, the rest on ROLLOUT-day rollouts."""
+    import torch
+
+    from agentarts.industries.weather.net import build_net, fit_lim
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(2)
+    rng = np.random.default_rng(seed)
+    one = _sequences(trajectories, 1, gap)
+    multi = _sequences(trajectories, ROLLOUT, gap)
+    vseq = torch.from_numpy(_sequences(valid, ROLLOUT, gap))
+    net = build_net()
+    scale = one[:, 0].std(axis=(0, 2, 3)).reshape(1, 2, 1, 1)
+    step = (one[:, 1] - one[:, 0]).std(axis=(0, 2, 3)).reshape(1, 2, 1, 1)
+    net.scale.copy_(torch.from_numpy(scale))
+    net.step_scale.copy_(torch.from_numpy(step))
+    g = fit_lim(trajectories, gap)
+    net.g_re.copy_(torch.from_numpy(g.real.astype(np.float32)))
+    net.g_im.copy_(torch.from_numpy(g.imag.astype(np.float32)))
+    weight = torch.from_numpy(1.0 / scale.astype(np.float32))
+    opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-5)
+    budget = minutes * 60
+    started = time.perf_counter()
+    history: list[dict[str, float]] = []
+    n = one.shape[-1]
+
+    def loss_of(batch: Any, k: int) -> Any:
+        state, total = batch[:, 0], 0.0
+        for s in range(1, k + 1):
+            state = net(state)
+            total = total + (((state - batch[:, s]) * weight) ** 2).mean()
+        return total / k
+
+    def validate() -> list[float]:
+        net.eval()
+        with torch.no_grad():
+            state, errs = vseq[:, 0], []
+            for s in range(1, ROLLOUT + 1):
+                state = net(state)
+                errs.append(float((((state - vseq[:, s]) * weight) ** 2).mean().sqrt()))
+        net.train()
+        return errs
+
+    epoch = 0
+    history.append({"epoch": 0, "rollout": 0, "valid_nrmse": validate()})
+    log(f"linear inverse model alone: valid normalised RMSE per day {history[0]['valid_nrmse']}")
+    while True:
+        elapsed = time.perf_counter() - started
+        if elapsed > budget:
+            break
+        phase_multi = elapsed > 0.6 * budget
+        data, k = (multi, ROLLOUT) if phase_multi else (one, 1)
+        batch_size = 32 if phase_multi else 128
+        lr = 3e-3 * (0.5 * (1 + np.cos(np.pi * min(1.0, elapsed / budget)))) + 5e-5
+        for group in opt.param_groups:
+            group["lr"] = lr
+        order = rng.permutation(len(data))
+        for i in range(0, len(order) - batch_size + 1, batch_size):
+            idx = order[i : i + batch_size]
+            shift = rng.integers(0, n, 2)  # translation symmetry of the periodic domain
+            batch = torch.from_numpy(np.roll(data[idx, : k + 1], tuple(shift), axis=(-2, -1)))
+            opt.zero_grad()
+            loss = loss_of(batch, k)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            if time.perf_counter() - started > budget:
+                break
+        epoch += 1
+        errs = validate()
+        history.append({"epoch": epoch, "rollout": k, "valid_nrmse": errs})
+        log(f"epoch {epoch} ({k}-day loss, lr {lr:.2e}): valid normalised RMSE per day {errs}")
+    net.eval()
+    return net, {"epochs": epoch, "history": history, "windows": len(one)}
+
+
+def evaluate(onnx_path: Path, seeds: range, inits: int = 5, spacing: int = 3) -> dict[str, Any]:
+    """Skill of an exported emulator on fresh seeds (see ``verify``), onnxruntime direct."""
+    from agentarts.industries.weather.data import Case, ModelPair
+    from agentarts.industries.weather.emulator import OnnxStepper
+    from agentarts.industries.weather.verify import LEADS, score_cases, summary
+
+    pair = ModelPair()
+    stepper = OnnxStepper(onnx_path)
+    days = (inits - 1) * spacing + max(LEADS)
+    cases = [Case.generate(pair, seed, days) for seed in seeds]
+    return summary(score_cases(pair, cases, stepper.rollout, inits, spacing))
+
+
+def _toml(values: Any) -> str:
+    return "[" + ", ".join(f"{float(v):.6g}" for v in values) + "]"
+
+
+def write_card(out: Path, info: dict[str, Any], metrics: dict[str, Any]) -> None:
+    """The model card (model.toml) next to version 1."""
+    lines = [
+        'description = "Forecast emulator: the 32x32 two-layer QG state 24 h ahead '
+        '(roll out for longer leads)"',
+        'task = "forecast"',
+        'precision = "fp16"',
+        "",
+        "[[inputs]]",
+        'name = "x"',
+        'description = "layer streamfunctions psi1 (500 hPa) and psi2 (850 hPa) on the 32x32 '
+        'forecast grid (500 km), m2/s"',
+        'unit = ["m2/s"]',
+        "valid_range = [-4e8, 4e8]",
+        "",
+        "[[outputs]]",
+        'name = "y"',
+        'description = "the same state 24 h later"',
+        'unit = ["m2/s"]',
+        "",
+        "[batching]",
+        "max_batch_size = 16",
+        "preferred_batch_sizes = [4, 8, 16]",
+        "",
+        "[provenance]",
+        'script = "agentarts.industries.weather.train"',
+        f'data = "{info["data"]}"',
+        f"windows = {info['windows']}",
+        f"epochs = {info['epochs']}",
+        f"train_minutes = {info['minutes']}",
+        f"parameters = {info['parameters']}",
+        "",
+        "[metrics]",
+        f'eval_seeds = "{metrics.get("eval_seeds", "")}"',
+        f"cases = {metrics.get('cases', 0)}",
+        f"leads_days = {_toml(metrics['leads_days'])}",
+    ]
+    for key, value in metrics.items():
+        if key.startswith(("rmse_", "acc_")):
+            lines.append(f"{key} = {_toml(value)}")
+    lines.append(
+        'note = "Z500 (m2/s2) and T850 (K) stand-ins against the coarsened 128x128 truth; '
+        "numerical = the same QG equations run at 32x32 from the coarsened analysis; "
+        'climatology = zero anomaly"'
+    )
+    (out / MODEL_NAME).mkdir(parents=True, exist_ok=True)
+    (out / MODEL_NAME / "model.toml").write_text("\n".join(lines) + "\n")
+
+
+def train(
+    out: Path = MODELS,
+    minutes: float = 8.0,
+    seed: int = 0,
+    cache: Path | None = None,
+    log: Any = print,
+) -> dict[str, Any]:
+    """Generate data, fit, export, score on the evaluation seeds, write the card."""
+    from agentarts.industries.weather.net import export_onnx
+
+    started = time.perf_counter()
+    log("generating truth runs ...")
+    trajectories = generate(TRAIN_SEEDS, TRAIN_DAYS, cache)
+    valid = generate(VALID_SEEDS, 40, cache)
+    log(f"data ready in {time.perf_counter() - started:.0f} s")
+    net, info = fit(trajectories, valid, seed=seed, minutes=minutes, log=log)
+    path = out / MODEL_NAME / "1" / "model.onnx"
+    export_onnx(net, path)
+    _check_export(net, path, trajectories[0][:8])
+    metrics = evaluate(path, EVAL_SEEDS)
+    metrics["eval_seeds"] = f"{EVAL_SEEDS.start}-{EVAL_SEEDS.stop - 1}"
+    info.update(
+        data=f"truth seeds {TRAIN_SEEDS.start}-{TRAIN_SEEDS.stop - 1}, {TRAIN_DAYS} days each, "
+        "6-hourly",
+        minutes=round((time.perf_counter() - started) / 60, 1),
+        parameters=sum(p.numel() for p in net.parameters()),
+    )
+    write_card(out, info, metrics)
+    return {**metrics, "epochs": info["epochs"], "minutes": info["minutes"]}
+
+
+def _check_export(net: Any, path: Path, frames: np.ndarray) -> None:
+    import torch
+
+    from agentarts.industries.weather.emulator import OnnxStepper
+
+    with torch.no_grad():
+        expected = net(torch.from_numpy(frames.astype(np.float32))).numpy()
+    got = OnnxStepper(path).step(frames.astype(np.float32))
+    err = float(np.abs(got - expected).max() / np.abs(expected).max())
+    if err > 1e-4:
+        raise RuntimeError(f"ONNX export differs from the trained network (rel. error {err:.2e})")
+
+
+def train_command(
+    data: Path | None = None,
+    out: Path | None = None,
+    seed: int | None = None,
+    as_json: bool = False,
+) -> dict[str, Any]:
+    """``agentarts train weather``: fit the emulator on your NetCDF (``--data``) or on the
+    pack's own truth runs, into ``--out`` (default ``./models``), never over the shipped model."""
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise UsageError(
+            "training needs torch: pip install 'agentarts[train]' (CPU: torch==2.13.0)"
+        ) from exc
+    target = (out or Path("models")).resolve()
+    if target == MODELS.resolve() or MODELS.resolve() in target.parents:
+        raise UsageError(f"--out {target} is the shipped model folder; choose another")
+    if data is None:
+        result = train(target, seed=seed or 0, log=_quiet(as_json))
+    else:
+        from agentarts.industries.weather.ncio import read_training_netcdf
+
+        trajectories, every = read_training_netcdf(data)
+        result = train_on(trajectories, every, target, seed or 0, _quiet(as_json))
+    result["out"] = str(target / MODEL_NAME)
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"wrote {result['out']} (point [runtime] model_repositories at {target})")
+    return result
+
+
+def _quiet(as_json: bool) -> Any:
+    import sys
+
+    return (lambda *_: None) if as_json else (lambda msg: print(msg, file=sys.stderr))
+
+
+def train_on(
+    trajectories: list[np.ndarray], every_days: float, out: Path, seed: int, log: Any
+) -> dict[str, Any]:
+    """Fit on a user's trajectories (frames every ``every_days``), hold out the last 20 %."""
+    from agentarts.industries.weather.net import export_onnx
+
+    frames = np.concatenate(trajectories)
+    cut = int(len(frames) * 0.8)
+    gap = round(1 / every_days)
+    net, info = fit([frames[:cut]], [frames[cut:]], seed=seed, minutes=4.0, log=log, gap=gap)
+    path = out / MODEL_NAME / "1" / "model.onnx"
+    export_onnx(net, path)
+    last = info["history"][-1]["valid_nrmse"] if info["history"] else []
+    metrics = {"leads_days": list(range(1, len(last) + 1)), "rmse_valid_normalised": last}
+    info.update(
+        data="user NetCDF (last 20 % held out)",
+        minutes=4.0,
+        parameters=sum(p.numel() for p in net.parameters()),
+    )
+    write_card(out, info, metrics)
+    return {"epochs": info["epochs"], "valid_normalised_rmse_per_day": last}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m agentarts.industries.weather.train")
+    parser.add_argument("--out", type=Path, default=MODELS)
+    parser.add_argument("--minutes", type=float, default=8.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", type=Path, default=None, help="keep truth runs here")
+    parser.add_argument("--evaluate", action="store_true", help="score the model in --out")
+    args = parser.parse_args()
+    if args.evaluate:
+        path = args.out / MODEL_NAME / "1" / "model.onnx"
+        print(json.dumps(evaluate(path, EVAL_SEEDS), indent=2))
+        return
+    print(json.dumps(train(args.out, args.minutes, args.seed, args.cache), indent=2))
+
+
+if __name__ == "__main__":
+    main()
