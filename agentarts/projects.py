@@ -17,6 +17,7 @@ refused (``new pydantic`` would make ``import pydantic`` load the project).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import keyword
 import os
@@ -25,8 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import chdir, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,14 +41,8 @@ from agentarts.errors import (
 )
 from agentarts.plugins import get_pack
 
-__all__ = [
-    "ProjectResult",
-    "UpgradeResult",
-    "check_project_name",
-    "create_project",
-    "normalize_name",
-    "upgrade_project",
-]
+__all__ = ["ProjectResult", "UpgradeResult", "check_project_name", "create_project"]
+__all__ += ["next_steps", "normalize_name", "upgrade_project"]
 
 ANSWERS_FILE = ".copier-answers.yml"
 BUNDLE_FILE = ".agentarts-template.bundle"
@@ -153,19 +147,13 @@ def _git(args: list[str], cwd: Path, *, check: bool = True) -> subprocess.Comple
         raise TemplateError(f"git {' '.join(args)} failed: {exc.stderr.strip()}") from exc
 
 
-_IDENTITY_CACHE: list[bool] = []
-
-
+@functools.cache
 def _git_has_identity() -> bool:
-    if not _IDENTITY_CACHE:
-        try:
-            out = subprocess.run(
-                ["git", "config", "user.email"], capture_output=True, text=True, check=False
-            )
-            _IDENTITY_CACHE.append(bool(out.stdout.strip()))
-        except FileNotFoundError:
-            _IDENTITY_CACHE.append(False)
-    return _IDENTITY_CACHE[0]
+    try:
+        out = subprocess.run(["git", "config", "user.email"], capture_output=True, text=True)
+    except FileNotFoundError:
+        return False
+    return bool(out.stdout.strip())
 
 
 def template_version(template_dir: Path) -> str:
@@ -300,18 +288,20 @@ def create_project(
         made = [p for p in (parent, *parent.parents) if not _exists(p)]
     except OSError as exc:
         raise UsageError(f"--output-dir {output_dir}: {exc.strerror or exc}") from None
-    try:
-        return _create(
-            pack,
-            template_dir,
-            parent,
-            target,
-            existing,
-            force,
-            project_name,
-            package_name,
-            description,
+    if existing and not force:
+        raise TargetExistsError(
+            f"{target} exists and is not empty",
+            hint="use --force to add the project files; existing files are kept",
         )
+    data = {
+        "project_name": project_name,
+        "package_name": package_name,
+        "industry": pack.name,
+        "description": description or f"{pack.title}: an AgentArts agent",
+        "agentarts_version": __version__,
+    }
+    try:
+        return _create(pack, template_dir, target, data, existing)
     except OSError as exc:
         raise UsageError(f"cannot create {target}: {exc.strerror or exc}") from None
     finally:
@@ -329,30 +319,12 @@ def _exists(path: Path) -> bool:
 
 
 def _create(
-    pack: Any,
-    template_dir: Path,
-    parent: Path,
-    target: Path,
-    existing: bool,
-    force: bool,
-    project_name: str,
-    package_name: str,
-    description: str | None,
+    pack: Any, template_dir: Path, target: Path, data: dict[str, str], existing: bool
 ) -> ProjectResult:
-    if existing and not force:
-        raise TargetExistsError(
-            f"{target} exists and is not empty",
-            hint="use --force to add the project files; existing files are kept",
-        )
+    """Render into a temporary folder beside ``target``, then move or merge it into place."""
     copier = _import_copier()
     version = template_version(template_dir)
-    data = {
-        "project_name": project_name,
-        "package_name": package_name,
-        "industry": pack.name,
-        "description": description or f"{pack.title}: an AgentArts agent",
-        "agentarts_version": __version__,
-    }
+    parent = target.parent
     parent.mkdir(parents=True, exist_ok=True)
     make_repo = not (existing and (target / ".git").exists()) and not _inside_git_worktree(target)
     with tempfile.TemporaryDirectory(prefix=".agentarts-new-", dir=parent) as tmp:
@@ -396,8 +368,8 @@ def _create(
             skipped = _merge_into(render, target)
     return ProjectResult(
         path=target,
-        project_name=project_name,
-        package_name=package_name,
+        project_name=data["project_name"],
+        package_name=data["package_name"],
         industry=pack.name,
         template_version=version,
         files=[f for f in files if f not in skipped],
@@ -459,16 +431,6 @@ class UpgradeResult:
         return self.old_version != self.new_version
 
 
-@contextmanager
-def _cwd(path: Path) -> Iterator[None]:
-    before = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(before)
-
-
 def upgrade_project(project_dir: Path | str = ".") -> UpgradeResult:
     """Re-apply the newer bundled template to a generated project, keeping the user's edits.
 
@@ -518,7 +480,7 @@ def upgrade_project(project_dir: Path | str = ".") -> UpgradeResult:
         # the temporary folder makes that path resolve to the bundle holding both the old and
         # the new version, which is what copier's three-way update needs.
         try:
-            with _cwd(Path(tmp)):
+            with chdir(tmp):
                 copier.run_update(
                     project,
                     vcs_ref=tag,
