@@ -62,19 +62,50 @@ def _agent_for_thread(thread_id: str) -> Any:
     return _agent(runs[0]["agent"])
 
 
+MAX_INPUT_BYTES = 16 * 1024 * 1024
+
+
+def _read_input_file(name: str) -> str:
+    """The text of ``--input @FILE``: a regular file, at most 16 MiB, UTF-8."""
+    import os
+    import stat
+
+    from agentarts.errors import InvalidInputError
+
+    try:
+        info = os.stat(name)
+    except OSError as exc:
+        raise InvalidInputError(f"--input @{name}: {exc.strerror}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        # a FIFO would block forever, /dev/zero would never end, a folder cannot be read
+        raise InvalidInputError(f"--input @{name}: not a regular file")
+    if info.st_size > MAX_INPUT_BYTES:
+        raise InvalidInputError(f"--input @{name}: larger than {MAX_INPUT_BYTES >> 20} MiB")
+    try:
+        with open(name, "rb") as handle:
+            data = handle.read(MAX_INPUT_BYTES + 1)
+    except OSError as exc:
+        raise InvalidInputError(f"--input @{name}: {exc.strerror}") from exc
+    if len(data) > MAX_INPUT_BYTES:
+        raise InvalidInputError(f"--input @{name}: larger than {MAX_INPUT_BYTES >> 20} MiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(
+            f"--input @{name}: not UTF-8 text (byte {exc.start}: {data[exc.start]:#04x})"
+        ) from exc
+
+
 def _parse_input(raw: str) -> dict[str, Any]:
     from agentarts.errors import InvalidInputError
 
-    text = raw
-    if raw.startswith("@"):
-        try:
-            text = Path(raw[1:]).read_text()
-        except OSError as exc:
-            raise InvalidInputError(f"--input {raw}: {exc.strerror}") from exc
+    text = _read_input_file(raw[1:]) if raw.startswith("@") else raw
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInputError(f"--input is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidInputError("--input is nested too deeply") from exc
     if not isinstance(value, dict):
         raise InvalidInputError("--input must be a JSON object")
     return value
@@ -101,26 +132,39 @@ def _progress(enabled: bool) -> Any:
 
 
 def _report(result: Any, as_json: bool) -> None:
+    from rich.markup import escape
+
+    from agentarts.security import mask_url
+
     if as_json:
         print_json(result.as_dict())
     else:
         out = console()
         colour = {"completed": "green", "waiting_approval": "yellow"}.get(result.status, "red")
-        out.print(f"thread [bold]{result.thread_id}[/]: [{colour}]{result.status}[/]")
+        thread = escape(result.thread_id)
+        out.print(f"thread [bold]{thread}[/]: [{colour}]{escape(result.status)}[/]")
         if result.error:
-            out.print(f"[red]{result.error}[/]")
-        if result.pending:
-            p = result.pending
+            out.print(f"[red]{escape(mask_url(result.error))}[/]")
+        p = result.pending
+        if p and p.get("type") == "actuation_uncertain":
+            out.print(f"[red]outcome unknown[/]: {escape(str(p.get('question')))}")
             out.print(
-                f"[yellow]approval needed[/] for [bold]{p.get('action')}[/] "
-                f"({p.get('safety')}): {json.dumps(p.get('proposal'))}"
+                f"  agentarts runs resolve {thread} --happened      (it took effect)\n"
+                f"  agentarts runs resolve {thread} --not-happened  (carry it out now)"
+            )
+        elif p:
+            out.print(
+                f"[yellow]approval needed[/] for [bold]{escape(str(p.get('action')))}[/] "
+                f"({escape(str(p.get('safety')))}): {escape(json.dumps(p.get('proposal')))}"
             )
             out.print(
-                f"  agentarts runs approve {result.thread_id} --by NAME\n"
-                f"  agentarts runs reject {result.thread_id} --reason TEXT"
+                f"  agentarts runs approve {thread} --reason TEXT\n"
+                f"  agentarts runs reject {thread} --reason TEXT"
             )
     if result.status == "failed":
         raise typer.Exit(1)
+    if result.status == "busy":
+        raise typer.Exit(2)
 
 
 def run(
@@ -139,28 +183,83 @@ def run(
     _report(result, as_json)
 
 
+_JSON_HELP = "Print one JSON document on stdout."
+_BY_HELP = "Who decides (recorded in the audit; default: your login name)."
+
+
+def _default_by() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in a bare container
+        return "operator"
+
+
+def _live_statuses(rows: list[dict[str, Any]]) -> None:
+    """Replace each thread's recorded status with the one its checkpoint and ledger give
+    (repairing rows left "running" by a process that died)."""
+    from agentarts.graph.agent import _pid_alive
+
+    agents: dict[str, Any] = {}
+    try:
+        for row in rows:
+            if row["status"] == "running" and _pid_alive(row.get("host") or ""):
+                continue
+            ref = row["agent"]
+            if ref not in agents:
+                try:
+                    agents[ref] = _agent(ref)
+                except Exception:  # the agent's code is gone: show what was recorded
+                    agents[ref] = None
+            agent = agents[ref]
+            if agent is None:
+                continue
+            with contextlib.suppress(Exception):
+                row["status"] = agent.status(row["thread_id"]).status
+    finally:
+        for agent in agents.values():
+            if agent is not None:
+                agent.close()
+
+
 @runs_app.command("list")
 def list_runs(
-    as_json: bool = typer.Option(False, "--json"), limit: int = typer.Option(50, "--limit", min=1)
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+    limit: int = typer.Option(50, "--limit", min=1, max=10_000, help="Most threads to list."),
 ) -> None:
-    """Threads, newest first, with the status of their latest run."""
+    """Threads, newest first, with their status (from their checkpoints)."""
+    from rich.markup import escape
+
+    from agentarts.security import mask_url
     from agentarts.store import RunStore
 
     settings = _project_imports()
     store = RunStore(settings.database_url)
-    rows = store.list_threads(limit)
-    store.close()
+    try:
+        store.repair_stale_runs()
+        rows = store.list_threads(limit)
+    finally:
+        store.close()
+    _live_statuses(rows)
     if as_json:
         print_json({"runs": rows})
         return
     from rich.table import Table
 
-    table = Table(title=f"Runs ({settings.database_url})")
-    for col in ("thread", "agent", "status", "started", "error"):
-        table.add_column(col)
+    table = Table(title=f"Runs ({escape(mask_url(settings.database_url))})")
+    table.add_column("thread", no_wrap=True)
+    table.add_column("agent", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("started", no_wrap=True)
+    table.add_column("error", overflow="fold")
     for r in rows:
         table.add_row(
-            r["thread_id"], r["agent"], r["status"], r["started_at"][:19], (r["error"] or "")[:60]
+            escape(r["thread_id"]),
+            escape(r["agent"]),
+            escape(r["status"]),
+            r["started_at"][:19],
+            escape(mask_url(r["error"] or ""))[:60],
         )
     console().print(table if rows else "No runs yet.")
 
@@ -172,19 +271,24 @@ def _show(thread_id: str) -> dict[str, Any]:
 
     settings = _project_imports()
     store = RunStore(settings.database_url)
-    record = store.thread(thread_id)
-    store.close()
+    try:
+        store.repair_stale_runs(thread_id)
+        record = store.thread(thread_id)
+        record["actuations"] = store.actuations(thread_id)
+    finally:
+        store.close()
     if not record["runs"]:
         raise NotFoundError(f"no run with thread id {thread_id!r}")
     last = record["runs"][-1]
     status, pending = last["status"], None
-    if status != "failed":
-        # the live status comes from the checkpoint; if the agent's code is gone, the audit
-        # record still shows with the status it last recorded
-        with contextlib.suppress(Exception):
-            agent = _agent(last["agent"])
+    # the live status comes from the checkpoint; if the agent's code is gone, the audit
+    # record still shows with the status it last recorded
+    with contextlib.suppress(Exception):
+        agent = _agent(last["agent"])
+        try:
             current = agent.status(thread_id)
             status, pending = current.status, current.pending
+        finally:
             agent.close()
     if last["status"] == "running" and _pid_alive(last["host"]):
         status = "running"
@@ -199,8 +303,10 @@ def _show(thread_id: str) -> dict[str, Any]:
 
 
 @runs_app.command()
-def show(thread_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+def show(thread_id: str, as_json: bool = typer.Option(False, "--json", help=_JSON_HELP)) -> None:
     """Everything a thread did: status, steps, tool calls, approvals, alerts, work orders."""
+    from rich.markup import escape
+
     record = _show(thread_id)
     if as_json:
         print_json(record)
@@ -208,57 +314,135 @@ def show(thread_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
     from rich.table import Table
 
     out = console()
-    out.print(f"thread [bold]{thread_id}[/] ({record['agent']}): {record['status']}")
+    out.print(
+        f"thread [bold]{escape(thread_id)}[/] ({escape(record['agent'])}): "
+        f"{escape(record['status'])}"
+    )
     table = Table(title="Steps")
     for col in ("node", "status", "ms", "started"):
         table.add_column(col)
     for s in record["steps"]:
-        table.add_row(s["node"], s["status"], f"{s['duration_ms']:.1f}", s["started_at"][11:23])
+        table.add_row(
+            escape(s["node"]), s["status"], f"{s['duration_ms']:.1f}", s["started_at"][11:23]
+        )
     out.print(table)
     for a in record["approvals"]:
         out.print(
-            f"{a['decision']} by {a['by']} at {a['decided_at'][:19]}: {a['action']} "
-            f"{json.dumps(a['proposal'])} {a['reason']}"
+            f"{escape(a['decision'])} by {escape(a['by'])} at {a['decided_at'][:19]}: "
+            f"{escape(a['action'])} {escape(json.dumps(a['proposal']))} {escape(a['reason'])}"
+        )
+    for act in record["actuations"]:
+        out.print(
+            f"actuation {escape(act['action'])} {escape(act['args'])}: {escape(act['status'])}"
         )
     if record["pending"]:
-        out.print(f"[yellow]waiting for approval of {record['pending'].get('action')}[/]")
+        out.print(
+            f"[yellow]waiting: {escape(str(record['pending'].get('action')))} "
+            f"({escape(record['status'])})[/]"
+        )
+
+
+def _steer(thread_id: str, as_json: bool) -> Any:
+    agent = _agent_for_thread(thread_id)
+    if not as_json:
+        agent.events.subscribers.append(_progress(True))
+    return agent
 
 
 @runs_app.command()
 def approve(
     thread_id: str,
-    by: str = typer.Option("operator", "--by"),
-    reason: str = typer.Option("", "--reason"),
-    as_json: bool = typer.Option(False, "--json"),
+    by: str | None = typer.Option(None, "--by", help=_BY_HELP),
+    reason: str = typer.Option("", "--reason", help="Why (recorded in the audit)."),
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
-    """Approve the pending action of a thread and continue the run."""
-    agent = _agent_for_thread(thread_id)
-    if not as_json:
-        agent.events.subscribers.append(_progress(True))
-    _report(agent.approve(thread_id, by=by, reason=reason), as_json)
+    """Approve the pending action of a thread (exactly as shown) and continue the run."""
+    agent = _steer(thread_id, as_json)
+    try:
+        _report(agent.approve(thread_id, by=by or _default_by(), reason=reason), as_json)
+    finally:
+        agent.close()
 
 
 @runs_app.command()
 def reject(
     thread_id: str,
-    reason: str = typer.Option(..., "--reason", help="Why (recorded)."),
-    by: str = typer.Option("operator", "--by"),
-    as_json: bool = typer.Option(False, "--json"),
+    reason: str = typer.Option(..., "--reason", help="Why (required, recorded in the audit)."),
+    by: str | None = typer.Option(None, "--by", help=_BY_HELP),
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Reject the pending action of a thread (with a reason) and continue the run."""
-    agent = _agent_for_thread(thread_id)
-    if not as_json:
-        agent.events.subscribers.append(_progress(True))
-    _report(agent.reject(thread_id, reason=reason, by=by), as_json)
+    agent = _steer(thread_id, as_json)
+    try:
+        _report(agent.reject(thread_id, reason=reason, by=by or _default_by()), as_json)
+    finally:
+        agent.close()
 
 
 @runs_app.command()
-def resume(thread_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
-    """Continue a thread from its last checkpoint (after a crash)."""
-    agent = _agent_for_thread(thread_id)
-    if not as_json:
-        agent.events.subscribers.append(_progress(True))
-    _report(agent.resume(thread_id), as_json)
+def resume(thread_id: str, as_json: bool = typer.Option(False, "--json", help=_JSON_HELP)) -> None:
+    """Continue a thread from its last checkpoint (after a crash, or a recorded decision)."""
+    agent = _steer(thread_id, as_json)
+    try:
+        _report(agent.resume(thread_id), as_json)
+    finally:
+        agent.close()
+
+
+@runs_app.command()
+def resolve(
+    thread_id: str,
+    happened: bool = typer.Option(
+        ...,
+        "--happened/--not-happened",
+        help="Whether the interrupted actuation took effect (look at the plant first).",
+    ),
+    by: str | None = typer.Option(None, "--by", help=_BY_HELP),
+    reason: str = typer.Option("", "--reason", help="What you checked (recorded)."),
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+) -> None:
+    """Answer a thread whose actuation's outcome is unknown after a crash."""
+    agent = _steer(thread_id, as_json)
+    try:
+        result = agent.confirm_outcome(thread_id, happened, by=by or _default_by(), reason=reason)
+        _report(result, as_json)
+    finally:
+        agent.close()
+
+
+@runs_app.command()
+def verify(
+    thread_id: str | None = typer.Argument(None, help="One thread (default: all)."),
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+) -> None:
+    """Check approvals and actuations against their signatures; exit 1 on any problem."""
+    from rich.markup import escape
+
+    from agentarts.graph.verify import verify as check
+    from agentarts.store import RunStore
+
+    settings = _project_imports()
+    store = RunStore(settings.database_url)
+    try:
+        report = check(store, thread_id)
+    finally:
+        store.close()
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        out = console()
+        out.print(
+            f"checked {report.threads} thread(s): {report.requests} requests, "
+            f"{report.approvals} decisions, {report.actuations} actuations"
+        )
+        for p in report.problems:
+            out.print(
+                f"[red]{escape(p['kind'])}[/] {escape(p['thread_id'])}: {escape(p['detail'])}"
+            )
+        if report.ok:
+            out.print("[green]all signatures and grants check out[/]")
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @runs_app.command()
@@ -267,15 +451,37 @@ def export(
     output: Path | None = typer.Option(None, "--output", "-o", help="File (default: stdout)."),
 ) -> None:
     """The full audit record of a thread as one JSON document."""
+    from agentarts._files import atomic_write_text
+
+    if output is not None:
+        _check_export_target(output)
     record = _show(thread_id)
     text = json.dumps(record, indent=2, default=str) + "\n"
     if output is None:
         sys.stdout.write(text)
         return
-    tmp = output.with_name(output.name + ".part")
-    tmp.write_text(text)
-    tmp.replace(output)  # never a half-written export
-    console(stderr=True).print(f"wrote {output}")
+    atomic_write_text(output, text)
+    console(stderr=True).print(f"wrote {output}", markup=False)
+
+
+def _check_export_target(output: Path) -> None:
+    """A regular file (new or existing) in an existing folder; never a link or a device."""
+    import os
+    import stat
+
+    from agentarts.errors import UsageError
+
+    if len(output.name.encode()) > 255:
+        raise UsageError(f"-o {output}: file name longer than 255 bytes")
+    if output.is_symlink():
+        raise UsageError(f"-o {output} is a symbolic link: give the file itself")
+    if output.exists() and not stat.S_ISREG(os.stat(output).st_mode):
+        raise UsageError(f"-o {output} is not a regular file")
+    parent = output.parent if str(output.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"-o {output}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"-o {output}: folder {parent} is not writable")
 
 
 @tools_app.command("list")

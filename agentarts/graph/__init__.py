@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         tool_node,
     )
     from agentarts.graph.state import AgentState
+    from agentarts.graph.verify import VerifyReport, verify
 
 _LAZY = {
     "Agent": "agentarts.graph.agent",
@@ -38,6 +39,8 @@ _LAZY = {
     "route_on_approval": "agentarts.graph.nodes",
     "route_on_guard": "agentarts.graph.nodes",
     "tool_node": "agentarts.graph.nodes",
+    "VerifyReport": "agentarts.graph.verify",
+    "verify": "agentarts.graph.verify",
 }
 __all__ = [
     "Agent",
@@ -48,6 +51,7 @@ __all__ = [
     "RunEvent",
     "RunResult",
     "ScriptedChat",
+    "VerifyReport",
     "approval_gate",
     "chat_node",
     "guard",
@@ -55,6 +59,7 @@ __all__ = [
     "route_on_approval",
     "route_on_guard",
     "tool_node",
+    "verify",
 ]
 
 

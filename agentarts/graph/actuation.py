@@ -77,6 +77,19 @@ def task_of(config: Mapping[str, Any] | None) -> tuple[str, str]:
     return thread_id, ns
 
 
+def step_of(config: Mapping[str, Any] | None) -> str:
+    """The logical step a node execution belongs to: node path, superstep and push index,
+    without LangGraph's task ids. Two processes resuming the same checkpoint race on the
+    same step (one claim wins); a ``Send`` copy or a second node is another step."""
+    conf = (config or {}).get("configurable") or {}
+    meta = (config or {}).get("metadata") or {}
+    ns = str(conf.get("checkpoint_ns") or meta.get("langgraph_checkpoint_ns") or "")
+    nodes = "|".join(part.split(":", 1)[0] for part in ns.split("|"))
+    path = meta.get("langgraph_path") or ()
+    where = ",".join(str(p) for p in path[:3] if isinstance(p, str | int))
+    return f"{nodes}@{meta.get('langgraph_step')}[{where}]"
+
+
 def _interrupt_id(ns: str) -> str:
     try:
         from langgraph.types import _interrupt_id as make
@@ -183,7 +196,8 @@ def run_actuation(
     """Carry out an actuating tool call under the protocol; the node's state update."""
     from agentarts.store.ledger import output_of
 
-    thread_id, task = task_of(config)
+    thread_id, _ = task_of(config)
+    task = step_of(config)
     digest = proposal_digest(tool.name, parsed)
     store = ledger()
     grants = [

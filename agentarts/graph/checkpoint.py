@@ -41,8 +41,26 @@ def make_checkpointer(url: str) -> tuple[Any, Any]:
                 "Postgres checkpoints need extra packages", hint="pip install 'agentarts[postgres]'"
             ) from exc
         dsn = "postgresql://" + url.partition("://")[2]
-        conn = Connection.connect(dsn, autocommit=True, prepare_threshold=0, row_factory=dict_row)
+        try:
+            conn = Connection.connect(
+                dsn, autocommit=True, prepare_threshold=0, row_factory=dict_row
+            )
+        except Exception as exc:  # psycopg.OperationalError: refused, auth, no such db
+            from agentarts.security import mask_url
+
+            raise ConfigError(
+                f"cannot connect to {mask_url(url)}: {mask_url(' '.join(str(exc).split()))}"
+            ) from exc
         saver = PostgresSaver(conn)
-        saver.setup()
+        # LangGraph's setup() runs its migrations unlocked: several processes starting on a
+        # fresh database would insert the same migration rows. A session advisory lock makes
+        # them take turns (the key is arbitrary but fixed for AgentArts' checkpoint setup).
+        conn.execute("SELECT pg_advisory_lock(72520142)")
+        try:
+            saver.setup()
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(72520142)")
         return saver, conn
-    raise ConfigError(f"unsupported database URL {url!r}")
+    from agentarts.security import mask_url
+
+    raise ConfigError(f"unsupported database URL {mask_url(url)!r}")

@@ -53,7 +53,11 @@ def make_engine(url: str) -> Any:
             ) from exc
         rest = url.partition("://")[2]
         return create_engine(f"postgresql+psycopg://{rest}", pool_pre_ping=True)
-    raise ConfigError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
+    from agentarts.security import mask_url
+
+    raise ConfigError(
+        f"unsupported database URL {mask_url(url)!r}: use sqlite:///PATH or postgresql://..."
+    )
 
 
 def with_retry(fn: Callable[[], Any], attempts: int = 8) -> Any:

@@ -310,6 +310,33 @@ class RunStore(LedgerMixin):
             )
         )
 
+    def repair_stale_runs(self, thread_id: str | None = None) -> int:
+        """Mark runs left "running" by a process that no longer exists as ``crashed``.
+
+        The thread itself stays resumable from its last checkpoint; this only stops the
+        audit from showing a run as running forever. Returns how many rows were repaired.
+        """
+        from agentarts._process import is_alive
+
+        runs = self.t["runs"]
+        query = runs.select().where(runs.c.status == "running")
+        if thread_id is not None:
+            query = query.where(runs.c.thread_id == thread_id)
+        with self.engine.connect() as conn:
+            stale = [r.id for r in conn.execute(query) if not is_alive(r.host)]
+        for run_id in stale:
+            self._write(
+                runs.update()
+                .where(runs.c.id == run_id, runs.c.status == "running")
+                .values(
+                    status="crashed",
+                    error="the process running it ended before it finished; the thread "
+                    "resumes from its last checkpoint",
+                    ended_at=now(),
+                )
+            )
+        return len(stale)
+
     # -- reads -------------------------------------------------------------------------------
     def list_threads(self, limit: int = 50) -> list[dict[str, Any]]:
         """The latest run of each thread, newest first."""
