@@ -286,7 +286,8 @@ def _pack_provider(ref: str, industry: str | None) -> Any:
             )
             if not mine:
                 continue
-            if pack.panels:
-                return load_ref(pack.panels)
+            named = getattr(pack, "panels", None)
+            if named:
+                return load_ref(named)
             return BUILTIN.get(pack.name)
     return None

@@ -41,8 +41,7 @@ def _free_port() -> int:
     raise RuntimeError("no free port in 19600-19799")
 
 
-@pytest.fixture
-def server(agent, db_url, tokens, clock):
+def _serve(agent, db_url, industry=None):
     import uvicorn
 
     from agentarts.server import ServerConfig, create_app
@@ -51,7 +50,7 @@ def server(agent, db_url, tokens, clock):
     store = UserStore(db_url)
     store.add("dana", "approver", password=PASSWORD)
     store.close()
-    app = create_app([agent], db_url, ServerConfig())
+    app = create_app([agent], db_url, ServerConfig(), industry=industry)
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -60,9 +59,27 @@ def server(agent, db_url, tokens, clock):
     while not srv.started and time.time() < deadline:
         time.sleep(0.05)
     assert srv.started
-    yield f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{port}", srv, thread
+
+
+@pytest.fixture
+def server(agent, db_url, tokens, clock):
+    base, srv, thread = _serve(agent, db_url)
+    yield base
     srv.should_exit = True
     thread.join(10)
+
+
+def _sign_in(browser, base, wait):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    browser.get(base + "/")
+    wait.until(ec.visibility_of_element_located((By.ID, "login-form")))
+    browser.find_element(By.ID, "username").send_keys("dana")
+    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "#login-form button").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "whoami"), "dana"))
 
 
 @pytest.fixture
@@ -129,7 +146,7 @@ def test_sign_in_approve_and_see_the_audit_row(server, browser, tokens, tmp_path
     browser.find_element(By.CSS_SELECTOR, "#login-form button").click()
     wait.until(ec.text_to_be_present_in_element((By.ID, "whoami"), "dana"))
     wait.until(ec.text_to_be_present_in_element((By.ID, "live"), "live"))
-    assert "Nothing waits" in browser.find_element(By.ID, "view").text
+    wait.until(ec.text_to_be_present_in_element((By.ID, "view"), "Nothing waits"))
     browser.save_screenshot(str(shots / "1-signed-in.png"))
 
     # an operator's run reaches its gate: the card appears without reloading the page
@@ -181,3 +198,45 @@ def test_sign_in_approve_and_see_the_audit_row(server, browser, tokens, tmp_path
     assert [(a["decision"], a["by"]) for a in approvals] == [("approved", "dana")]
     assert shutil.disk_usage(shots)  # screenshots were written
     assert len(list(shots.glob("*.png"))) >= 5
+
+
+def test_steel_proposal_shows_the_hmt_trend_forecast_and_band(browser, tmp_path, monkeypatch):
+    """The steel pack's panels in the console: HMT and [Si] trends, 2 h forecast, aim band."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from agentarts.graph import Agent
+    from agentarts.industries.steel.agent import builder
+    from tests.server.test_panels import cooling_history
+
+    monkeypatch.chdir(tmp_path)
+    db_url = f"sqlite:///{tmp_path / 'steel.db'}"
+    agent = Agent(builder, name="steel-blast-furnace", database_url=db_url)
+    agent.ref = "agentarts.industries.steel.agent:agent"
+    result = agent.run({"source": str(cooling_history(tmp_path))}, thread_id="shift-a")
+    assert result.status == "waiting_approval", result.error
+    base, srv, thread = _serve(agent, db_url, industry="steel")
+    try:
+        wait = WebDriverWait(browser, 30)
+        _sign_in(browser, base, wait)
+        card = wait.until(
+            ec.visibility_of_element_located((By.CSS_SELECTOR, "article[data-thread='shift-a']"))
+        )
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".p-hmt_c svg.chart .band"))
+        browser.save_screenshot(str(_shots(tmp_path) / "6-steel-proposal.png"))
+        text = card.text.lower()  # panel titles are drawn in capitals
+        assert "apply_setpoint" in text and "pci_rate_kg_thm" in text, text
+        assert "hmt forecast" in text  # the explanation
+        assert "hot-metal temperature" in text and "aim band" in text
+        lines = card.find_elements(By.CSS_SELECTOR, ".p-hmt_c svg.chart path.line")
+        assert len(lines) == 2  # measured and forecast
+        browser.find_element(By.ID, "theme").click()
+        browser.save_screenshot(str(_shots(tmp_path) / "7-steel-proposal-dark.png"))
+        card.find_element(By.CSS_SELECTOR, "textarea.reason").send_keys("furnace cooling")
+        card.find_element(By.CSS_SELECTOR, "button.approve").click()
+        wait.until(ec.text_to_be_present_in_element((By.ID, "toast"), "run completed"))
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+        agent.close()

@@ -88,7 +88,7 @@ const RENDER = {
 };
 
 function renderSeries(d) {
-  const W = 460, H = 180, L = 52, R = 10, T = 10, B = 28;
+  const W = 640, H = 200, L = 56, R = 12, T = 10, B = 28;
   const pts = (d.series || []).flatMap((x) => x.points);
   if (!pts.length) return h("p", { class: "muted" }, "no data");
   let ys = pts.map((p) => p[1]);
@@ -106,8 +106,13 @@ function renderSeries(d) {
     svg.append(s("line", { x1: L, x2: W - R, y1: Y(y), y2: Y(y), class: "gridline" }));
     svg.append(s("text", { x: L - 4, y: Y(y) + 4, class: "tick", "text-anchor": "end" }, fmtValue(y)));
   }
-  svg.append(s("text", { x: L, y: H - 8, class: "tick" }, fmtValue(x0)));
-  svg.append(s("text", { x: W - R, y: H - 8, class: "tick", "text-anchor": "end" }, `${fmtValue(x1)} ${d.x_label || ""}`));
+  const xt = (x) => (Number.isInteger(x) ? String(x) : x.toFixed(1));
+  svg.append(s("text", { x: L, y: H - 8, class: "tick" }, xt(x0)));
+  svg.append(s("text", { x: W - R, y: H - 8, class: "tick", "text-anchor": "end" }, `${xt(x1)} ${d.x_label || ""}`));
+  if (x0 < 0 && x1 > 0) {  // a time axis around "now"
+    svg.append(s("line", { x1: X(0), x2: X(0), y1: T, y2: H - B, class: "now" }));
+    svg.append(s("text", { x: X(0), y: H - 8, class: "tick", "text-anchor": "middle" }, "now"));
+  }
   (d.series || []).forEach((ser, i) => {
     const path = ser.points.map((p, j) => `${j ? "L" : "M"}${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join("");
     svg.append(s("path", { d: path, class: `line s${i}` }));
