@@ -221,8 +221,12 @@ def _read_answers(project: Path) -> dict[str, str]:
     path = project / ANSWERS_FILE
     if not path.is_file():
         raise UsageError(f"{project} has no {ANSWERS_FILE}: it was not made by agentarts new")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not UTF-8 text: restore it from git") from None
     answers: dict[str, str] = {}
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         key, sep, value = line.partition(":")
         if sep and not line.startswith((" ", "#")):
             answers[key.strip()] = value.strip().strip("'\"")
@@ -436,8 +440,16 @@ def upgrade_project(project_dir: Path | str = ".") -> UpgradeResult:
 
     The project must be a git repository with no uncommitted changes (so the upgrade can be
     reviewed with ``git diff`` and undone with ``git checkout .``). Conflicting hunks are left
-    inline with markers and listed in the result.
+    inline with markers and listed in the result. A path the file system refuses (too long,
+    unreadable) is a UsageError.
     """
+    try:
+        return _upgrade(project_dir)
+    except OSError as exc:
+        raise UsageError(f"{project_dir}: {exc.strerror or exc}") from None
+
+
+def _upgrade(project_dir: Path | str) -> UpgradeResult:
     from packaging.version import InvalidVersion, Version
 
     project = Path(project_dir).expanduser().resolve()

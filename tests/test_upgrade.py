@@ -98,3 +98,21 @@ def test_failed_upgrade_restores_project(runner, cli, project, newer_template, m
     assert "project left unchanged" in result.stderr
     assert _git(project, "status", "--porcelain") == ""
     assert _git(project, "rev-parse", "HEAD") == before
+
+
+@pytest.mark.parametrize("kind", ["long-path", "device", "not-utf8-answers", "answers-folder"])
+def test_upgrade_of_odd_paths_is_one_line(runner, cli, tmp_path, kind):
+    target = {
+        "long-path": tmp_path / ("n" * 300),
+        "device": Path("/dev/null"),
+        "not-utf8-answers": tmp_path / "p",
+        "answers-folder": tmp_path / "q",
+    }[kind]
+    if kind == "not-utf8-answers":
+        target.mkdir()
+        (target / ".copier-answers.yml").write_bytes(b"\xff\xfe_commit: v1\n")
+    elif kind == "answers-folder":
+        (target / ".copier-answers.yml").mkdir(parents=True)
+    result = runner.invoke(cli, ["upgrade", str(target)])
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    assert result.stderr.startswith("error:") and result.stderr.count("\n") == 1
