@@ -1,7 +1,8 @@
 """End to end: build the wheel, install it in a fresh venv, generate a project, run its tests.
 
-Offline: the venv sees the already-installed dependencies (``--system-site-packages``) and pip
-runs with ``--no-index``, so nothing is fetched.
+Offline: the new venv sees the dependencies installed for the interpreter running the tests
+(a ``.pth`` file naming its site-packages, which works whether that interpreter is a system
+Python or itself a venv) and pip runs with ``--no-index``, so nothing is fetched.
 """
 
 from __future__ import annotations
@@ -22,6 +23,21 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
     out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, f"{cmd}\n{out.stdout}\n{out.stderr}"
     return out.stdout
+
+
+def _see_parent_packages(py: Path) -> None:
+    """Let the venv at ``py`` import what this interpreter has installed (not its editable
+    agentarts: .pth lines add folders, they do not run the folders' own .pth hooks)."""
+    import sysconfig
+
+    parent = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    site = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    Path(site, "_agentarts_test_parent.pth").write_text("\n".join(sorted(parent)) + "\n")
 
 
 def test_wheel_install_new_project_and_its_tests(tmp_path):
@@ -47,8 +63,9 @@ def test_wheel_install_new_project_and_its_tests(tmp_path):
     )
     wheel = next(dist.glob("agentarts-*.whl"))
     venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], tmp_path, env)
+    _run([sys.executable, "-m", "venv", str(venv)], tmp_path, env)
     py = venv / "bin" / "python"
+    _see_parent_packages(py)
     _run([str(py), "-m", "pip", "install", "-q", "--no-build-isolation", str(wheel)], tmp_path, env)
     where = _run([str(py), "-c", "import agentarts; print(agentarts.__file__)"], tmp_path, env)
     assert where.strip().startswith(str(venv)), where
