@@ -274,3 +274,28 @@ def test_failure_removes_the_output_folders_it_made(runner, cli, tmp_path, monke
     result = runner.invoke(cli, ["new", "acme", "-o", str(tmp_path / "a" / "b"), "--no-input"])
     assert result.exit_code in (1, 2) and result.stderr.startswith("error:")
     assert _tree(tmp_path) == []
+
+
+def test_langgraph_json_graph_imports_the_way_langgraph_dev_loads_it(runner, cli, tmp_path):
+    """`langgraph dev` puts the project and each local dependency on sys.path and imports the
+    graph's module path; do the same in a fresh interpreter (no install, no server)."""
+    from tests.conftest import run_python
+
+    result = runner.invoke(cli, ["new", "lg-check", "-o", str(tmp_path), "--no-input"])
+    assert result.exit_code == 0, result.stderr
+    project = tmp_path / "lg-check"
+    code = (
+        "import importlib, json, sys, pathlib\n"
+        "cfg = json.loads(pathlib.Path('langgraph.json').read_text())\n"
+        "sys.path.append('.')\n"
+        "sys.path += [d for d in cfg['dependencies'] if pathlib.Path(d).is_dir()]\n"
+        "for name, spec in cfg['graphs'].items():\n"
+        "    module, _, attr = spec.rpartition(':')\n"
+        "    assert '/' not in module, spec\n"
+        "    graph = getattr(importlib.import_module(module), attr)\n"
+        "    print(name, type(graph).__name__, sorted(graph.get_graph().nodes))\n"
+    )
+    done = run_python(code, cwd=project, env={"AGENTARTS_DATA_DIR": str(tmp_path / "data")})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("lg_check CompiledStateGraph")
+    assert "'approval'" in done.stdout and "'apply'" in done.stdout
