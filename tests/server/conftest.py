@@ -67,3 +67,16 @@ def client(agent, db_url, tokens, clock):  # noqa: F811
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def fresh_plant():
+    """The steel pack's process-wide plant, as a new process has it, restored afterwards
+    (an approved move resets its move timer, which changes what the next run proposes)."""
+    from agentarts.industries.steel.plant import LivePlant, plant
+
+    saved = dict(vars(plant))
+    vars(plant).update(vars(LivePlant()))
+    yield plant
+    vars(plant).clear()
+    vars(plant).update(saved)

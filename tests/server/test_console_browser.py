@@ -200,7 +200,9 @@ def test_sign_in_approve_and_see_the_audit_row(server, browser, tokens, tmp_path
     assert len(list(shots.glob("*.png"))) >= 5
 
 
-def test_steel_proposal_shows_the_hmt_trend_forecast_and_band(browser, tmp_path, monkeypatch):
+def test_steel_proposal_shows_the_hmt_trend_forecast_and_band(
+    browser, tmp_path, monkeypatch, fresh_plant
+):
     """The steel pack's panels in the console: HMT and [Si] trends, 2 h forecast, aim band."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec

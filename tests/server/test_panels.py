@@ -57,7 +57,7 @@ def test_default_panels_show_proposal_explanation_and_guard():
 
 
 @pytest.mark.slow
-def test_steel_panel_draws_the_trend_forecast_and_band(tmp_path, monkeypatch):
+def test_steel_panel_draws_the_trend_forecast_and_band(tmp_path, monkeypatch, fresh_plant):
     from agentarts.graph import Agent
     from agentarts.industries.steel.agent import builder
     from agentarts.industries.steel.control import HMT_BAND

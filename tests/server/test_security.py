@@ -9,7 +9,13 @@ import pytest
 from tests.agents.sample_agent import READING
 from tests.server.conftest import PASSWORD, bearer, make_client
 
-OPEN = {("GET", "/ping"), ("GET", "/"), ("GET", "/static/{name}"), ("POST", "/auth/login")}
+OPEN = {
+    ("GET", "/ping"),
+    ("GET", "/"),
+    ("GET", "/favicon.ico"),
+    ("GET", "/static/{name}"),
+    ("POST", "/auth/login"),
+}
 
 
 def _start(client, token: str) -> str:
