@@ -365,9 +365,7 @@ def _create(
         )
         skipped: list[str] = []
         if not target.exists() or not any(target.iterdir()):
-            if target.exists():
-                target.rmdir()
-            os.replace(render, target)
+            os.replace(render, target)  # rename(2) replaces an empty folder in one step
         else:
             skipped = _merge_into(render, target)
     return ProjectResult(
