@@ -5,6 +5,9 @@
    guarantee the Agent gives). Target <= 1.3x.
 2. Store write cost per step (one row in agentarts_steps).
 3. Runs per second for 1,000 short runs with the SQLite checkpointer.
+4. The actuation protocol's cost: run to a gate, approve, actuate, with the protocol (signed
+   request, decision, grant, claimed actuation) against the same graph whose gate is a bare
+   LangGraph ``interrupt`` and whose tool is not actuating. Target: <= 5 ms more.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ import uuid
 from pathlib import Path
 from typing import Any, TypedDict
 
+from pydantic import BaseModel
+
+from agentarts.graph.state import AgentState
 from bench._common import table
 
 STEPS = 10
@@ -117,12 +123,91 @@ def throughput(folder: Path, n: int = 1000) -> dict[str, float]:
     return {"runs_per_s": n / elapsed}
 
 
+class Move(BaseModel):
+    value: float
+
+
+class _ApprovalState(AgentState, total=False):
+    proposal: dict
+    done: dict
+
+
+def _approval_graphs() -> tuple[Any, Any]:
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.types import interrupt
+
+    from agentarts.graph import approval_gate, route_on_approval, tool_node
+    from agentarts.tools import tool
+
+    @tool(safety="actuating", name="apply_move")
+    def apply_move(move: Move) -> Move:
+        return move
+
+    @tool(safety="advisory", name="apply_move")
+    def apply_plain(move: Move) -> Move:
+        return move
+
+    def bare_gate(state: Any) -> dict[str, Any]:
+        decision = interrupt({"type": "approval", "action": "apply_move", "proposal": {}})
+        return {"approvals": [{"action": "apply_move", "approved": decision["approved"]}]}
+
+    graphs = []
+    for gate, actuator in (
+        (approval_gate(apply_move, proposal="proposal"), apply_move),
+        (bare_gate, apply_plain),
+    ):
+        builder = StateGraph(_ApprovalState)
+        builder.add_node("gate", gate)
+        builder.add_node("act", tool_node(actuator, args="proposal", output_key="done"))
+        builder.add_edge(START, "gate")
+        builder.add_conditional_edges(
+            "gate", route_on_approval("apply_move", "act", END), ["act", END]
+        )
+        builder.add_edge("act", END)
+        graphs.append(builder)
+    return graphs[0], graphs[1]
+
+
+def approval_cost(folder: Path, rounds: int = 15, per_round: int = 8) -> dict[str, float]:
+    from agentarts.graph import Agent
+
+    protocol, bare = _approval_graphs()
+    agents = {
+        "protocol": Agent(protocol, name="p", database_url=f"sqlite:///{folder / 'p.db'}"),
+        "bare": Agent(bare, name="b", database_url=f"sqlite:///{folder / 'b.db'}", verify=False),
+    }
+
+    def cycle(agent: Any) -> float:
+        start = time.perf_counter()
+        for _ in range(per_round):
+            first = agent.run({"proposal": {"value": 1.0}})
+            assert agent.approve(first.thread_id, by="bench").status == "completed"
+        return (time.perf_counter() - start) / per_round * 1e3
+
+    for agent in agents.values():
+        cycle(agent)  # warm up
+    deltas, times = [], {"protocol": [], "bare": []}
+    for _ in range(rounds):
+        p, b = cycle(agents["protocol"]), cycle(agents["bare"])
+        times["protocol"].append(p)
+        times["bare"].append(b)
+        deltas.append(p - b)
+    for agent in agents.values():
+        agent.close()
+    return {
+        "approval_cycle_ms": statistics.median(times["protocol"]),
+        "approval_bare_ms": statistics.median(times["bare"]),
+        "approval_overhead_ms": statistics.median(deltas),
+    }
+
+
 def run() -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         steps = per_step(folder)
         writes = store_write(folder)
         many = throughput(folder)
+        approvals = approval_cost(folder)
     table(
         f"Agents: per node-step cost, {STEPS}-node chain, SQLite checkpointer, "
         "median of 12 paired rounds",
@@ -142,9 +227,20 @@ def run() -> dict[str, float]:
             ),
             ("run-store write per step", f"{writes['step_write_us']:.0f} us", "one row, committed"),
             ("1,000 one-node runs", f"{many['runs_per_s']:.0f} runs/s", "SQLite, sync"),
+            (
+                "gate -> approve -> actuate, bare interrupt",
+                f"{approvals['approval_bare_ms']:.2f} ms",
+                "baseline (no ledger, no signatures)",
+            ),
+            (
+                "gate -> approve -> actuate, actuation protocol",
+                f"{approvals['approval_cycle_ms']:.2f} ms",
+                f"+{approvals['approval_overhead_ms']:.2f} ms (median of paired rounds); "
+                f"target <= +5 ms: {'met' if approvals['approval_overhead_ms'] <= 5 else 'MISSED'}",
+            ),
         ],
     )
-    return {**steps, **writes, **many}
+    return {**steps, **writes, **many, **approvals}
 
 
 if __name__ == "__main__":

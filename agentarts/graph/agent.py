@@ -267,10 +267,9 @@ class Agent:
                 f"thread {thread_id} is not waiting for an approval (status: {current.status})"
             )
         pending = current.pending
-        runs = self.store.thread(thread_id)["runs"]
         self.store.record_approval(
             thread_id,
-            runs[-1]["id"] if runs else "",
+            self.store.latest_run_id(thread_id),
             pending["interrupt_id"],
             str(pending.get("action", "")),
             pending.get("proposal"),

@@ -250,15 +250,28 @@ class RunStore(LedgerMixin):
             ) from exc
         return values
 
+    def latest_run_id(self, thread_id: str) -> str:
+        """The id of the thread's most recent run ("" if none)."""
+        rows = self._sql(
+            "SELECT id FROM agentarts_runs WHERE thread_id = :t ORDER BY started_at DESC "
+            "LIMIT 1",
+            {"t": thread_id},
+            fetch=True,
+        )
+        return str(rows[0]["id"]) if rows else ""
+
     def decision_for(self, thread_id: str, interrupt_id: str) -> dict[str, Any] | None:
-        approvals = self.t["approvals"]
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                approvals.select().where(
-                    approvals.c.thread_id == thread_id, approvals.c.interrupt_id == interrupt_id
-                )
-            ).first()
-        return _row(row, ("proposal",)) if row else None
+        rows = self._sql(
+            "SELECT * FROM agentarts_approvals WHERE thread_id = :t AND interrupt_id = :i",
+            {"t": thread_id, "i": interrupt_id},
+            fetch=True,
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        row["proposal"] = _loads(row["proposal"])
+        row["applied"] = bool(row["applied"])
+        return row
 
     def mark_applied(self, thread_id: str, interrupt_id: str) -> None:
         approvals = self.t["approvals"]
