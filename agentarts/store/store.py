@@ -253,8 +253,7 @@ class RunStore(LedgerMixin):
     def latest_run_id(self, thread_id: str) -> str:
         """The id of the thread's most recent run ("" if none)."""
         rows = self._sql(
-            "SELECT id FROM agentarts_runs WHERE thread_id = :t ORDER BY started_at DESC "
-            "LIMIT 1",
+            "SELECT id FROM agentarts_runs WHERE thread_id = :t ORDER BY started_at DESC LIMIT 1",
             {"t": thread_id},
             fetch=True,
         )
