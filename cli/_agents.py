@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,9 @@ def _agent(ref: str | None) -> Any:
     from agentarts.graph.agent import Agent
 
     settings = _project_imports()
+    if settings.project_root is None and os.getcwd() not in sys.path:
+        # as `python -m`, uvicorn and `langgraph dev` do: modules in the working folder load
+        sys.path.insert(0, os.getcwd())
     ref = ref or settings.agent_ref
     if not ref:
         raise UsageError(
@@ -45,12 +49,26 @@ def _agent(ref: str | None) -> Any:
     return Agent.from_ref(ref)
 
 
+def _check_thread_id(thread_id: str) -> str:
+    """A thread id a database can store: text of at most 200 characters."""
+    from agentarts.errors import InvalidInputError
+
+    try:
+        thread_id.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(f"thread id {thread_id!r} is not valid text") from exc
+    if not thread_id or len(thread_id) > 200:
+        raise InvalidInputError("a thread id has 1 to 200 characters")
+    return thread_id
+
+
 def _agent_for_thread(thread_id: str) -> Any:
     """The agent that ran ``thread_id`` (its ref is in the run store)."""
     from agentarts.config import load_settings
     from agentarts.errors import NotFoundError
     from agentarts.store import RunStore
 
+    _check_thread_id(thread_id)
     settings = _project_imports()
     store = RunStore(settings.database_url)
     runs = store.thread(thread_id)["runs"]
@@ -174,6 +192,8 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Run an agent; stops at approval gates (then use `agentarts runs approve`)."""
+    if thread is not None:
+        _check_thread_id(thread)
     payload = _parse_input(input)
     agent = _agent(ref)
     subscriber = _progress(not as_json)
@@ -269,6 +289,7 @@ def _show(thread_id: str) -> dict[str, Any]:
     from agentarts.graph.agent import _pid_alive
     from agentarts.store import RunStore
 
+    _check_thread_id(thread_id)
     settings = _project_imports()
     store = RunStore(settings.database_url)
     try:
@@ -421,6 +442,8 @@ def verify(
     from agentarts.graph.verify import verify as check
     from agentarts.store import RunStore
 
+    if thread_id is not None:
+        _check_thread_id(thread_id)
     settings = _project_imports()
     store = RunStore(settings.database_url)
     try:
@@ -487,7 +510,7 @@ def _check_export_target(output: Path) -> None:
 @tools_app.command("list")
 def list_tools(
     ref: str | None = typer.Argument(None, help="module, module:attr (list, Agent, tool)"),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Tools with their safety level and JSON schemas."""
     from agentarts.tools.discovery import find_tools

@@ -47,10 +47,12 @@ def demo(
     list_: bool = typer.Option(False, "--list", help="List installed packs and their demos."),
     seed: int = typer.Option(7, "--seed", help="Random seed of the simulation."),
     hours: float | None = typer.Option(
-        None, "--hours", help="Simulated hours (steel; its default and bounds are in its help)."
+        None, "--hours", help="Simulated hours (steel: more than 8, at most 720; default 72)."
     ),
-    days: float | None = typer.Option(None, "--days", help="Forecast days (weather)."),
-    trains: int | None = typer.Option(None, "--trains", help="Trains in the shift (rail)."),
+    days: float | None = typer.Option(None, "--days", help="Forecast days (weather; default 5)."),
+    trains: int | None = typer.Option(
+        None, "--trains", help="Trains in the shift (rail; default 5)."
+    ),
     auto_approve: bool = typer.Option(
         False, "--auto-approve", "--auto-confirm", help="Approve (confirm) every gate."
     ),
