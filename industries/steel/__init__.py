@@ -5,11 +5,12 @@ from agentarts.plugins import IndustryPack
 PACK = IndustryPack(
     name="steel",
     title="Steel: blast-furnace thermal state",
-    description="Predict HMT and [Si] 2 h ahead, detect abnormal states, recommend fuel moves "
-    "an operator approves.",
+    description="Predict HMT 2 h ahead, detect abnormal states early, propose multi-lever "
+    "moves an operator approves (demo: --hours more than 8, at most 720, default 72).",
     template="agentarts.templates:steel",
     demo="agentarts.industries.steel.demo:run_demo",
     model_repository="agentarts.industries.steel:models",
     tools="agentarts.industries.steel.tools:TOOLS",
     agent="agentarts.industries.steel.agent:agent",
+    train="agentarts.industries.steel.train:train_command",
 )

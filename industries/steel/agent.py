@@ -1,8 +1,12 @@
 """The blast-furnace agent, one run every 10 minutes:
 ingest -> predict -> diagnose -> recommend -> guard -> approval -> apply (alerts to the store).
 
-Rejections count for the rest of the shift (the thread): a direction an operator rejected is
-proposed again only at half the size.
+One proposal may move several levers (coal, coke, hot blast, steam, blast volume): related
+moves are approved or rejected together. No proposal is made that changes nothing. In an
+abnormal state the MPC's playbook decides (mpc.py): never fuel into hanging, blast cuts, a coke
+blank in a chilled hearth, and an escalation alert to the shift manager.
+Rejections count for the rest of the shift (the thread): a heat direction an operator rejected
+is proposed again only at half the size.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from agentarts.graph import (
     tool_node,
 )
 from agentarts.industries.steel.control import HMT_BAND
+from agentarts.industries.steel.mpc import GAINS
 from agentarts.industries.steel.plant import plant
 from agentarts.industries.steel.tools import (
     apply_setpoint,
@@ -34,8 +39,18 @@ from agentarts.tools import current_run
 
 __all__ = ["ENVELOPE", "State", "agent", "builder"]
 
-#: Coal injection limits; [envelope.pci_rate_kg_thm] in a project's agentarts.toml overrides.
-ENVELOPE = Envelope.from_mapping({"pci_rate_kg_thm": {"min": 120, "max": 220, "max_step": 10}})
+#: Lever limits; [envelope.<lever>] tables in a project's agentarts.toml override them.
+ENVELOPE = Envelope.from_mapping(
+    {
+        "pci_rate_kg_thm": {"min": 120, "max": 220, "max_step": 10},
+        "coke_rate_kg_thm": {"min": 300, "max": 380, "max_step": 20},
+        "blast_temp_c": {"min": 1100, "max": 1250, "max_step": 60},
+        "steam_g_nm3": {"min": 0, "max": 15, "max_step": 10},
+        "blast_volume_nm3_min": {"min": 5500, "max": 7500, "max_step": 400},
+    }
+)
+_LEVERS = tuple(ENVELOPE.limits)
+FORECAST_ALERT_C = 10.0  # warn when the 2 h forecast is this far outside the band
 
 
 class State(AgentState, total=False):
@@ -50,6 +65,15 @@ class State(AgentState, total=False):
     applied: dict[str, Any] | None
 
 
+def detector_threshold() -> float:
+    """The detector's probability threshold, chosen on validation seeds (bf_abnormal card)."""
+    import tomllib
+    from importlib import resources
+
+    card = resources.files("agentarts.industries.steel") / "models/bf_abnormal/model.toml"
+    return float(tomllib.loads(card.read_text())["metrics"].get("threshold", 0.5))
+
+
 def ingest(state: State) -> dict[str, Any]:
     tag_map = state.get("tag_map")
     if tag_map is None:  # a project's agentarts.toml may map its historian's column names
@@ -60,61 +84,88 @@ def ingest(state: State) -> dict[str, Any]:
     return {"window": window.model_dump(), "applied": None, "proposal": None}
 
 
-def diagnose(state: State) -> dict[str, Any]:
-    diagnosis = detect_abnormal(state["window"]).model_dump()
-    alerts = []
-    forecast = state["forecast"]
-    if diagnosis["state"] != "normal":
-        alerts.append(
-            (
-                "critical" if diagnosis["state"] == "chilled_hearth" else "warning",
-                diagnosis["state"].upper(),
-                f"abnormal state: {diagnosis['state']}",
-            )
-        )
-    if not HMT_BAND[0] <= forecast["hmt_2h_c"] <= HMT_BAND[1]:
-        alerts.append(
-            (
-                "warning",
-                "HMT_FORECAST_OUT_OF_BAND",
-                f"HMT forecast {forecast['hmt_2h_c']:.1f} C outside {HMT_BAND}",
-            )
-        )
+def _alert(
+    entries: list[dict[str, Any]], severity: str, code: str, message: str, data: Any
+) -> None:
+    entries.append({"severity": severity, "code": code, "message": message})
     run = current_run()
-    entries = []
-    for severity, code, message in alerts:
-        entries.append({"severity": severity, "code": code, "message": message})
-        if run is not None and run.store is not None:
-            run.store.add_alert(
-                run.thread_id,
-                run.run_id,
-                severity,
-                code,
-                message,
-                {"forecast": forecast, "diagnosis": diagnosis},
-            )
-    return {"diagnosis": diagnosis, "alerts": entries}
+    if run is not None and run.store is not None:
+        run.store.add_alert(run.thread_id, run.run_id, severity, code, message, data)
+
+
+def diagnose(state: State) -> dict[str, Any]:
+    """The detector's state, confirmed over two samples; alerts on a confirmed abnormal state
+    and when the forecast leaves the band by more than ``FORECAST_ALERT_C`` (on entry only)."""
+    diagnosis = detect_abnormal(state["window"]).model_dump()
+    probs = diagnosis["probabilities"]
+    worst = max((s for s in probs if s != "normal"), key=lambda s: probs[s])
+    candidate = worst if probs[worst] > detector_threshold() else "normal"
+    was_normal = plant.normal_steps > 0
+    diagnosis["confirmed"] = plant.confirm(candidate)
+    alerts: list[dict[str, Any]] = []
+    forecast = state["forecast"]
+    data = {"forecast": forecast, "diagnosis": diagnosis}
+    if diagnosis["confirmed"] != "normal" and was_normal:
+        severity = "critical" if diagnosis["confirmed"] == "chilled_hearth" else "warning"
+        code = diagnosis["confirmed"].upper()
+        _alert(alerts, severity, code, f"abnormal state: {diagnosis['confirmed']}", data)
+    low, high = HMT_BAND[0] - FORECAST_ALERT_C, HMT_BAND[1] + FORECAST_ALERT_C
+    outside = not low <= forecast["hmt_2h_c"] <= high
+    if outside and not plant.forecast_outside:
+        _alert(
+            alerts,
+            "warning",
+            "HMT_FORECAST_OUT_OF_BAND",
+            f"HMT forecast {forecast['hmt_2h_c']:.1f} C outside {low:.0f}-{high:.0f} C",
+            data,
+        )
+    plant.forecast_outside = outside
+    return {"diagnosis": diagnosis, "alerts": alerts}
 
 
 def recommend(state: State) -> dict[str, Any]:
     rejected = sorted(
         {
-            1 if a["proposal"].get("delta_kg_thm", 0) > 0 else -1
+            1 if _heat(a["proposal"]) > 0 else -1
             for a in state.get("approvals") or []
             if not a["approved"]
         }
     )
-    rec = recommend_move({"window": state["window"], "rejected_directions": rejected}).model_dump()
-    proposal = (
+    rec = recommend_move(
         {
-            "pci_rate_kg_thm": rec["pci_rate_kg_thm"],
-            "delta_kg_thm": rec["delta_kg_thm"],
-            "reason": rec["reason"],
+            "window": state["window"],
+            "state": state["diagnosis"]["confirmed"],
+            "rejected_directions": rejected,
         }
-        if rec["move"]
-        else None
+    ).model_dump()
+    alerts: list[dict[str, Any]] = []  # new ones only: the state's reducer accumulates
+    if rec["escalate"] and not plant.escalated:
+        _alert(alerts, "critical", "ESCALATE", rec["reason"], {"recommendation": rec})
+    plant.escalated = rec["escalate"]
+    proposal = None
+    if rec["move"]:
+        heat = sum(GAINS.get(k, 0.0) * v for k, v in rec["deltas"].items())
+        proposal = {**rec["levers"], "reason": rec["reason"], "heat_c": round(heat, 2)}
+    return {"recommendation": rec, "proposal": proposal, "alerts": alerts}
+
+
+def _heat(proposal: dict[str, Any]) -> float:
+    """The steady-state HMT effect (C) of a proposal against the setpoints in force."""
+    return sum(
+        GAINS[k] * (v - getattr(plant.setpoints, k))
+        for k, v in proposal.items()
+        if k in GAINS and v is not None
     )
-    return {"recommendation": rec, "proposal": proposal}
+
+
+def _current(state: State) -> dict[str, float]:
+    return {k: getattr(plant.setpoints, k) for k in _LEVERS}
+
+
+def _summary(state: State) -> str:
+    rec = state["recommendation"]
+    why = f"; forecast driven by {', '.join(rec['drivers'])}" if rec["drivers"] else ""
+    return rec["reason"] + why
 
 
 builder = StateGraph(State)
@@ -126,15 +177,26 @@ builder.add_node(
     "guard",
     guard(
         ENVELOPE,
-        proposal="proposal",
-        current=lambda s: {"pci_rate_kg_thm": plant.setpoints.pci_rate_kg_thm},
+        proposal=lambda s: {k: v for k, v in s["proposal"].items() if k in _LEVERS},
+        current=_current,
     ),
 )
 builder.add_node(
     "approval",
-    approval_gate(apply_setpoint, proposal="proposal", summary=lambda s: s["proposal"]["reason"]),
+    approval_gate(
+        apply_setpoint,
+        proposal=lambda s: {k: v for k, v in s["proposal"].items() if k != "heat_c"},
+        summary=_summary,
+    ),
 )
-builder.add_node("apply", tool_node(apply_setpoint, args="proposal", output_key="applied"))
+builder.add_node(
+    "apply",
+    tool_node(
+        apply_setpoint,
+        args=lambda s: {k: v for k, v in s["proposal"].items() if k != "heat_c"},
+        output_key="applied",
+    ),
+)
 builder.add_edge(START, "ingest")
 builder.add_edge("ingest", "predict")
 builder.add_edge("predict", "diagnose")

@@ -1,5 +1,5 @@
-"""The closed loop without the agent machinery: simulator + a controller, for calibration,
-evaluation and the demo's baseline run."""
+"""The closed loop without the agent machinery: simulator + a controller, for tuning,
+calibration, evaluation and the demo's baseline runs."""
 
 from __future__ import annotations
 
@@ -11,20 +11,35 @@ from typing import Any
 import numpy as np
 
 from agentarts.industries.steel.features import WINDOW
-from agentarts.industries.steel.simulator import BlastFurnace, Reading, Setpoints
+from agentarts.industries.steel.simulator import TAGS, BlastFurnace, Reading, Setpoints
 
-__all__ = ["LoopResult", "Thermal", "run_loop", "summarise"]
+__all__ = ["LoopResult", "Thermal", "changes", "run_loop"]
 
 
 @dataclass
 class LoopResult:
     readings: list[Reading] = field(default_factory=list)
-    actions: list[tuple[float, float]] = field(default_factory=list)  # (time_h, dPCI)
-    predictions: list[tuple[float, float, float]] = field(default_factory=list)
+    #: (time_h, {lever: change}) per approved/applied move
+    actions: list[tuple[float, dict[str, float]]] = field(default_factory=list)
+    #: step -> (HMT forecast 2 h ahead, [Si] forecast, trend) made at that step
+    predictions: dict[int, tuple[float, float, str]] = field(default_factory=dict)
+    #: step -> diagnosed state (what the detector said at that step)
+    diagnoses: dict[int, str] = field(default_factory=dict)
+    approvals: int = 0
+    rejections: int = 0
+
+
+def changes(old: Setpoints, new: Setpoints) -> dict[str, float]:
+    """The levers that differ between two setpoint sets, with their change."""
+    return {
+        k: round(getattr(new, k) - getattr(old, k), 3)
+        for k in Setpoints.LIMITS
+        if abs(getattr(new, k) - getattr(old, k)) > 1e-9
+    }
 
 
 class Thermal:
-    """The thermal forecaster as a plain callable over a window of readings (onnxruntime)."""
+    """The thermal forecaster as a plain callable over windows of tags (onnxruntime)."""
 
     def __init__(self, runtime: Any = None) -> None:
         from agentarts.runtime.local import LocalRuntime
@@ -38,32 +53,34 @@ class Thermal:
         self.y_mean = np.asarray(out["mean"])
         self.y_std = np.asarray(out["std"])
 
-    def candidates(self, tags: np.ndarray, moves: Sequence[float]) -> list[float]:
-        """HMT in 2 h if PCI moved now by each of ``moves`` (one batched inference)."""
-        from agentarts.industries.steel.simulator import TAGS
+    def forecast(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(HMT, [Si]) 2 h ahead and trend probabilities for a batch of raw windows."""
+        ys, trends = [], []
+        for start in range(0, len(x), 64):
+            batch = ((x[start : start + 64] - self.mean) / self.std).astype(np.float32)
+            out = self.runtime.infer("bf_thermal", {"x": batch})
+            ys.append(out["y"] * self.y_std + self.y_mean)
+            trends.append(out["trend"])
+        return np.concatenate(ys), np.concatenate(trends)
 
-        column = TAGS.index("pci_rate_kg_thm")
+    def what_if(self, tags: np.ndarray, moves: Sequence[dict[str, float]]) -> np.ndarray:
+        """HMT in 2 h if each move in ``moves`` ({lever: change}) were made now (one batch)."""
         batch = np.repeat(np.asarray(tags, np.float32)[np.newaxis], len(moves), axis=0)
-        batch[:, -1, column] += np.asarray(moves, np.float32)
-        x = ((batch - self.mean) / self.std).astype(np.float32)
-        result = self.runtime.infer("bf_thermal", {"x": x})
-        return (result["y"][:, 0] * self.y_std[0] + self.y_mean[0]).tolist()
-
-    def __call__(self, window: list[Reading]) -> tuple[float, float, np.ndarray, float]:
-        x = (np.array([r.tags() for r in window], np.float32) - self.mean) / self.std
-        result = self.runtime.infer("bf_thermal", {"x": x[np.newaxis].astype(np.float32)})
-        y = result["y"][0] * self.y_std + self.y_mean
-        return float(y[0]), float(y[1]), result["trend"][0], result.device_time_us
+        for i, move in enumerate(moves):
+            for lever, delta in move.items():
+                batch[i, -1, TAGS.index(lever)] += delta
+        return self.forecast(batch)[0][:, 0]
 
 
 def run_loop(
     seed: int,
     hours: float,
-    controller: Callable[..., Setpoints],
+    controller: Callable[[Reading, Setpoints, list[Reading]], Setpoints],
     progress: Callable[[int], None] | None = None,
+    furnace: BlastFurnace | None = None,
 ) -> LoopResult:
     """Run ``hours`` of furnace under ``controller(reading, setpoints, window) -> setpoints``."""
-    furnace = BlastFurnace(seed)
+    furnace = furnace or BlastFurnace(seed)
     sp = furnace.setpoints
     out = LoopResult()
     window: deque[Reading] = deque(maxlen=WINDOW)
@@ -72,29 +89,10 @@ def run_loop(
         out.readings.append(reading)
         window.append(reading)
         new = controller(reading, sp, list(window)) if len(window) == WINDOW else sp
-        if new.pci_rate_kg_thm != sp.pci_rate_kg_thm:
-            out.actions.append((reading.time_h, new.pci_rate_kg_thm - sp.pci_rate_kg_thm))
+        moved = changes(sp, new)
+        if moved:
+            out.actions.append((reading.time_h, moved))
         sp = new
         if progress is not None:
             progress(step)
     return out
-
-
-def summarise(result: LoopResult, warmup_h: float = 6.0) -> dict[str, float]:
-    rs = [r for r in result.readings if r.time_h > warmup_h]
-    hmt = np.array([r.hmt_c for r in rs])
-    true_hmt = np.array([r.true_hmt_c for r in rs])
-    return {
-        "fuel_rate_kg_thm": round(
-            float(np.mean([r.coke_rate_kg_thm + r.pci_rate_kg_thm for r in rs])), 2
-        ),
-        "hmt_mean_c": round(float(hmt.mean()), 2),
-        "hmt_std_c": round(float(hmt.std()), 2),
-        "hmt_below_band_pct": round(float((hmt < 1490).mean() * 100), 2),
-        # the metal itself, without the dip measurement's noise (what the risk is about)
-        "true_hmt_mean_c": round(float(true_hmt.mean()), 2),
-        "true_hmt_std_c": round(float(true_hmt.std()), 2),
-        "true_hmt_below_band_pct": round(float((true_hmt < 1490).mean() * 100), 2),
-        "actions": len(result.actions),
-        "abnormal_samples": sum(r.state != "normal" for r in rs),
-    }

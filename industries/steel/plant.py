@@ -39,6 +39,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "blast_temp_c": (800, 1350),
     "oxygen_enrichment_pct": (0, 15),
     "blast_volume_nm3_min": (2000, 12000),
+    "steam_g_nm3": (0, 60),
 }
 
 
@@ -117,11 +118,25 @@ class LivePlant:
         self.last: Reading | None = None
         self.setpoints = Setpoints()
         self.steps_since_move = 99
+        self.normal_steps = 99  # samples since the detector last confirmed an abnormal state
+        self.candidate = "normal"  # the detector's unconfirmed state of the previous sample
+        self.forecast_outside = False  # the forecast-out-of-band alert is raised on entry
+        self.escalated = False
+
+    def confirm(self, state: str) -> str:
+        """The detector's state, confirmed by two consecutive samples (else "normal")."""
+        confirmed = state if state != "normal" and state == self.candidate else "normal"
+        self.candidate = state
+        self.normal_steps = 0 if confirmed != "normal" else self.normal_steps + 1
+        return confirmed
 
     def connect_simulator(self, furnace: BlastFurnace) -> None:
         self.furnace = furnace
         self.setpoints = furnace.setpoints
         self.window.clear()
+        self.steps_since_move = self.normal_steps = 99
+        self.candidate = "normal"
+        self.forecast_outside = self.escalated = False
 
     def load_rows(self, rows: list[list[float]]) -> None:
         self.furnace = None

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field, create_model
 
-from agentarts.industries.steel.control import ForecastRule
-from agentarts.industries.steel.features import TREND_CLASSES
+from agentarts.industries.steel.features import TREND_CLASSES, WINDOW
+from agentarts.industries.steel.mpc import GAINS, MPC
 from agentarts.industries.steel.plant import load_history, plant
 from agentarts.industries.steel.simulator import STATES, TAGS, Setpoints
 from agentarts.tools import ModelTool, tool
@@ -26,7 +26,8 @@ __all__ = [
 
 #: Six hours of every tag, oldest first (what the models read).
 PlantWindow = create_model(  # type: ignore[call-overload]
-    "PlantWindow", **{tag: (list[float], Field(min_length=36, max_length=36)) for tag in TAGS}
+    "PlantWindow",
+    **{tag: (list[float], Field(min_length=WINDOW, max_length=WINDOW)) for tag in TAGS},
 )
 
 
@@ -69,7 +70,7 @@ predict_thermal = ModelTool(
 
 
 class Diagnosis(BaseModel):
-    state: str
+    state: str = Field(description="most likely state this sample")
     probabilities: dict[str, float]
 
 
@@ -86,78 +87,128 @@ detect_abnormal = ModelTool(
     "bf_abnormal",
     PlantWindow,
     Diagnosis,
-    description="Classify the furnace state: normal, chilled hearth, hanging/slip, channelling.",
+    description="Classify the furnace state: normal, chilled hearth, hanging/slip, channelling "
+    "(precursors included).",
     from_tensors=_abnormal_out,
 )
 
 
 class RecommendRequest(BaseModel):
     window: dict[str, list[float]] = Field(description="the last 6 h of tags (PlantWindow)")
+    state: str = Field("normal", description="the detector's confirmed state")
     rejected_directions: list[int] = Field(
-        default_factory=list, description="+1/-1 moves rejected this shift"
+        default_factory=list, description="+1 (more heat) / -1 (less) rejected this shift"
     )
 
 
 class Recommendation(BaseModel):
-    move: bool
-    pci_rate_kg_thm: float
-    delta_kg_thm: float
+    move: bool = Field(description="a proposal that changes at least one setpoint")
+    levers: dict[str, float] = Field(description="new setpoints, approved together")
+    deltas: dict[str, float]
     forecast_now_c: float
     forecast_after_c: float
+    band_c: float = Field(description="95 % band of the 2 h forecast")
+    settle_now_c: float = Field(description="where HMT settles (6-8 h) without the move")
+    settle_after_c: float
+    drivers: list[str] = Field(description="tags that moved the forecast most")
+    playbook: str
+    escalate: bool
     reason: str
+
+
+def _aim() -> float:
+    from agentarts.industries.steel.control import AIMS
+
+    return AIMS["agent"]
+
+
+def drivers(tags: np.ndarray, forecast: Any, top: int = 3) -> list[str]:
+    """Which measured tags moved the 2 h forecast most: each tag in turn is held at its value
+    6 h ago (as if it had not changed) and the forecast's change is measured (one batch)."""
+    measured = [i for i, t in enumerate(TAGS[:8])]
+    batch = np.repeat(tags[np.newaxis], len(measured) + 1, axis=0)
+    for row, i in enumerate(measured, start=1):
+        batch[row, :, i] = tags[0, i]
+    hmt = forecast(batch)[0][:, 0]
+    effects = sorted(
+        ((float(hmt[0] - hmt[row]), TAGS[i]) for row, i in enumerate(measured, start=1)),
+        key=lambda e: -abs(e[0]),
+    )
+    return [f"{name} ({effect:+.1f} C)" for effect, name in effects[:top] if abs(effect) >= 0.5]
 
 
 @tool(safety="advisory")
 def recommend_move(request: RecommendRequest) -> Recommendation:
-    """The PCI move that brings the 2 h HMT forecast to the aim, sized by the model (or none)."""
+    """The setpoint moves (one or several levers) that bring HMT to the aim on the 2 h and
+    6-8 h horizons, or a playbook move in an abnormal state; ``move`` false means hold."""
     from agentarts.industries.steel.loop import Thermal
 
-    rule = ForecastRule()
     thermal = Thermal(predict_thermal.runtime)
     tags = np.array([request.window[t] for t in TAGS], np.float32).T
-    forecasts = thermal.candidates(tags, rule.candidates)
-    delta = rule.move(forecasts, plant.steps_since_move)
-    direction = 1 if delta > 0 else -1
-    if delta and direction in request.rejected_directions:
-        delta = delta / 2  # an operator said no to this direction this shift: go gentler
-    current = request.window["pci_rate_kg_thm"][-1]
-    new = Setpoints(pci_rate_kg_thm=current + delta).clipped().pci_rate_kg_thm
-    now = forecasts[rule.candidates.index(0.0)]
-    after = float(np.interp(new - current, rule.candidates, forecasts))
-    reason = (
-        f"HMT forecast {now:.1f} C in 2 h vs aim {rule.aim_c:.1f} C; with this move {after:.1f} C"
-        if delta
-        else "forecast close to the aim; no move"
+    current = Setpoints(*[float(v) for v in tags[-1, 8:]])
+    plan = MPC(aim_c=_aim()).plan(
+        tags,
+        current,
+        thermal.what_if,
+        plant.steps_since_move,
+        request.state,
+        plant.normal_steps,
     )
+    if plan is None:
+        return Recommendation(
+            move=False, levers={}, deltas={}, forecast_now_c=0.0, forecast_after_c=0.0,
+            band_c=0.0, settle_now_c=0.0, settle_after_c=0.0, drivers=[], playbook="normal",
+            escalate=False, reason="forecast close to the aim; no move",
+        )  # fmt: skip
+    heat = sum(GAINS.get(k, 0.0) * v for k, v in plan.deltas.items())
+    if (
+        plan.deltas
+        and plan.playbook == "normal"
+        and (1 if heat > 0 else -1) in (request.rejected_directions)
+    ):
+        # an operator said no to this direction this shift: go gentler
+        plan.deltas = {k: round(v / 2, 2) for k, v in plan.deltas.items()}
+        plan.deltas = {k: v for k, v in plan.deltas.items() if v}
+        plan.levers = {k: round(getattr(current, k) + v, 2) for k, v in plan.deltas.items()}
     return Recommendation(
-        move=bool(round(new - current, 2)),
-        pci_rate_kg_thm=round(new, 2),
-        delta_kg_thm=round(new - current, 2),
-        forecast_now_c=round(now, 2),
-        forecast_after_c=round(after, 2),
-        reason=reason,
+        move=bool(plan.deltas),
+        levers=plan.levers,
+        deltas=plan.deltas,
+        forecast_now_c=plan.forecast_now_c,
+        forecast_after_c=plan.forecast_after_c,
+        band_c=plan.band_c,
+        settle_now_c=plan.settle_now_c,
+        settle_after_c=plan.settle_after_c,
+        drivers=drivers(tags, thermal.forecast) if plan.deltas else [],
+        playbook=plan.playbook,
+        escalate=plan.escalate,
+        reason=plan.reason,
     )
 
 
 class SetpointChange(BaseModel):
-    pci_rate_kg_thm: float = Field(ge=100, le=230)
-    delta_kg_thm: float = 0.0
+    """New setpoints for the levers that move (the others stay); approved as one."""
+
+    coke_rate_kg_thm: float | None = Field(None, ge=280, le=420)
+    pci_rate_kg_thm: float | None = Field(None, ge=100, le=230)
+    blast_temp_c: float | None = Field(None, ge=1000, le=1250)
+    steam_g_nm3: float | None = Field(None, ge=0, le=20)
+    blast_volume_nm3_min: float | None = Field(None, ge=5000, le=7800)
     reason: str = ""
 
 
 class Applied(BaseModel):
-    pci_rate_kg_thm: float
-    previous_pci_rate_kg_thm: float
+    setpoints: dict[str, float]
+    previous: dict[str, float]
 
 
 @tool(safety="actuating")
 def apply_setpoint(change: SetpointChange) -> Applied:
-    """Write the coal-injection setpoint to the furnace (actuating)."""
-    previous = plant.setpoints.pci_rate_kg_thm
-    applied = plant.apply(
-        Setpoints(**{**plant.setpoints.__dict__, "pci_rate_kg_thm": change.pci_rate_kg_thm})
-    )
-    return Applied(pci_rate_kg_thm=applied.pci_rate_kg_thm, previous_pci_rate_kg_thm=previous)
+    """Write the approved setpoints to the furnace, all together (actuating)."""
+    new = {k: v for k, v in change.model_dump().items() if k != "reason" and v is not None}
+    previous = {k: getattr(plant.setpoints, k) for k in new}
+    applied = plant.apply(Setpoints(**{**plant.setpoints.__dict__, **new}))
+    return Applied(setpoints={k: getattr(applied, k) for k in new}, previous=previous)
 
 
 class ShiftLog(BaseModel):
@@ -175,10 +226,7 @@ class ShiftReport(BaseModel):
 def write_shift_report(log: ShiftLog) -> ShiftReport:
     """A plain-text shift report: moves made, moves rejected and why, alerts."""
     lines = [f"Shift report: {log.cycles} cycles of 10 min", f"Moves applied: {len(log.moves)}"]
-    lines += [
-        f"  - PCI -> {m.get('pci_rate_kg_thm')} kg/tHM ({m.get('reason', '')})"
-        for m in log.moves[-10:]
-    ]
+    lines += [f"  - {m.get('reason', m)}" for m in log.moves[-10:]]
     lines.append(f"Moves rejected: {len(log.rejections)}")
     lines += [f"  - by {r.get('by')}: {r.get('reason')}" for r in log.rejections[-10:]]
     lines.append(f"Alerts: {len(log.alerts)}")

@@ -1,0 +1,316 @@
+"""The agent's controller: a small model-predictive controller over several levers.
+
+Every 10 minutes (at most one move per 30 min) it scores candidate moves of coal (PCI), blast
+temperature and steam, plus coke for the slow horizon, on two horizons:
+
+- **2 h**: the forecaster (bf_thermal) answers "what if" for each candidate (the move applied
+  to the window's last sample; one batch);
+- **6-8 h**: the level the hearth settles at: the 2 h forecast plus what is still to come
+  from moves already made (``pending_effect``) and from the candidate, each lever at its
+  steady-state effect (``GAINS``: step-test sensitivities, docs/steel.md) along the hearth's
+  lag (2 h, 30 min dead time). Coke acts only here: it reaches the tuyeres after the 6 h
+  burden descent. Disturbances are assumed to stay as they are (the usual MPC assumption).
+
+Cost: squared distance from the aim on both horizons, the price of the fuel moved, a charge per
+lever moved, and a pull of blast temperature and steam back to their usual values (they are
+fast trims, coal and coke carry the heat in the long run). Coal stays under the flame-
+temperature ceiling. No proposal unless the best move beats holding by a margin.
+
+Abnormal-state playbooks (from the detector's diagnosis): *hanging/slip*: never add fuel;
+propose a blast cut (5 %) and escalate; *channelling*: blast cut, no coal increase;
+*chilled hearth*: a coke blank (+20 kg/tHM), hot blast to its maximum, steam off, no coal
+increase (a cold raceway burns it poorly), escalate.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from agentarts.industries.steel.control import AIMS, PRICES, pci_ceiling
+from agentarts.industries.steel.simulator import TAGS, Reading, Setpoints
+
+__all__ = ["GAINS", "MPC", "Plan", "mpc_controller"]
+
+#: Steady-state HMT response (C per unit of each lever), from step tests.
+GAINS = {
+    "pci_rate_kg_thm": 1.53,
+    "coke_rate_kg_thm": 1.8,
+    "blast_temp_c": 0.216,
+    "steam_g_nm3": -1.08,
+}
+COKE_BY_8H = 0.63  # share of a coke move's effect in the hearth 8 h later (6 h + 2 h lag)
+PCI_FLOOR = 120.0  # the envelope's lowest coal rate
+COKE_ROOM = 10.0  # kg/tHM of coal room below which coke takes over
+LEVER_NAMES = {
+    "pci_rate_kg_thm": ("coal injection", "kg/tHM"),
+    "coke_rate_kg_thm": ("coke rate", "kg/tHM"),
+    "blast_temp_c": ("hot blast", "C"),
+    "steam_g_nm3": ("blast steam", "g/Nm3"),
+    "blast_volume_nm3_min": ("blast volume", "Nm3/min"),
+}
+
+
+@dataclass
+class Plan:
+    """A proposal: new setpoints for one or more levers, approved together (or none)."""
+
+    levers: dict[str, float]
+    deltas: dict[str, float]
+    forecast_now_c: float
+    forecast_after_c: float
+    band_c: float
+    settle_now_c: float
+    settle_after_c: float
+    reason: str
+    playbook: str = "normal"
+    escalate: bool = False
+    drivers: list[str] = field(default_factory=list)
+
+
+@dataclass
+class MPC:
+    aim_c: float = AIMS["agent"]
+    wait_steps: int = 6
+    w_settle: float = 0.25
+    move_charge: float = 4.0  # C^2 per lever moved
+    price_weight: float = 3.0  # C^2 per USD/tHM
+    trim_weight: float = 0.02
+    min_gain: float = 12.0  # C^2 the best move must beat holding by
+    band_c: float = 6.0  # 95 % band of the 2 h forecast (1.96 x its error spread)
+    pci_moves: tuple[float, ...] = (-10, -7.5, -5, -2.5, 0, 2.5, 5, 7.5, 10)
+    bt_moves: tuple[float, ...] = (-20, 0, 20)
+    steam_moves: tuple[float, ...] = (-2, 0, 2)
+    coke_moves: tuple[float, ...] = (-5, 0, 5)
+
+    def plan(
+        self,
+        tags: np.ndarray,
+        setpoints: Setpoints,
+        what_if: Callable[[np.ndarray, list[dict[str, float]]], np.ndarray],
+        steps_since_move: int,
+        state: str = "normal",
+        normal_steps: int = 99,
+    ) -> Plan | None:
+        """The move to propose now, or None (hold). ``normal_steps``: samples since the
+        detector last saw an abnormal state (blast volume is restored after 2 h of normal)."""
+        if state != "normal":
+            return self._playbook(tags, setpoints, what_if, state, steps_since_move)
+        if steps_since_move < self.wait_steps:
+            return None
+        nominal = Setpoints()
+        if normal_steps >= 12 and setpoints.blast_volume_nm3_min < nominal.blast_volume_nm3_min:
+            restore = min(350.0, nominal.blast_volume_nm3_min - setpoints.blast_volume_nm3_min)
+            new = _apply(setpoints, {"blast_volume_nm3_min": restore})
+            f_now = float(what_if(tags, [{}])[0])
+            return Plan(
+                levers={"blast_volume_nm3_min": new.blast_volume_nm3_min},
+                deltas={"blast_volume_nm3_min": restore},
+                forecast_now_c=round(f_now, 2),
+                forecast_after_c=round(f_now, 2),
+                band_c=self.band_c,
+                settle_now_c=round(f_now, 2),
+                settle_after_c=round(f_now, 2),
+                reason="2 h without an abnormal state: "
+                f"{_describe('blast_volume_nm3_min', restore)} back towards the usual blast",
+                playbook="recover",
+            )
+        moisture = float(tags[-1, TAGS.index("blast_moisture_g_nm3")]) - setpoints.steam_g_nm3
+        fast = []
+        for dp, dbt, dst in itertools.product(self.pci_moves, self.bt_moves, self.steam_moves):
+            move = {"pci_rate_kg_thm": dp, "blast_temp_c": dbt, "steam_g_nm3": dst}
+            new = _apply(setpoints, move)
+            if _changes(setpoints, new) != {k: v for k, v in move.items() if v}:
+                continue  # a lever at its limit: the clipped move is another candidate
+            if dp > 0 and new.pci_rate_kg_thm > pci_ceiling(new, moisture) + 1e-6:
+                continue
+            fast.append(move)
+        f2 = what_if(tags, fast)
+        zero = fast.index({"pci_rate_kg_thm": 0, "blast_temp_c": 0, "steam_g_nm3": 0})
+        settle0 = float(f2[zero]) + pending_effect(tags)
+        # coke is the base load: moved only to give coal room when it nears a limit
+        room_up = pci_ceiling(setpoints, moisture) - setpoints.pci_rate_kg_thm
+        room_down = setpoints.pci_rate_kg_thm - PCI_FLOOR
+        coke_moves = [
+            dc
+            for dc in self.coke_moves
+            if dc == 0 or (dc > 0 and room_up < COKE_ROOM) or (dc < 0 and room_down < COKE_ROOM)
+        ]
+        best, best_cost, hold_cost = None, np.inf, np.inf
+        for i, move in enumerate(fast):
+            for dc in coke_moves:
+                full = {**move, "coke_rate_kg_thm": dc}
+                new = _apply(setpoints, full)
+                if dc and new.coke_rate_kg_thm == setpoints.coke_rate_kg_thm:
+                    continue
+                settle = settle0 + sum(
+                    GAINS[k] * v * (COKE_BY_8H if k == "coke_rate_kg_thm" else 1.0)
+                    for k, v in full.items()
+                )
+                price = (
+                    dc * PRICES["coke_rate_kg_thm"]
+                    + move["pci_rate_kg_thm"] * PRICES["pci_rate_kg_thm"]
+                )
+                trim = ((new.blast_temp_c - nominal.blast_temp_c) / 10) ** 2 + (
+                    new.steam_g_nm3 - nominal.steam_g_nm3
+                ) ** 2
+                cost = (
+                    (f2[i] - self.aim_c) ** 2
+                    + self.w_settle * (settle - self.aim_c) ** 2
+                    + self.price_weight * price
+                    + self.trim_weight * trim
+                    + self.move_charge * sum(1 for v in full.values() if v)
+                )
+                if not any(full.values()):
+                    hold_cost = cost
+                if cost < best_cost:
+                    best, best_cost, best_f2, best_settle = full, cost, f2[i], settle
+        if best is None or not any(best.values()) or hold_cost - best_cost < self.min_gain:
+            return None
+        new = _apply(setpoints, best)
+        deltas = _changes(setpoints, new)
+        return Plan(
+            levers={k: getattr(new, k) for k in deltas},
+            deltas=deltas,
+            forecast_now_c=round(float(f2[zero]), 2),
+            forecast_after_c=round(float(best_f2), 2),
+            band_c=self.band_c,
+            settle_now_c=round(float(settle0), 2),
+            settle_after_c=round(float(best_settle), 2),
+            reason=_reason(deltas, float(f2[zero]), float(best_f2), self.aim_c, self.band_c),
+        )
+
+    def _playbook(
+        self,
+        tags: np.ndarray,
+        setpoints: Setpoints,
+        what_if: Callable[[np.ndarray, list[dict[str, float]]], np.ndarray],
+        state: str,
+        steps_since_move: int,
+    ) -> Plan | None:
+        nominal = Setpoints()
+        move: dict[str, float] = {}
+        if steps_since_move < 2 * self.wait_steps:
+            pass  # let the last playbook move show before the next one
+
+        elif state in ("hanging_slip", "channelling") and (
+            setpoints.blast_volume_nm3_min > 0.9 * nominal.blast_volume_nm3_min
+        ):
+            move["blast_volume_nm3_min"] = -0.05 * nominal.blast_volume_nm3_min
+        elif state == "chilled_hearth":
+            if setpoints.coke_rate_kg_thm < nominal.coke_rate_kg_thm + 20:
+                move["coke_rate_kg_thm"] = 20.0  # a coke blank
+            move["blast_temp_c"] = Setpoints.LIMITS["blast_temp_c"][1] - setpoints.blast_temp_c
+            move["steam_g_nm3"] = -setpoints.steam_g_nm3
+        new = _apply(setpoints, move)
+        deltas = _changes(setpoints, new)
+        f_now = float(what_if(tags, [{}])[0])
+        what = {
+            "hanging_slip": "hanging: burden not descending, pressure drop building",
+            "channelling": "channelling: gas short-circuiting the burden",
+            "chilled_hearth": "chilled hearth: the hearth is losing heat",
+        }[state]
+        if not deltas:
+            return Plan(
+                {}, {}, f_now, f_now, self.band_c, f_now, f_now,
+                f"{what}; holding fuel, escalate to the shift manager",
+                playbook=state, escalate=True,
+            )  # fmt: skip
+        f_after = float(what_if(tags, [{k: v for k, v in deltas.items() if k in TAGS}])[0])
+        reason = f"{what}: " + ", ".join(_describe(k, v) for k, v in deltas.items())
+        reason += "; no coal added" + ("; escalate to the shift manager")
+        return Plan(
+            levers={k: getattr(new, k) for k in deltas},
+            deltas=deltas,
+            forecast_now_c=round(f_now, 2),
+            forecast_after_c=round(f_after, 2),
+            band_c=self.band_c,
+            settle_now_c=round(f_now, 2),
+            settle_after_c=round(f_after, 2),
+            reason=reason,
+            playbook=state,
+            escalate=True,
+        )
+
+
+def pending_effect(tags: np.ndarray) -> float:
+    """HMT still to come (C) after the 2 h horizon from moves already made in the window: a
+    fast lever's move made ``age`` h ago has shown exp(-(age + 1.5) / 2) of its effect less
+    than in full by then (30 min dead time, 2 h lag); coke moves reach the hearth 6 h after
+    charging, so at 8 h a move ``age`` h old has shown 1 - exp(-(age + 2) / 2)."""
+    total = 0.0
+    n = len(tags)
+    for lever, gain in GAINS.items():
+        column = tags[:, TAGS.index(lever)]
+        for j in np.flatnonzero(np.diff(column)):
+            age_h = (n - 2 - j) / 6
+            delta = float(column[j + 1] - column[j])
+            if lever == "coke_rate_kg_thm":
+                total += gain * delta * (1 - np.exp(-(age_h + 2) / 2))
+            else:
+                total += gain * delta * np.exp(-(age_h + 1.5) / 2)
+    return total
+
+
+def _apply(setpoints: Setpoints, move: dict[str, float]) -> Setpoints:
+    values = {k: round(getattr(setpoints, k) + move.get(k, 0.0), 2) for k in Setpoints.LIMITS}
+    return Setpoints(**values).clipped()
+
+
+def _changes(old: Setpoints, new: Setpoints) -> dict[str, float]:
+    return {
+        k: round(getattr(new, k) - getattr(old, k), 2)
+        for k in Setpoints.LIMITS
+        if round(getattr(new, k) - getattr(old, k), 2) != 0
+    }
+
+
+def _describe(lever: str, delta: float) -> str:
+    name, unit = LEVER_NAMES.get(lever, (lever, ""))
+    return f"{name} {delta:+g} {unit}"
+
+
+def _reason(deltas: dict[str, float], now: float, after: float, aim: float, band: float) -> str:
+    moves = ", ".join(_describe(k, v) for k, v in deltas.items())
+    return (
+        f"HMT in 2 h {now:.0f} C vs aim {aim:.0f} C; {moves} -> {after:.0f} C "
+        f"(+-{band:.0f} C, 95 %)"
+    )
+
+
+def mpc_controller(
+    aim_c: float = AIMS["agent"], thermal: Any = None, **kwargs: Any
+) -> Callable[[Reading, Setpoints, list[Reading]], Setpoints]:
+    """The MPC as a plain loop controller (no approvals): for tuning and calibration."""
+    from agentarts.industries.steel.loop import Thermal
+
+    thermal = thermal or _shared_thermal()
+    mpc = MPC(aim_c=aim_c, **kwargs)
+    since = [99]
+
+    def control(reading: Reading, sp: Setpoints, window: list[Reading]) -> Setpoints:
+        since[0] += 1
+        tags = np.array([r.tags() for r in window], np.float32)
+        plan = mpc.plan(tags, sp, thermal.what_if, since[0])
+        if plan is None or not plan.deltas:
+            return sp
+        since[0] = 0
+        return replace(sp, **plan.levers)
+
+    assert isinstance(thermal, Thermal) or hasattr(thermal, "what_if")
+    return control
+
+
+_THERMAL: list[Any] = []
+
+
+def _shared_thermal() -> Any:
+    from agentarts.industries.steel.loop import Thermal
+
+    if not _THERMAL:
+        _THERMAL.append(Thermal())
+    return _THERMAL[0]
