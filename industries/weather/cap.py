@@ -1,9 +1,9 @@
 """Alerts in the Common Alerting Protocol, CAP 1.2 (OASIS Standard, 1 July 2010).
 
 One ``<alert>`` per site finding, elements in the order the CAP 1.2 schema's sequences require
-(alert: identifier, sender, sent, status, msgType, scope, info; info: category, event, urgency,
-severity, certainty, onset, expires, senderName, headline, description, instruction,
-parameter, area; area: areaDesc, polygon / circle). A drafted alert carries status ``Draft``
+(alert: identifier, sender, sent, status, msgType, scope, restriction, info; info: category,
+event, urgency, severity, certainty, onset, expires, senderName, headline, description,
+instruction, parameter, area; area: areaDesc, circle). A drafted alert carries status ``Draft``
 ("not actionable in its current form"); the approved one is issued as ``Exercise`` (the
 default: forecasts from a simulator) or ``Actual``. Times are ISO 8601 with an explicit offset.
 """
@@ -64,6 +64,7 @@ def draft_alert(
     _sub(alert, "status", "Draft")
     _sub(alert, "msgType", "Alert")
     _sub(alert, "scope", "Restricted")
+    _sub(alert, "restriction", "For the duty staff of the operators of the named site")
     info = ET.SubElement(alert, f"{{{CAP_NS}}}info")
     _sub(info, "category", "Met")
     _sub(info, "event", _EVENT.get(str(finding["code"]), str(finding["code"])))

@@ -21,13 +21,22 @@ def plot_demo(summary: dict[str, Any], path: Path) -> None:
 
     from agentarts.industries.weather.fields import z500_anomaly
     from agentarts.industries.weather.ncio import _open
-    from agentarts.industries.weather.sites import DOMAIN_KM, to_xy_km
+    from agentarts.industries.weather.sites import (
+        CENTRE_KM,
+        CENTRE_LATLON,
+        DOMAIN_KM,
+        HALF_WIDTH_KM,
+        to_latlon,
+    )
 
     p = summary["_plot"]
     ds = _open(Path(p["forecast"]))
     days = summary["days"]
     n = p["analysis"].shape[-1]
-    km = (np.arange(n) + 0.5) * DOMAIN_KM / n / 1000  # thousand km
+    centres = (np.arange(n) + 0.5) * DOMAIN_KM / n
+    lat, lon = to_latlon(centres, centres)  # the tangent plane is linear in x and y
+    south, west = to_latlon(CENTRE_KM[0] - HALF_WIDTH_KM[0], CENTRE_KM[1] - HALF_WIDTH_KM[1])
+    north, east = to_latlon(CENTRE_KM[0] + HALF_WIDTH_KM[0], CENTRE_KM[1] + HALF_WIDTH_KM[1])
     fig, axes = plt.subplots(2, 2, figsize=(12, 10.5))
     panels = [
         (axes[0, 0], z500_anomaly(p["analysis"]), None, "Analysis (day 0): Z500 anomaly"),
@@ -42,17 +51,19 @@ def plot_demo(summary: dict[str, Any], path: Path) -> None:
     levels = np.arange(-4000, 4001, 500)
     for ax, z, gust, title in panels:
         if gust is None:
-            shade = ax.contourf(km, km, z, levels=levels, cmap="RdBu_r", extend="both")
+            shade = ax.contourf(lon, lat, z, levels=levels, cmap="RdBu_r", extend="both")
             fig.colorbar(shade, ax=ax, shrink=0.8, label="Z500 anomaly (m2/s2)")
         else:
-            shade = ax.pcolormesh(km, km, gust, cmap="YlOrRd", vmin=0, vmax=25, shading="auto")
+            shade = ax.pcolormesh(lon, lat, gust, cmap="YlOrRd", vmin=0, vmax=25, shading="auto")
             fig.colorbar(shade, ax=ax, shrink=0.8, label="10 m gust (m/s)")
-        ax.contour(km, km, z, levels=levels, colors="k", linewidths=0.6)
+        ax.contour(lon, lat, z, levels=levels, colors="k", linewidths=0.6)
         ax.set_title(title, fontsize=10)
-        ax.set_aspect("equal")
-        ax.set_xlabel("x (1000 km)")
-        ax.set_ylabel("y (1000 km)")
-        _sites(ax, p, to_xy_km)
+        ax.set_xlim(float(west), float(east))
+        ax.set_ylim(float(south), float(north))
+        ax.set_aspect(1 / np.cos(np.radians(CENTRE_LATLON[0])))
+        ax.set_xlabel("longitude (E, tangent plane)")
+        ax.set_ylabel("latitude (N)")
+        _sites(ax, p)
     ax = axes[1, 1]
     leads = summary["leads_days"]
     for key, label, style in (
@@ -65,8 +76,8 @@ def plot_demo(summary: dict[str, Any], path: Path) -> None:
     ax.set_xlabel("lead (days)")
     ax.set_ylabel("Z500 RMSE (m2/s2)")
     ax.set_title(
-        f"Skill vs the coarsened truth ({summary['cases']} forecasts); emulator "
-        f"{summary['speedup_vs_truth']:g}x faster than the truth",
+        f"Z500 skill, {summary['cases']} forecasts; emulator {summary['speedup_vs_truth']:g}x "
+        "faster than the truth",
         fontsize=10,
     )
     ax.grid(alpha=0.3)
@@ -82,7 +93,7 @@ def plot_demo(summary: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def _sites(ax: Any, p: dict[str, Any], to_xy_km: Any) -> None:
+def _sites(ax: Any, p: dict[str, Any]) -> None:
     worst: dict[str, str] = {}
     order = ["advisory", "restrict", "stop"]
     for f in p["findings"]:
@@ -90,7 +101,7 @@ def _sites(ax: Any, p: dict[str, Any], to_xy_km: Any) -> None:
         worst[f["site"]] = max(level, f["level"], key=order.index)
     for entry in p["extracted"]["sites"]:
         site = entry["site"]
-        xy = np.array([to_xy_km(q["lat"], q["lon"]) for q in site["points"]]) / 1000
+        xy = np.array([(q["lon"], q["lat"]) for q in site["points"]])
         colour = _COLOURS.get(worst.get(site["name"], ""), "limegreen")
         if site["kind"] == "rail":
             ax.plot(xy[:, 0], xy[:, 1], "-", color=colour, lw=3)

@@ -17,8 +17,10 @@ Rules (defaults; every threshold is a field a project can override):
   library): alert when the farm's output is forecast to fall by at least 40 % of capacity from
   now, or when turbines cut out.
 * grid: degree-days on base 18 C from the site's climatological daily mean temperature plus
-  the T850 anomaly (surface anomalies follow T850 to first order); alert on heat (CDD >= 10,
-  a daily mean of 28 C) or cold (HDD >= 25, a daily mean of -7 C), when the load rises.
+  the T850 anomaly (surface anomalies follow T850 to first order); the load rises with the
+  degree-days above normal, so alert when a day's cooling or heating degree-days exceed the
+  climatological day's by more than 6 (a day over 6 K hotter or colder than normal, about one
+  standard deviation of the T850 anomaly).
 """
 
 from __future__ import annotations
@@ -67,8 +69,7 @@ class Site(BaseModel):
     gust_stop_ms: float = 30.0
     rain_restrict_mm_h: float = 45.0
     output_drop_fraction: float = 0.4
-    cdd_alert: float = 10.0
-    hdd_alert: float = 25.0
+    degree_day_margin: float = Field(6.0, ge=0)
 
 
 def to_xy_km(lat: float, lon: float) -> tuple[float, float]:
@@ -234,21 +235,26 @@ def evaluate_rules(site: Site, series: dict[str, list[float]]) -> list[dict[str,
         )
     else:
         cdd, hdd = series["cdd"], series["hdd"]
+        normal_cdd = max(site.climate_mean_c - 18.0, 0.0)
+        normal_hdd = max(18.0 - site.climate_mean_c, 0.0)
+        margin = site.degree_day_margin
+        hot = [d for d in leads if cdd[d] > normal_cdd + margin]
+        cold = [d for d in leads if hdd[d] > normal_hdd + margin]
         add(
             "GRID_HEAT_LOAD",
             "advisory",
-            [d for d in leads if cdd[d] >= site.cdd_alert],
+            hot,
             max(cdd[1:]),
             "degree-days",
-            "cooling degree-days high: load rises with the heat",
+            f"cooling degree-days over {margin:g} above normal ({normal_cdd:g}): load rises",
         )
         add(
             "GRID_COLD_LOAD",
             "advisory",
-            [d for d in leads if hdd[d] >= site.hdd_alert],
+            cold,
             max(hdd[1:]),
             "degree-days",
-            "heating degree-days high: load rises with the cold",
+            f"heating degree-days over {margin:g} above normal ({normal_hdd:g}): load rises",
         )
     return findings
 
@@ -257,10 +263,11 @@ def _pt(lat: float, lon: float) -> Point:
     return Point(lat=lat, lon=lon)
 
 
-#: The demo's sites (illustrative names; positions on the model's geo-reference).
+#: The demo's sites (illustrative names; positions on the model's geo-reference; the demo
+#: starts on 1 January, so the grids' climatological means are January's).
 DEFAULT_SITES = [
     Site(
-        name="Corridor rail line (4 segments)",
+        name="Corridor rail line",
         kind="rail",
         points=[
             _pt(36.1, 103.8),
@@ -271,12 +278,14 @@ DEFAULT_SITES = [
         ],
     ),
     Site(
-        name="Gobi wind farm (200 x 3 MW)",
-        kind="wind_farm",
-        points=[_pt(40.2, 97.0)],
-        capacity_mw=600.0,
+        name="Northern rail line",
+        kind="rail",
+        points=[_pt(45.8, 126.6), _pt(41.8, 123.4), _pt(39.9, 116.4)],
     ),
-    Site(name="Plains city grid", kind="grid", points=[_pt(34.3, 108.9)], climate_mean_c=24.0),
+    Site(name="Gobi wind farm", kind="wind_farm", points=[_pt(40.2, 97.0)], capacity_mw=600.0),
+    Site(name="Coastal wind farm", kind="wind_farm", points=[_pt(37.5, 121.5)], capacity_mw=300.0),
+    Site(name="Plains city grid", kind="grid", points=[_pt(34.3, 108.9)], climate_mean_c=0.5),
+    Site(name="Northern city grid", kind="grid", points=[_pt(45.8, 126.6)], climate_mean_c=-18.0),
 ]
 
 

@@ -20,10 +20,11 @@ TOUCHY = [  # thresholds so low that every forecast triggers them
         "gust_stop_ms": 1000,
     },
     {
-        "name": "Test city",
-        "kind": "grid",
-        "points": [{"lat": 34, "lon": 109}],
-        "climate_mean_c": 60.0,
+        "name": "Second line",
+        "kind": "rail",
+        "points": [{"lat": 42, "lon": 110}, {"lat": 40, "lon": 115}],
+        "gust_restrict_ms": 0.1,
+        "gust_stop_ms": 1000,
     },
 ]
 
@@ -50,7 +51,7 @@ def test_alerts_wait_for_approval_then_issue(agent, analysis_nc, tmp_path):
     assert result.pending["action"] == "issue_alerts"
     assert not (tmp_path / "outbox").exists()  # nothing sent before the decision
     codes = {a["code"] for a in result.pending["proposal"]["alerts"]}
-    assert codes == {"RAIL_WIND_RESTRICT", "GRID_HEAT_LOAD"}
+    assert codes == {"RAIL_WIND_RESTRICT"}
     done = agent.approve("desk", by="duty forecaster")
     assert done.status == "completed"
     files = sorted((tmp_path / "outbox").glob("*.xml"))

@@ -99,8 +99,12 @@ def test_wind_farm_and_grid_rules(equilibrated):
     fields = {k: np.stack([v, v]) for k, v in diagnose(equilibrated).items()}
     series = site_series(city, fields)
     assert series["cdd"][0] == pytest.approx(max(series["temp_c"][0] - 18, 0), abs=0.06)
-    hot = evaluate_rules(city, {"temp_c": [24, 29], "cdd": [6, 11], "hdd": [0, 0]})
-    assert hot[0]["code"] == "GRID_HEAT_LOAD"
+    hot = evaluate_rules(city, {"temp_c": [24, 30.1], "cdd": [6, 12.1], "hdd": [0, 0]})
+    assert [f["code"] for f in hot] == ["GRID_HEAT_LOAD"]  # over 6 degree-days above normal
+    assert evaluate_rules(city, {"temp_c": [24, 30], "cdd": [6, 12], "hdd": [0, 0]}) == []
+    cold_city = city.model_copy(update={"climate_mean_c": -18.0})
+    cold = evaluate_rules(cold_city, {"temp_c": [-18, -25], "cdd": [0, 0], "hdd": [36, 43]})
+    assert [f["code"] for f in cold] == ["GRID_COLD_LOAD"]
 
 
 def test_cap_alert_is_valid_cap_1_2_in_schema_order():
@@ -120,7 +124,16 @@ def test_cap_alert_is_valid_cap_1_2_in_schema_order():
     ns = {"c": CAP_NS}
     assert root.tag == f"{{{CAP_NS}}}alert"
     order = [child.tag.split("}")[1] for child in root]
-    assert order == ["identifier", "sender", "sent", "status", "msgType", "scope", "info"]
+    assert order == [
+        "identifier",
+        "sender",
+        "sent",
+        "status",
+        "msgType",
+        "scope",
+        "restriction",
+        "info",
+    ]
     info = root.find("c:info", ns)
     info_order = [c.tag.split("}")[1] for c in info]
     assert info_order == [
