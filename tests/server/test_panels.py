@@ -16,11 +16,18 @@ SAMPLE = REPO / "templates" / "steel" / "template" / "data" / "sample_history.cs
 def cooling_history(folder: Path) -> Path:
     """The steel template's sample history with HMT and [Si] drifting down (a chilling
     furnace), so the steel agent proposes more coal."""
+    from dataclasses import asdict
+
+    from agentarts.industries.steel.simulator import Setpoints
+
     with SAMPLE.open() as handle:
         rows = list(csv.DictReader(handle))
+    defaults = asdict(Setpoints())  # a setpoint the sample predates: the pack's own default
     for i, row in enumerate(rows):
         row["hmt_c"] = f"{float(row['hmt_c']) - 0.8 * i:.2f}"
         row["si_pct"] = f"{float(row['si_pct']) - 0.004 * i:.3f}"
+        for name, value in defaults.items():
+            row.setdefault(name, str(value))
     out = folder / "cooling_history.csv"
     with out.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
