@@ -188,3 +188,24 @@ def test_decision_text_limits(db):
 def test_actuating_tool_outside_a_graph_is_refused():
     with pytest.raises(ApprovalError):
         plant_agent.write_setpoint({"loop": "x", "value": 1})
+
+
+def test_subgraph_gate_and_actuation(db):
+    """The gate and the actuating node inside a subgraph: one approval, one write."""
+    from langgraph.graph import END, START, StateGraph
+
+    from agentarts.graph import Agent
+
+    outer = StateGraph(plant_agent.State)
+    outer.add_node("plant_step", build().compile())
+    outer.add_edge(START, "plant_step")
+    outer.add_edge("plant_step", END)
+    with Agent(outer, name="outer", database_url=db) as agent:
+        first = agent.run({})
+        assert first.status == "waiting_approval", first.error
+        done = agent.approve(first.thread_id, by="ana")
+        assert done.status == "completed", done.error
+        from agentarts.graph.verify import verify
+
+        assert verify(agent.store, first.thread_id).ok
+    assert len(effects()) == 1
