@@ -317,8 +317,8 @@ def overload(
 
 
 def cost_model() -> dict[str, float]:
-    from agentarts.runtime.costmodel import CostModel
-    from agentarts.runtime.devices import PROFILES
+    from agentarts.runtime.devices.costmodel import CostModel
+    from agentarts.runtime.devices.profiles import PROFILES
     from agentarts.runtime.testing import make_matmul
 
     p = PROFILES["910B2"]

@@ -37,6 +37,13 @@ def serve(
         None, "--api-key", help="Required beyond loopback (or AGENTARTS_API_KEY)."
     ),
     no_batching: bool = typer.Option(False, "--no-batching", help="Turn dynamic batching off."),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        max=64,
+        help="Server processes sharing the port (SO_REUSEPORT), each with its own models.",
+    ),
     grpc_port: int | None = typer.Option(
         None,
         "--grpc-port",
@@ -48,8 +55,8 @@ def serve(
     """Serve the models over KServe v2 HTTP, and gRPC with --grpc-port (Triton/KServe/MindIE
     clients work)."""
     from agentarts.errors import UsageError
-    from agentarts.runtime.server import is_loopback
-    from agentarts.runtime.server import serve as run_server
+    from agentarts.runtime.http.server import is_loopback
+    from agentarts.runtime.http.server import serve as run_server
 
     if api_key is not None and not api_key.strip():
         raise UsageError("--api-key is empty: give a non-empty key, or leave the option out")
@@ -57,7 +64,7 @@ def serve(
     if grpc_port is not None:
         if grpc_port == port:
             raise UsageError(f"--grpc-port {grpc_port} is the HTTP --port: pick another")
-        from agentarts.runtime.grpc_server import grpc_modules
+        from agentarts.runtime.grpc.server import grpc_modules
 
         grpc_modules()  # a missing extra is reported before any model loads
     if not is_loopback(host) and not key:
@@ -65,6 +72,26 @@ def serve(
             f"--host {host} is not loopback: an API key is required (--api-key or "
             "AGENTARTS_API_KEY)"
         )
+    if workers > 1:
+        import functools
+
+        from agentarts.config import load_settings
+        from agentarts.runtime.http.workers import serve_workers
+        from agentarts.runtime.local import LocalRuntime, default_repositories
+
+        factory = functools.partial(
+            LocalRuntime,
+            default_repositories(model_repository or []),
+            devices or load_settings().devices,
+            batching=not no_batching,
+        )
+        console(stderr=True).print(
+            f"AgentArts runtime on http://{host}:{port}"
+            + (f", gRPC on {host}:{grpc_port}" if grpc_port is not None else "")
+            + f" - {workers} worker processes"
+        )
+        serve_workers(factory, workers, host, port, api_key=key, grpc_port=grpc_port)
+        return
     rt = _runtime(model_repository, devices, batching=not no_batching)
     failed = rt.load_all()
     out = console(stderr=True)
@@ -132,7 +159,7 @@ def devices(
 ) -> None:
     """Show the simulated Ascend cards and their published figures."""
     from agentarts.config import load_settings
-    from agentarts.runtime.devices import PROFILES, parse_devices
+    from agentarts.runtime.devices.profiles import PROFILES, parse_devices
 
     spec = devices_spec or load_settings().devices
     cards = parse_devices(spec)
@@ -182,11 +209,11 @@ def plan(
     import onnx
 
     from agentarts.errors import UsageError
-    from agentarts.runtime.costmodel import CostModel
-    from agentarts.runtime.devices import parse_devices
+    from agentarts.runtime.devices.costmodel import CostModel
+    from agentarts.runtime.devices.planner import plan_capacity
+    from agentarts.runtime.devices.profiles import parse_devices
+    from agentarts.runtime.engine.repository import ModelRepository, load_card
     from agentarts.runtime.local import default_repositories
-    from agentarts.runtime.planner import plan_capacity
-    from agentarts.runtime.repository import ModelRepository, load_card
 
     if qps <= 0 or p99_ms <= 0:
         raise UsageError("--qps and --p99-ms must be positive")

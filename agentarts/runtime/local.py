@@ -13,14 +13,14 @@ from typing import Any
 import numpy as np
 
 from agentarts.errors import AgentArtsError, InvalidInputError, ModelError
-from agentarts.runtime.abatcher import AsyncBatcher
-from agentarts.runtime.batcher import DynamicBatcher
-from agentarts.runtime.costmodel import CostModel
-from agentarts.runtime.devices import DeviceCard, DevicePool, DeviceProfile, parse_devices
-from agentarts.runtime.engine import EngineConfig, OrtEngine
+from agentarts.runtime.batching.coroutines import AsyncBatcher
+from agentarts.runtime.batching.threads import DynamicBatcher
+from agentarts.runtime.devices.costmodel import CostModel
+from agentarts.runtime.devices.profiles import DeviceCard, DevicePool, DeviceProfile, parse_devices
+from agentarts.runtime.engine.ort import EngineConfig, OrtEngine
+from agentarts.runtime.engine.repository import ModelCard, ModelRepository, load_card
+from agentarts.runtime.engine.tensors import InputValidator
 from agentarts.runtime.protocol import InferResult
-from agentarts.runtime.repository import ModelCard, ModelRepository, load_card
-from agentarts.runtime.tensors import InputValidator
 
 __all__ = ["LoadedModel", "LocalRuntime", "default_repositories"]
 

@@ -172,7 +172,7 @@ def serve_in_thread(
 
     import uvicorn
 
-    from agentarts.runtime.server import _event_loop_factory, create_app
+    from agentarts.runtime.http.server import _event_loop_factory, create_app
 
     host = "127.0.0.1"
     port = free_port(ports)
@@ -194,7 +194,7 @@ def serve_in_thread(
         grpc_server = None
         try:
             if grpc_port is not None:
-                from agentarts.runtime.grpc_server import start_grpc
+                from agentarts.runtime.grpc.server import start_grpc
 
                 grpc_server, _ = await start_grpc(
                     runtime, host, grpc_port, api_key=api_key, admission=app.state.admission

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from agentarts.errors import ModelError, RequestTimeoutError, RuntimeOverloadedError
-from agentarts.runtime.batcher import BatcherConfig, DynamicBatcher
+from agentarts.runtime.batching.threads import BatcherConfig, DynamicBatcher
 
 
 class Gate:

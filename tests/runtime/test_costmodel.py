@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from agentarts.runtime.costmodel import CostModel
-from agentarts.runtime.devices import PROFILES
+from agentarts.runtime.devices.costmodel import CostModel
+from agentarts.runtime.devices.profiles import PROFILES
 from agentarts.runtime.testing import make_matmul, make_mlp
 
 P = PROFILES["910B2"]

@@ -60,7 +60,7 @@ def test_manifest_and_image_start_the_same_server(runner, cli, monkeypatch):
             return []
 
     import agentarts.cli._runtime as cli_runtime
-    import agentarts.runtime.server as server
+    import agentarts.runtime.http.server as server
 
     monkeypatch.setattr(cli_runtime, "_runtime", lambda *a, **k: Stub())
     monkeypatch.setattr(server, "serve", lambda *a, **k: calls.append((a, k)))

@@ -15,7 +15,7 @@ from agentarts.errors import (
     ModelError,
     NotFoundError,
 )
-from agentarts.runtime.devices import DeviceProfile, parse_devices
+from agentarts.runtime.devices.profiles import DeviceProfile, parse_devices
 from agentarts.runtime.local import LocalRuntime
 from agentarts.runtime.protocol import Runtime
 
@@ -172,7 +172,7 @@ def test_device_specs():
 
 
 def test_user_profile_file(tmp_path):
-    from agentarts.runtime.devices import load_profiles
+    from agentarts.runtime.devices.profiles import load_profiles
 
     path = tmp_path / "p.toml"
     path.write_text('[profiles.my910]\nbase = "910B2"\nhbm_bandwidth_tbs = 1.6\n')
@@ -222,8 +222,8 @@ def test_batching_off_runs_each_request_alone(repo):
 def test_compiled_validator_agrees_with_the_full_one(repo):
     import onnx
 
-    from agentarts.runtime.repository import load_card
-    from agentarts.runtime.tensors import InputValidator
+    from agentarts.runtime.engine.repository import load_card
+    from agentarts.runtime.engine.tensors import InputValidator
 
     card = load_card("m", onnx.load(str(repo / "matmul" / "1" / "model.onnx")), None)
     full = InputValidator(card)

@@ -113,7 +113,7 @@ def test_big_json_bodies_do_not_stall_small_requests(runtime):
             assert all(a.status_code == 400 for a in answers)
             return max(latencies)
 
-    from agentarts.runtime.kserve import decode_request
+    from agentarts.runtime.kserve.messages import decode_request
 
     t0 = time.perf_counter()
     decode_request(big, None)

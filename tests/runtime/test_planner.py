@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from agentarts.runtime.planner import plan_capacity, simulate_batcher
+from agentarts.runtime.devices.planner import plan_capacity, simulate_batcher
 
 
 def test_simulation_matches_md1_mean_wait():

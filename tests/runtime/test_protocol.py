@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from agentarts.errors import ConfigError
-from agentarts.runtime.server import create_app
+from agentarts.runtime.http.server import create_app
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from agentarts.errors import InvalidInputError, NotFoundError, RuntimeOverloadedError
-from agentarts.runtime.client import HttpRuntime
-from agentarts.runtime.server import create_app
+from agentarts.runtime.http.client import HttpRuntime
+from agentarts.runtime.http.server import create_app
 
 
 @pytest.fixture

@@ -30,10 +30,14 @@ from agentarts.errors import (
     MissingDependencyError,
     RuntimeOverloadedError,
 )
-from agentarts.runtime.admission import Admission
-from agentarts.runtime.kserve import model_config, model_stats
-from agentarts.runtime.server import check_api_key, error_status
-from agentarts.runtime.tensors import decode_binary_tensor, decode_json_tensor, kserve_datatype
+from agentarts.runtime.batching.admission import Admission
+from agentarts.runtime.engine.tensors import (
+    decode_binary_tensor,
+    decode_json_tensor,
+    kserve_datatype,
+)
+from agentarts.runtime.kserve.messages import model_config, model_stats
+from agentarts.runtime.kserve.status import check_api_key, error_status
 
 if TYPE_CHECKING:
     import numpy as np

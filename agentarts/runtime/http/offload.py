@@ -18,11 +18,11 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from agentarts.runtime.kserve import InferRequest, decode_request
+from agentarts.runtime.kserve.messages import InferRequest, decode_request
 
 __all__ = ["DecodePool"]
 
-log = logging.getLogger("agentarts.runtime.offload")
+log = logging.getLogger("agentarts.runtime.http.offload")
 
 
 class DecodePool:

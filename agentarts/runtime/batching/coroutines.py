@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from agentarts.errors import ModelError, RequestTimeoutError, RuntimeOverloadedError
-from agentarts.runtime.batcher import DynamicBatcher
+from agentarts.runtime.batching.threads import DynamicBatcher
 from agentarts.runtime.protocol import InferResult
 
 __all__ = ["AsyncBatcher", "AsyncRunner"]

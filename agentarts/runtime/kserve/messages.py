@@ -26,7 +26,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from agentarts.errors import InvalidInputError
-from agentarts.runtime.tensors import decode_binary_tensor, decode_json_tensor, kserve_datatype
+from agentarts.runtime.engine.tensors import (
+    decode_binary_tensor,
+    decode_json_tensor,
+    kserve_datatype,
+)
 
 if TYPE_CHECKING:
     from agentarts.runtime.local import LoadedModel

@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from agentarts.errors import ModelError, NotFoundError
-from agentarts.runtime.batcher import BatcherConfig
-from agentarts.runtime.tensors import ONNX_TO_KSERVE
+from agentarts.runtime.batching.threads import BatcherConfig
+from agentarts.runtime.engine.datatypes import ONNX_TO_KSERVE
 
 if TYPE_CHECKING:
     import onnx

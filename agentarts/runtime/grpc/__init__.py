@@ -1,0 +1,1 @@
+"""The KServe v2 gRPC front end (``server``), served with tritonclient's generated stubs."""

@@ -1,0 +1,491 @@
+"""The HTTP front end: KServe v2 / Open Inference Protocol over a ``LocalRuntime`` (FastAPI).
+
+Routes (docs/runtime.md): health, server and model metadata, model readiness, infer with JSON
+tensors or Triton's binary tensor data extension, Triton's model configuration and statistics,
+``POST /v2/repository/index`` and ``GET /metrics``. Every error is a JSON body
+``{"error": "..."}`` with a 4xx status (429 with Retry-After on overload; 503/507 when a model
+cannot be loaded); bad input never produces a 500 nor disturbs other callers' requests.
+
+An infer request is admitted (``admission.Admission``) from its path and headers before its
+body is read; JSON bodies larger than ``OFFLOAD_BYTES`` are decoded in a helper process
+(``offload.DecodePool``) so the event loop keeps serving small requests meanwhile.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the route handlers' annotations
+# at runtime, and their types are imported inside create_app to keep imports lazy.
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import os
+import zlib
+from typing import TYPE_CHECKING, Any
+
+from agentarts._version import __version__
+from agentarts.errors import (
+    AgentArtsError,
+    ConfigError,
+    InvalidInputError,
+    PayloadTooLargeError,
+    RuntimeOverloadedError,
+)
+from agentarts.runtime.batching.admission import DEFAULT_MAX_INFLIGHT_BYTES, Admission
+from agentarts.runtime.kserve.status import check_api_key, error_status
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from agentarts.runtime.local import LocalRuntime
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app", "is_loopback", "serve"]
+
+log = logging.getLogger("agentarts.runtime.http.server")
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+OFFLOAD_BYTES = 256 * 1024  # JSON above this is decoded off the event loop
+_CONTENT_TYPES = ("", "application/json", "application/octet-stream", "*/*")
+
+
+class UnsupportedMediaError(InvalidInputError):
+    """A Content-Type or Content-Encoding the server does not read (HTTP 415)."""
+
+    http_status = 415
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _error(status: int, message: str, headers: "dict[str, str] | None" = None) -> Any:
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _from_exception(exc: AgentArtsError) -> Any:
+    headers = None
+    if isinstance(exc, RuntimeOverloadedError):
+        headers = {"Retry-After": str(max(1, round(exc.retry_after_s)))}
+    return _error(error_status(exc), str(exc), headers)
+
+
+class _ApiKeyGuard:
+    """Pure ASGI middleware: every HTTP request must carry the API key (constant-time check)."""
+
+    def __init__(self, app: Any, api_key: str, errors: dict[int, int]) -> None:
+        self.app = app
+        self.key = api_key.encode()
+        self.errors = errors
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = b""
+        for name, value in scope["headers"]:
+            if name == b"x-api-key":
+                given = value.strip()
+            elif name == b"authorization" and value[:7].lower() == b"bearer " and not given:
+                given = value[7:].strip()
+        if check_api_key(given, self.key):
+            await self.app(scope, receive, send)
+            return
+        self.errors[401] = self.errors.get(401, 0) + 1
+        body = b'{"error": "missing or wrong API key"}'
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _FastRefusal:
+    """Pure ASGI middleware: refuse an infer request with 429 from its path alone, before
+    FastAPI builds a Request, routes it or reads a byte of its body, when its (loaded) model
+    already has its admission limit in flight. Under a storm of re-sent requests this is most
+    of the server's work, so it must cost far less than serving one request."""
+
+    def __init__(
+        self, app: Any, runtime: "LocalRuntime", admission: Admission, errors: dict[int, int]
+    ) -> None:
+        self.app = app
+        self.runtime = runtime
+        self.admission = admission
+        self.errors = errors
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path.endswith("/infer") and path.startswith("/v2/models/"):
+            parts = path[11:-6].split("/")
+            key = (parts[0], None) if len(parts) == 1 else (parts[0], parts[2])
+            lm = self.runtime._fast.get(key) if len(parts) in (1, 3) else None
+            admission = self.admission
+            if lm is not None and admission.in_flight.get(id(lm), 0) >= admission.limit(lm):
+                try:
+                    admission.admit(lm, 0)  # raises: counts the refusal, sets Retry-After
+                except RuntimeOverloadedError as exc:
+                    self.errors[429] = self.errors.get(429, 0) + 1
+                    await _send_json(send, 429, {"error": str(exc)}, _retry_after(exc))
+                    return
+                admission.release(lm, 0)
+        await self.app(scope, receive, send)
+
+
+def _retry_after(exc: RuntimeOverloadedError) -> list[tuple[bytes, bytes]]:
+    return [(b"retry-after", str(max(1, round(exc.retry_after_s))).encode())]
+
+
+async def _send_json(
+    send: Any, status: int, answer: dict[str, Any], extra: list[tuple[bytes, bytes]]
+) -> None:
+    body = json.dumps(answer).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers + extra})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
+    """Undo ``Content-Encoding`` (gzip, deflate) without inflating past ``limit`` bytes."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in ("gzip", "deflate"):
+        raise UnsupportedMediaError(
+            f"Content-Encoding {encoding[:40]!r} is not supported (use gzip, deflate or none)"
+        )
+    inflater = zlib.decompressobj(31 if encoding == "gzip" else 15)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise InvalidInputError(f"body is not valid {encoding} data: {exc}") from None
+    if len(out) > limit:
+        raise PayloadTooLargeError(f"decompressed request body exceeds {limit} bytes")
+    if not inflater.eof:
+        raise InvalidInputError(f"{encoding} body is truncated")
+    return out
+
+
+def check_content_type(value: str) -> None:
+    """JSON (or the binary extension's octet stream) only: anything else is a 415."""
+    media = value.split(";", 1)[0].strip().lower()
+    if media not in _CONTENT_TYPES and not media.endswith("+json"):
+        raise UnsupportedMediaError(
+            f"Content-Type {media[:60]!r} is not supported: send application/json "
+            "(or application/octet-stream with Inference-Header-Content-Length)"
+        )
+
+
+def create_app(
+    runtime: "LocalRuntime",
+    *,
+    api_key: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES,
+    admission: Admission | None = None,
+) -> "FastAPI":
+    """A FastAPI app serving ``runtime``. With ``api_key``, every request must carry it
+    (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``)."""
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import PlainTextResponse, Response
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException
+
+    from agentarts.runtime.http.metrics import render_metrics
+    from agentarts.runtime.http.offload import DecodePool
+    from agentarts.runtime.kserve.messages import (
+        decode_request,
+        encode_response,
+        model_config,
+        model_stats,
+        parse_header_length,
+    )
+    from agentarts.runtime.kserve.openapi import INFER_OPENAPI, add_schemas
+
+    if api_key is not None and not api_key:
+        raise ConfigError("the API key is empty: give a non-empty key or none")
+    decoder = DecodePool()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        yield
+        decoder.shutdown()
+
+    app = FastAPI(
+        title="AgentArts inference runtime",
+        version=__version__,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    errors: dict[int, int] = {}  # HTTP status -> error answers sent (the /metrics counter)
+    admission = admission or Admission(max_inflight_bytes)
+    app.state.admission = admission
+    app.state.http_errors = errors
+    add_schemas(app)
+
+    # added last = runs first: the key is checked before anything else
+    app.add_middleware(_FastRefusal, runtime=runtime, admission=admission, errors=errors)
+    if api_key is not None:
+        app.add_middleware(_ApiKeyGuard, api_key=api_key, errors=errors)
+
+    def _count(status: int) -> None:
+        errors[status] = errors.get(status, 0) + 1
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Any:
+        # A bug must not take the server down nor leak a traceback: log it, answer JSON.
+        log.exception("unhandled error on %s", request.url.path)
+        _count(500)
+        return _error(500, f"internal error: {type(exc).__name__}")
+
+    @app.exception_handler(AgentArtsError)
+    async def _agentarts_error(request: Request, exc: AgentArtsError) -> Any:
+        _count(error_status(exc))
+        return _from_exception(exc)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Any:
+        _count(exc.status_code)
+        return _error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Any:
+        _count(422)
+        return _error(422, f"invalid request: {exc.errors()!s:.500}")
+
+    @app.get("/v2/health/live")
+    async def live() -> dict[str, bool]:
+        return {"live": True}
+
+    @app.get("/v2/health/ready")
+    async def ready() -> Any:
+        ok = runtime.is_ready()
+        return {"ready": True} if ok else _error(503, "runtime is not ready")
+
+    worker = os.environ.get("AGENTARTS_WORKER")  # set in --workers processes
+
+    @app.get("/v2")
+    async def server_metadata() -> dict[str, Any]:
+        return {
+            **({"agentarts_worker": int(worker)} if worker and worker.isdigit() else {}),
+            "name": "agentarts",
+            "version": __version__,
+            "extensions": [
+                "model_repository",
+                "metrics",
+                "binary_tensor_data",
+                "model_configuration",
+                "statistics",
+                "agentarts_simulated_ascend",
+            ],
+        }
+
+    @app.get("/v2/models/stats")
+    async def all_stats() -> dict[str, Any]:
+        return {"model_stats": [model_stats(lm) for lm in runtime.loaded()]}
+
+    async def _metadata(model: str, version: str | None) -> Any:
+        return await run_in_threadpool(runtime.model_metadata, model, version)
+
+    @app.get("/v2/models/{model}")
+    async def model_metadata(model: str) -> Any:
+        return await _metadata(model, None)
+
+    @app.get("/v2/models/{model}/versions/{version}")
+    async def model_version_metadata(model: str, version: str) -> Any:
+        return await _metadata(model, version)
+
+    async def _config(model: str, version: str | None) -> Any:
+        return model_config(await run_in_threadpool(runtime.load, model, version))
+
+    @app.get("/v2/models/{model}/config")
+    async def config(model: str) -> Any:
+        return await _config(model, None)
+
+    @app.get("/v2/models/{model}/versions/{version}/config")
+    async def config_version(model: str, version: str) -> Any:
+        return await _config(model, version)
+
+    async def _stats(model: str, version: str | None) -> Any:
+        entry, resolved, _ = runtime.repository.resolve(model, version)  # 404 if unknown
+        loaded = [lm for lm in runtime.loaded() if lm.name == entry.name]
+        if version is not None:
+            loaded = [lm for lm in loaded if lm.version == resolved]
+        return {"model_stats": [model_stats(lm) for lm in loaded]}
+
+    @app.get("/v2/models/{model}/stats")
+    async def stats(model: str) -> Any:
+        return await _stats(model, None)
+
+    @app.get("/v2/models/{model}/versions/{version}/stats")
+    async def stats_version(model: str, version: str) -> Any:
+        return await _stats(model, version)
+
+    async def _ready(model: str, version: str | None) -> Any:
+        runtime.repository.resolve(model, version)  # 404 for unknown model or version
+        ok = await run_in_threadpool(runtime.is_ready, model, version)
+        if not ok:
+            return _error(400, f"model {model} is not ready")
+        return {"name": model, "ready": True}
+
+    @app.get("/v2/models/{model}/ready")
+    async def model_ready(model: str) -> Any:
+        return await _ready(model, None)
+
+    @app.get("/v2/models/{model}/versions/{version}/ready")
+    async def model_version_ready(model: str, version: str) -> Any:
+        return await _ready(model, version)
+
+    async def _read_body(request: Request) -> bytes:
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body_bytes:
+                raise PayloadTooLargeError(f"request body exceeds {max_body_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _decode(body: bytes, headers: Any) -> Any:
+        encoding = headers.get("content-encoding", "")
+        if encoding and len(body) > OFFLOAD_BYTES:
+            body = await decoder.run(_decompress, body, encoding, max_body_bytes)
+        else:
+            body = _decompress(body, encoding, max_body_bytes)
+        length = parse_header_length(headers.get("inference-header-content-length"), len(body))
+        if (len(body) if length is None else length) > OFFLOAD_BYTES:
+            return await decoder.decode(body, length)
+        return decode_request(body, length)
+
+    async def _infer(model: str, version: str | None, request: Request) -> Any:
+        headers = request.headers
+        lm = runtime._fast.get((model, version))
+        if lm is None:
+            lm = await run_in_threadpool(runtime.lookup, model, version)
+        declared_text = headers.get("content-length")
+        declared = int(declared_text) if declared_text and declared_text.isdigit() else 0
+        try:
+            check_content_type(headers.get("content-type", ""))
+            if declared > max_body_bytes:
+                raise PayloadTooLargeError(
+                    f"request body of {declared} bytes exceeds {max_body_bytes}"
+                )
+        except AgentArtsError:
+            runtime.count_failure(lm)
+            raise
+        admission.admit(lm, declared)  # before a byte of the body is read
+        try:
+            try:
+                req = await _decode(await _read_body(request), headers)
+            except AgentArtsError:
+                runtime.count_failure(lm)
+                raise
+            result = await runtime.ainfer(
+                model, req.inputs, version=version, outputs=req.outputs, timeout_s=req.timeout_s
+            )
+        finally:
+            admission.release(lm, declared)
+        content, length = encode_response(result, req)
+        if length is None:
+            return Response(content, media_type="application/json")
+        return Response(
+            content,
+            media_type="application/octet-stream",
+            headers={"Inference-Header-Content-Length": str(length)},
+        )
+
+    @app.post("/v2/models/{model}/infer", openapi_extra=INFER_OPENAPI)
+    async def infer(model: str, request: Request) -> Any:
+        return await _infer(model, None, request)
+
+    @app.post("/v2/models/{model}/versions/{version}/infer", openapi_extra=INFER_OPENAPI)
+    async def infer_version(model: str, version: str, request: Request) -> Any:
+        return await _infer(model, version, request)
+
+    @app.post("/v2/repository/index")
+    async def repository_index() -> list[dict[str, Any]]:
+        return runtime.list_models()
+
+    @app.get("/metrics")
+    async def metrics() -> Any:
+        return PlainTextResponse(
+            render_metrics(runtime, http_errors=errors, refused=admission.refused),
+            media_type="text/plain; version=0.0.4",
+        )
+
+    return app
+
+
+def _event_loop_factory() -> Any:
+    """uvloop's loop when installed (uvicorn's standard extras), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop
+    return uvloop.new_event_loop
+
+
+def serve(
+    runtime: "LocalRuntime",
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    api_key: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    log_level: str = "warning",
+    grpc_port: int | None = None,
+    sockets: "list[Any] | None" = None,
+) -> None:
+    """Run the server until interrupted; with ``grpc_port`` the KServe v2 gRPC service runs
+    beside HTTP on the same event loop (one batcher per model for both). Binding beyond
+    loopback requires an API key. ``sockets``: listen on these instead (``workers``)."""
+    import uvicorn
+
+    if api_key is not None and not api_key:
+        raise ConfigError("the API key is empty: give a non-empty key or none")
+    if not is_loopback(host) and not api_key:
+        raise ConfigError(
+            f"binding {host} exposes the runtime beyond this machine: set --api-key or "
+            "AGENTARTS_API_KEY"
+        )
+    app = create_app(runtime, api_key=api_key, max_body_bytes=max_body_bytes)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, access_log=False, http="auto", loop="none"
+    )
+    server = uvicorn.Server(config)
+
+    async def main() -> None:
+        grpc_server = None
+        if grpc_port is not None:
+            from agentarts.runtime.grpc.server import start_grpc
+
+            grpc_server, _ = await start_grpc(
+                runtime,
+                host,
+                grpc_port,
+                api_key=api_key,
+                max_message_bytes=max_body_bytes,
+                admission=app.state.admission,
+            )
+        try:
+            await server.serve(sockets=sockets)
+        finally:
+            if grpc_server is not None:
+                await grpc_server.stop(1.0)
+
+    try:
+        with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
+            runner.run(main())
+    finally:
+        runtime.close()
