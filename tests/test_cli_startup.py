@@ -1,4 +1,4 @@
-"""`agentarts --help` and every `<command> --help` stay light (DESIGN.md, brief)."""
+"""`agentarts --help` and every `<command> --help` stay light (docs/architecture.md)."""
 
 from __future__ import annotations
 
