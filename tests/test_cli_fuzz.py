@@ -380,6 +380,12 @@ def _commands(root: Path) -> st.SearchStrategy[list[str]]:
         ),
         st.tuples(WORDS, WORDS).map(lambda a: ["runs", "reject", a[0], "--reason", a[1]]),
         st.tuples(WORDS).map(lambda a: ["runs", "resume", a[0]]),
+        st.tuples(WORDS).map(lambda a: ["runs", "verify", a[0], "--json"]),
+        st.tuples(WORDS, st.sampled_from(["--happened", "--not-happened"])).map(
+            lambda a: ["runs", "resolve", a[0], a[1]]
+        ),
+        st.tuples(WORDS).map(lambda a: ["users", "remove", a[0]]),
+        st.tuples(WORDS, paths).map(lambda a: ["train", a[0], "--data", a[1]]),
         st.tuples(paths).map(lambda a: ["upgrade", a[0]]),
         st.tuples(WORDS).map(lambda a: ["tools", a[0]]),
         st.tuples(WORDS, NUMBERS, NUMBERS).map(
@@ -427,6 +433,15 @@ def _cases(root: Path) -> dict[str, list[str]]:
         "new-proc": ["new", "fz-agent", "-o", "/proc", "--no-input"],
         "new-symlink-force": ["new", "link", "-o", str(root), "--force", "--no-input"],
         "new-pydantic": ["new", "pydantic", "-o", str(root / "cwd"), "--no-input"],
+        "train-steel-dev-zero": [
+            "train",
+            "steel",
+            "--data",
+            "/dev/zero",
+            "--out",
+            str(root / "cwd" / "m"),
+        ],
+        "train-rail-proc": ["train", "rail", "--data", "/proc", "--out", str(root / "cwd" / "m")],
         "demo-plot-missing-dir": [
             "demo",
             "steel",
@@ -458,6 +473,8 @@ REFUSED = {
     "new-symlink-force": "symbolic link",
     "new-pydantic": "shadow",
     "demo-plot-missing-dir": "--plot",
+    "train-steel-dev-zero": "/dev/zero",
+    "train-rail-proc": "/proc",
 }
 
 
