@@ -6,9 +6,8 @@ tensors or Triton's binary tensor data extension, Triton's model configuration a
 ``{"error": "..."}`` with a 4xx status (429 with Retry-After on overload; 503/507 when a model
 cannot be loaded); bad input never produces a 500 nor disturbs other callers' requests.
 
-An infer request is admitted (``admission.Admission``) from its path and headers before its
-body is read; JSON bodies larger than ``OFFLOAD_BYTES`` are decoded in a helper process
-(``offload.DecodePool``) so the event loop keeps serving small requests meanwhile.
+Infer requests are served by ``infer.InferEndpoint``, plain ASGI in front of FastAPI: admitted
+from their path and headers before their body is read, big JSON decoded in a helper process.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route handlers' annotations
@@ -16,18 +15,14 @@ body is read; JSON bodies larger than ``OFFLOAD_BYTES`` are decoded in a helper 
 import asyncio
 import contextlib
 import ipaddress
-import json
 import logging
 import os
-import zlib
 from typing import TYPE_CHECKING, Any
 
 from agentarts._version import __version__
 from agentarts.errors import (
     AgentArtsError,
     ConfigError,
-    InvalidInputError,
-    PayloadTooLargeError,
     RuntimeOverloadedError,
 )
 from agentarts.runtime.batching.admission import DEFAULT_MAX_INFLIGHT_BYTES, Admission
@@ -42,14 +37,6 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app", "is_loopback", "serve"]
 
 log = logging.getLogger("agentarts.runtime.http.server")
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
-OFFLOAD_BYTES = 256 * 1024  # JSON above this is decoded off the event loop
-_CONTENT_TYPES = ("", "application/json", "application/octet-stream", "*/*")
-
-
-class UnsupportedMediaError(InvalidInputError):
-    """A Content-Type or Content-Encoding the server does not read (HTTP 415)."""
-
-    http_status = 415
 
 
 def is_loopback(host: str) -> bool:
@@ -110,82 +97,6 @@ class _ApiKeyGuard:
         await send({"type": "http.response.body", "body": body})
 
 
-class _FastRefusal:
-    """Pure ASGI middleware: refuse an infer request with 429 from its path alone, before
-    FastAPI builds a Request, routes it or reads a byte of its body, when its (loaded) model
-    already has its admission limit in flight. Under a storm of re-sent requests this is most
-    of the server's work, so it must cost far less than serving one request."""
-
-    def __init__(
-        self, app: Any, runtime: "LocalRuntime", admission: Admission, errors: dict[int, int]
-    ) -> None:
-        self.app = app
-        self.runtime = runtime
-        self.admission = admission
-        self.errors = errors
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if path.endswith("/infer") and path.startswith("/v2/models/"):
-            parts = path[11:-6].split("/")
-            key = (parts[0], None) if len(parts) == 1 else (parts[0], parts[2])
-            lm = self.runtime._fast.get(key) if len(parts) in (1, 3) else None
-            admission = self.admission
-            if lm is not None and admission.in_flight.get(id(lm), 0) >= admission.limit(lm):
-                try:
-                    admission.admit(lm, 0)  # raises: counts the refusal, sets Retry-After
-                except RuntimeOverloadedError as exc:
-                    self.errors[429] = self.errors.get(429, 0) + 1
-                    await _send_json(send, 429, {"error": str(exc)}, _retry_after(exc))
-                    return
-                admission.release(lm, 0)
-        await self.app(scope, receive, send)
-
-
-def _retry_after(exc: RuntimeOverloadedError) -> list[tuple[bytes, bytes]]:
-    return [(b"retry-after", str(max(1, round(exc.retry_after_s))).encode())]
-
-
-async def _send_json(
-    send: Any, status: int, answer: dict[str, Any], extra: list[tuple[bytes, bytes]]
-) -> None:
-    body = json.dumps(answer).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-    await send({"type": "http.response.start", "status": status, "headers": headers + extra})
-    await send({"type": "http.response.body", "body": body})
-
-
-def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
-    """Undo ``Content-Encoding`` (gzip, deflate) without inflating past ``limit`` bytes."""
-    encoding = encoding.strip().lower()
-    if encoding in ("", "identity"):
-        return body
-    if encoding not in ("gzip", "deflate"):
-        raise UnsupportedMediaError(
-            f"Content-Encoding {encoding[:40]!r} is not supported (use gzip, deflate or none)"
-        )
-    inflater = zlib.decompressobj(31 if encoding == "gzip" else 15)
-    try:
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise InvalidInputError(f"body is not valid {encoding} data: {exc}") from None
-    if len(out) > limit:
-        raise PayloadTooLargeError(f"decompressed request body exceeds {limit} bytes")
-    if not inflater.eof:
-        raise InvalidInputError(f"{encoding} body is truncated")
-    return out
-
-
-def check_content_type(value: str) -> None:
-    """JSON (or the binary extension's octet stream) only: anything else is a 415."""
-    media = value.split(";", 1)[0].strip().lower()
-    if media not in _CONTENT_TYPES and not media.endswith("+json"):
-        raise UnsupportedMediaError(
-            f"Content-Type {media[:60]!r} is not supported: send application/json "
-            "(or application/octet-stream with Inference-Header-Content-Length)"
-        )
-
-
 def create_app(
     runtime: "LocalRuntime",
     *,
@@ -198,19 +109,14 @@ def create_app(
     (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``)."""
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import PlainTextResponse, Response
+    from fastapi.responses import PlainTextResponse
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
 
+    from agentarts.runtime.http.infer import InferEndpoint
     from agentarts.runtime.http.metrics import render_metrics
     from agentarts.runtime.http.offload import DecodePool
-    from agentarts.runtime.kserve.messages import (
-        decode_request,
-        encode_response,
-        model_config,
-        model_stats,
-        parse_header_length,
-    )
+    from agentarts.runtime.kserve.messages import model_config, model_stats
     from agentarts.runtime.kserve.openapi import INFER_OPENAPI, add_schemas
 
     if api_key is not None and not api_key:
@@ -236,7 +142,14 @@ def create_app(
     add_schemas(app)
 
     # added last = runs first: the key is checked before anything else
-    app.add_middleware(_FastRefusal, runtime=runtime, admission=admission, errors=errors)
+    app.add_middleware(
+        InferEndpoint,
+        runtime=runtime,
+        admission=admission,
+        decoder=decoder,
+        errors=errors,
+        max_body_bytes=max_body_bytes,
+    )
     if api_key is not None:
         app.add_middleware(_ApiKeyGuard, api_key=api_key, errors=errors)
 
@@ -348,70 +261,14 @@ def create_app(
     async def model_version_ready(model: str, version: str) -> Any:
         return await _ready(model, version)
 
-    async def _read_body(request: Request) -> bytes:
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_body_bytes:
-                raise PayloadTooLargeError(f"request body exceeds {max_body_bytes} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    async def _decode(body: bytes, headers: Any) -> Any:
-        encoding = headers.get("content-encoding", "")
-        if encoding and len(body) > OFFLOAD_BYTES:
-            body = await decoder.run(_decompress, body, encoding, max_body_bytes)
-        else:
-            body = _decompress(body, encoding, max_body_bytes)
-        length = parse_header_length(headers.get("inference-header-content-length"), len(body))
-        if (len(body) if length is None else length) > OFFLOAD_BYTES:
-            return await decoder.decode(body, length)
-        return decode_request(body, length)
-
-    async def _infer(model: str, version: str | None, request: Request) -> Any:
-        headers = request.headers
-        lm = runtime._fast.get((model, version))
-        if lm is None:
-            lm = await run_in_threadpool(runtime.lookup, model, version)
-        declared_text = headers.get("content-length")
-        declared = int(declared_text) if declared_text and declared_text.isdigit() else 0
-        try:
-            check_content_type(headers.get("content-type", ""))
-            if declared > max_body_bytes:
-                raise PayloadTooLargeError(
-                    f"request body of {declared} bytes exceeds {max_body_bytes}"
-                )
-        except AgentArtsError:
-            runtime.count_failure(lm)
-            raise
-        admission.admit(lm, declared)  # before a byte of the body is read
-        try:
-            try:
-                req = await _decode(await _read_body(request), headers)
-            except AgentArtsError:
-                runtime.count_failure(lm)
-                raise
-            result = await runtime.ainfer(
-                model, req.inputs, version=version, outputs=req.outputs, timeout_s=req.timeout_s
-            )
-        finally:
-            admission.release(lm, declared)
-        content, length = encode_response(result, req)
-        if length is None:
-            return Response(content, media_type="application/json")
-        return Response(
-            content,
-            media_type="application/octet-stream",
-            headers={"Inference-Header-Content-Length": str(length)},
-        )
-
+    # Served by InferEndpoint before routing; declared here for the OpenAPI schema only.
     @app.post("/v2/models/{model}/infer", openapi_extra=INFER_OPENAPI)
-    async def infer(model: str, request: Request) -> Any:
-        return await _infer(model, None, request)
+    async def infer(model: str) -> Any:
+        return _error(404, "infer requests are served by the infer endpoint")
 
     @app.post("/v2/models/{model}/versions/{version}/infer", openapi_extra=INFER_OPENAPI)
-    async def infer_version(model: str, version: str, request: Request) -> Any:
-        return await _infer(model, version, request)
+    async def infer_version(model: str, version: str) -> Any:
+        return _error(404, "infer requests are served by the infer endpoint")
 
     @app.post("/v2/repository/index")
     async def repository_index() -> list[dict[str, Any]]:
