@@ -91,8 +91,8 @@ def choose_thresholds(
     anomaly_fa: float,
 ) -> Thresholds:
     """Per component class: anomaly threshold at the ``anomaly_fa`` quantile of normal crops;
-    classifier threshold so every critical fault is flagged ``critical_margin`` nats inside the
-    line, and ``other_recall`` of the other faults are flagged."""
+    classifier threshold so every critical fault (not already flagged by the anomaly path) is
+    flagged ``critical_margin`` nats inside the line, and ``other_recall`` of the others."""
     worst = np.array([catalogue.worst(c) for c in components])
     crit_of = np.array(
         [
@@ -114,7 +114,8 @@ def choose_thresholds(
             cls_t[c] = 0.5
             continue
         lim = float(np.quantile(logit[faults_here], 1 - other_recall))
-        critical = faults_here & (crit_of == "critical")
+        # every critical fault the anomaly path does not already flag must pass this one
+        critical = faults_here & (crit_of == "critical") & (an < an_t[c])
         if critical.any():
             lim = min(lim, float(logit[critical].min()) - critical_margin)
         cls_t[c] = float(1 / (1 + np.exp(-lim)))

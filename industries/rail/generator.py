@@ -12,7 +12,8 @@ photographs every passing car. This generator follows that set-up:
 * vehicle classes: C70 open wagon, P70 box wagon, X70 flat (container) wagon, G70 tank wagon
   (freight, three-piece K6-type bogies) and CRH motor and trailer cars (EMU);
 * nuisances: grime (low-frequency darkening), oil smears, lighting gradients and vignetting,
-  motion blur along the direction of travel (1-5 px, train speed), sensor noise, and a
+  residual motion blur along the direction of travel (1-3 px: trackside line-scan cameras
+  are clocked by the train's speed), sensor noise, and a
   registration offset of up to 4 px per frame (the train is not exactly where the trigger says);
 * faults are injected per component window with a given rate and a mode drawn from the
   catalogue's modes of that component.
@@ -320,7 +321,7 @@ def render_frame(frame: Frame, vehicle_class: str, rng: np.random.Generator) -> 
     gy = np.linspace(-1, 1, h, dtype=np.float32)[:, None]
     light = 1 + float(rng.uniform(-0.25, 0.25)) * gx + float(rng.uniform(-0.2, 0.2)) * gy
     img *= light * (1 - float(rng.uniform(0, 0.2)) * (gx**2 + gy**2) / 2)
-    k = int(rng.integers(1, 6))  # motion blur along travel, k px
+    k = int(rng.integers(1, 4))  # residual motion blur along travel (line scan), k px
     if k > 1:
         padded = np.pad(img, ((0, 0), (k, 0)), mode="edge")
         c = np.cumsum(padded, axis=1)

@@ -102,9 +102,9 @@ def curve(x0: float, y0: float, x1: float, y1: float, sag: float, n: int = 8) ->
 
 def _bolt(p: Patch, x: float, y: float, r: float, mark: float, state: str, rng: Any) -> None:
     """Washer, hex nut, bolt end and the anti-loosening paint mark across nut and seat."""
-    stripe = max(1.6, r * 0.24)
-    seat = (x + math.cos(mark) * r * 1.2, y + math.sin(mark) * r * 1.2)
-    tip = (x + math.cos(mark) * r * 2.0, y + math.sin(mark) * r * 2.0)
+    stripe = max(1.6, r * 0.26)
+    seat = (x + math.cos(mark) * r * 1.1, y + math.sin(mark) * r * 1.1)
+    tip = (x + math.cos(mark) * r * 2.1, y + math.sin(mark) * r * 2.1)
     p.paint(capsule(*seat, *tip, stripe), 0.95)  # paint on the seat stays put
     if state == "missing":
         p.paint(circle(x, y, r * 0.55), 0.1)
@@ -112,13 +112,13 @@ def _bolt(p: Patch, x: float, y: float, r: float, mark: float, state: str, rng: 
         return
     turn = 0.0
     if state == "loose":
-        turn = float(rng.choice([-1, 1]) * rng.uniform(0.5, 1.2))  # 30-70 degrees backed off
-        p.paint(circle(x + 1.5, y + 1.5, r * 1.12), 0.12, 0.6)  # it stands proud: a shadow
+        turn = float(rng.choice([-1, 1]) * rng.uniform(0.8, 1.6))  # 45-90 degrees backed off
+        p.paint(circle(x + 2.0, y + 2.0, r * 1.15), 0.08, 0.8)  # it stands proud: a shadow
     p.paint(circle(x, y, r * 1.1), 0.66)
     p.paint(ngon(x, y, r * 0.8, 6, mark + turn + 0.3), 0.36)
     p.paint(circle(x, y, r * 0.38), 0.42)
     a = mark + turn
-    p.paint(capsule(x, y, x + math.cos(a) * r * 0.85, y + math.sin(a) * r * 0.85, stripe), 0.95)
+    p.paint(capsule(x, y, x + math.cos(a) * r * 1.05, y + math.sin(a) * r * 1.05, stripe), 0.95)
     if state == "broken":
         cut = float(rng.uniform(0, 2 * math.pi))
         half = np.maximum(
@@ -181,7 +181,7 @@ def brake_shoe(p: Patch, g: dict[str, Any], mode: str, rng: Any) -> tuple:
         p.paint(box(edge - 27, cy, 5, 20), g["tone"])  # head retracted, no shoe
         return cx - 8, cy, 14, 20
     p.paint(box(head, cy, 5, 20), g["tone"])
-    shift = float(rng.choice([-1, 1]) * rng.uniform(9, 13)) if mode == "displaced" else 0.0
+    shift = float(rng.choice([-1, 1]) * rng.uniform(11, 15)) if mode == "displaced" else 0.0
     tilt = 0.25 * (1 if shift > 0 else -1) if mode == "displaced" else 0.0
     shoe = box(edge - thick / 2 - 0.5, cy + shift, thick / 2 + 0.5, 17, tilt)
     shoe = np.maximum(shoe, -circle(edge + 40, cy, 41))
@@ -199,7 +199,7 @@ def spring(p: Patch, g: dict[str, Any], mode: str, rng: Any) -> tuple:
     p.paint(box(cx, cy + 24, 18, 4), g["tone"])
     if mode == "missing":
         return cx, cy, 16, 20
-    dx = float(rng.choice([-1, 1]) * rng.uniform(7, 10)) if mode == "displaced" else 0.0
+    dx = float(rng.choice([-1, 1]) * rng.uniform(9, 13)) if mode == "displaced" else 0.0
     coils = g["count"] + 3
     pitch = 40.0 / coils
     gap = int(rng.integers(1, coils - 1)) if mode == "broken" else -1
@@ -246,7 +246,7 @@ def coupler(p: Patch, g: dict[str, Any], mode: str, rng: Any) -> tuple:
     cx, cy = g["cx"], g["cy"]
     p.paint(box(cx - 14, cy, 16, 10), g["tone"])  # coupler body / yoke
     width = 4.0 if mode == "worn" else 8.0
-    turn = 0.5 if mode == "displaced" else 0.0
+    turn = 0.8 if mode == "displaced" else 0.0
     ring = np.abs(circle(cx + 8, cy, 15)) - width / 2
     opening = box(cx + 22, cy + 6, 10, 7, turn)
     knuckle = np.maximum(ring, -opening)
@@ -268,7 +268,7 @@ def cable(p: Patch, g: dict[str, Any], mode: str, rng: Any) -> tuple:
     cx, cy, a = g["cx"], g["cy"], g["angle"] * 0.5
     dx, dy = math.cos(a) * 30, math.sin(a) * 30
     sag = 8.0 if mode in ("loose", "missing") else 1.5
-    offset = 8.0 if mode == "displaced" else 0.0
+    offset = 10.0 if mode == "displaced" else 0.0
     pts = curve(cx - dx, cy - dy + offset, cx + dx, cy + dy + offset, sag)
     clamps = [pts[2], pts[5]]
     if mode == "broken":
@@ -319,7 +319,7 @@ def rod(p: Patch, g: dict[str, Any], mode: str, rng: Any) -> tuple:
         p.paint(circle(cx - ux * 22, cy - uy * 22, 3), 0.1)
         p.paint(circle(cx + ux * 22, cy + uy * 22, 3), 0.1)
         return cx, cy, 24, 8
-    off = 8.0 if mode == "displaced" else 0.0
+    off = 10.0 if mode == "displaced" else 0.0
     ox, oy = -uy * off, ux * off
     r = 2.2 if mode == "worn" else 4.5
     ends = [(cx - ux * 30 + ox, cy - uy * 30 + oy), (cx + ux * 30 + ox, cy + uy * 30 + oy)]
@@ -431,12 +431,12 @@ def _crack(p: Patch, body: tuple, rng: Any) -> None:
     x, y = cx + rng.uniform(-hw, hw) * 0.6, cy + rng.uniform(-hh, hh) * 0.6
     a = float(rng.uniform(0, 2 * math.pi))
     pts = [(x, y)]
-    for _ in range(5):
+    for _ in range(6):
         a += float(rng.normal(0, 0.5))
-        x, y = x + math.cos(a) * 4.5, y + math.sin(a) * 4.5
+        x, y = x + math.cos(a) * 5.0, y + math.sin(a) * 5.0
         pts.append((x, y))
-    p.paint(polyline(pts, 0.9), 0.05)
-    p.paint(polyline([(px + 1, py + 1) for px, py in pts], 0.5), 0.85, 0.5)
+    p.paint(polyline([(px + 1.2, py + 1.2) for px, py in pts], 0.7), 0.9, 0.7)
+    p.paint(polyline(pts, 1.3), 0.02)
 
 
 def _foreign(p: Patch, body: tuple, rng: Any) -> None:

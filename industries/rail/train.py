@@ -1,7 +1,7 @@
 """Train the rail pack's two crop models and export them to ONNX with cards.
 
     pip install torch==2.13.0        # the CPU build
-    python -m agentarts.industries.rail.train [--out DIR] [--frames 3000] [--epochs 6]
+    python -m agentarts.industries.rail.train [--out DIR] [--frames 3000] [--epochs 12]
 
 * ``rail_fault_classifier``: a small CNN (four 3x3 conv layers with BatchNorm folded into the
   exported weights, per-image normalisation inside the graph, the component's one-hot joined
@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from agentarts.industries.rail.augment import corrupt
 from agentarts.industries.rail.catalogue import COMPONENTS, CRITICALITIES, MODES, load_catalogue
 from agentarts.industries.rail.generator import LAYOUTS, STATIONS, Frame, crop_windows
 from agentarts.industries.rail.generator import render_frame as _render
@@ -45,7 +46,7 @@ CLASSES = ("normal", *TRAINED_MODES)
 COMPONENT_NAMES = tuple(c.name for c in COMPONENTS)
 TRAIN_SEED, VALID_SEED, TEST_SEED = 100_000, 200_000, 300_000
 CLASSIFIER, SCORER = "rail_fault_classifier", "rail_anomaly_scorer"
-CRITICAL_MARGIN = 1.5  # nats of logit below the lowest-scoring critical validation fault
+CRITICAL_MARGIN = 0.5  # nats of logit below the lowest-scoring critical validation fault
 OTHER_RECALL = 0.995  # validation recall the major/minor classifier thresholds keep
 ANOMALY_FA = 0.001  # false-alarm rate of the anomaly path on normal validation crops
 
@@ -144,48 +145,21 @@ def _fit(net: Any, batches: Any, epochs: int, steps: int, lr: float = 3e-3) -> N
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * steps)
     net.train()
     for epoch in range(epochs):
+        total, count, t0 = 0.0, 0, time.time()
         for x, comp, y, loss_fn in batches(epoch):
             loss = loss_fn(net(x, comp), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
+            total, count = total + loss.item(), count + 1
+        print(
+            f"epoch {epoch + 1}/{epochs}: loss {total / max(count, 1):.4f} "
+            f"({time.time() - t0:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
     net.eval()
-
-
-def corrupt(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Synthetic anomalies for the normal-only scorer (CutPaste / DRAEM style)."""
-    out = x.copy()
-    n = len(x)
-    yy, xx = np.mgrid[0:64, 0:64]
-    for i in range(n):
-        kind = int(rng.integers(4))
-        img = out[i]
-        if kind == 0:  # CutPaste: a patch of this crop pasted elsewhere, maybe flipped
-            h, w = (int(v) for v in rng.integers(8, 24, 2))
-            sy, sx, ty, tx = (int(v) for v in rng.integers(0, 64 - 24, 4))
-            patch = x[i, sy : sy + h, sx : sx + w]
-            img[ty : ty + h, tx : tx + w] = patch[::-1] if rng.random() < 0.5 else patch[:, ::-1]
-        elif kind == 1:  # CutPaste scar: a thin rotated strip of another intensity
-            a = rng.uniform(0, math.pi)
-            cx, cy = rng.uniform(12, 52, 2)
-            u = (xx - cx) * math.cos(a) + (yy - cy) * math.sin(a)
-            v = -(xx - cx) * math.sin(a) + (yy - cy) * math.cos(a)
-            mask = (np.abs(u) < rng.uniform(6, 14)) & (np.abs(v) < rng.uniform(1, 2.5))
-            img[mask] = x[int(rng.integers(n))][mask]
-            img[mask] = np.clip(img[mask] + rng.uniform(-0.3, 0.3), 0, 1)
-        elif kind == 2:  # DRAEM: a blob blended with another crop's texture
-            cx, cy = rng.uniform(12, 52, 2)
-            r = rng.uniform(5, 12)
-            d = np.hypot(xx - cx, (yy - cy) * rng.uniform(0.5, 2)) + 2 * np.sin(xx * 0.7)
-            alpha = np.clip(r - d, 0, 1) * rng.uniform(0.6, 1)
-            other = x[int(rng.integers(n))] + rng.uniform(-0.3, 0.3)
-            img[:] = img * (1 - alpha) + np.clip(other, 0, 1) * alpha
-        else:  # erased part: a patch filled with its mean
-            h, w = (int(v) for v in rng.integers(6, 18, 2))
-            ty, tx = (int(v) for v in rng.integers(8, 64 - 24, 2))
-            img[ty : ty + h, tx : tx + w] = img[ty : ty + h, tx : tx + w].mean()
-    return out
 
 
 def train_models(
@@ -232,7 +206,8 @@ def train_models(
             yield xb, cb, yb, bce
 
     scorer = _net(1)
-    _fit(scorer, anomaly_batches, epochs, m // (bs // 2))
+    scorer_epochs = max(1, epochs // 2)  # a binary task on half the data: converges sooner
+    _fit(scorer, anomaly_batches, scorer_epochs, m // (bs // 2))
     return classifier, scorer
 
 
@@ -416,7 +391,7 @@ def fit_and_export(
 def train(
     out: Path = MODELS,
     frames: int = 3000,
-    epochs: int = 6,
+    epochs: int = 12,
     seed: int = 0,
     cache: Path | None = None,
 ) -> dict:
@@ -454,6 +429,32 @@ def train(
     return metrics
 
 
+def recalibrate(out: Path, valid: dict[str, np.ndarray], test: dict[str, np.ndarray]) -> dict:
+    """Choose thresholds again for exported models and rewrite their cards (no training)."""
+    import tomllib
+
+    from agentarts.industries.rail.decide import choose_thresholds
+
+    card = tomllib.loads((out / CLASSIFIER / "model.toml").read_text())
+    probs, scores = run_models(out, valid["x"], valid["component"])
+    comps = [COMPONENT_NAMES[i] for i in valid["component"]]
+    thresholds = choose_thresholds(
+        probs,
+        scores,
+        comps,
+        list(valid["fault"]),
+        load_catalogue(),
+        CRITICAL_MARGIN,
+        OTHER_RECALL,
+        ANOMALY_FA,
+    )
+    metrics = evaluate(out, test, thresholds)
+    for key in ("train_crops", "fit_seconds"):
+        metrics[key] = card["metrics"].get(key)
+    write_cards(out, metrics, thresholds, card["provenance"])
+    return metrics
+
+
 def train_command(
     *, data: Path | None = None, out: Path | None = None, seed: int = 0, as_json: bool = False
 ) -> dict[str, Any]:
@@ -468,10 +469,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m agentarts.industries.rail.train")
     parser.add_argument("--out", type=Path, default=MODELS)
     parser.add_argument("--frames", type=int, default=3000)
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path, default=None, help="keep generated crops here")
+    parser.add_argument(
+        "--recalibrate",
+        action="store_true",
+        help="only choose thresholds again for the models in --out",
+    )
     args = parser.parse_args()
+    if args.recalibrate:
+        if args.cache is None:
+            parser.error("--recalibrate needs --cache (the generated validation and test crops)")
+        tag = lambda name, base, n, rate: np.load(  # noqa: E731
+            args.cache / f"{name}-{base + args.seed}-{n}-{rate}.npz"
+        )
+        valid = dict(tag("valid", VALID_SEED, args.frames // 2, 0.15))
+        test = dict(tag("test", TEST_SEED, args.frames // 2, 0.15))
+        print(json.dumps(recalibrate(args.out, valid, test), indent=2))
+        return
     metrics = train(args.out, args.frames, args.epochs, args.seed, args.cache)
     print(json.dumps(metrics, indent=2))
 

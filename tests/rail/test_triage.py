@@ -25,8 +25,9 @@ def test_shipped_models_and_cards():
     assert set(metrics["recall_by_criticality"]) == {"critical", "major", "minor"}
     assert {"deformed", "leaking", "loose", "missing"} <= set(metrics["recall_by_mode"])
     assert set(metrics["decision"]["classifier"]) == {"critical", "major", "minor"}
-    t = metrics["decision"]["classifier"]
-    assert t["critical"] <= t["major"] + 1e-9 or t["critical"] < 0.5  # recall first
+    for table in metrics["decision"].values():
+        assert all(0 < t < 1 for t in table.values())
+    assert metrics["recall_by_criticality"]["critical"] >= 0.99  # held-out test frames
     assert card["provenance"]["held_out_modes"] == ["deformed", "leaking"]
 
 
