@@ -104,10 +104,10 @@ class Physics:
     moisture_kg_per_g: float = 0.6
     o2_c_per_pct: float = 2.0
     productivity_c: float = 30.0
-    ore_sigma_kg: float = 3.0
+    ore_sigma_kg: float = 4.0
     ore_tau_h: float = 12.0
     burden_step_per_h: float = 1 / 18  # burden / ore-mix changes
-    burden_step_kg: float = 5.0
+    burden_step_kg: float = 7.0
     coke_error_per_h: float = 1 / 10  # coke moisture and weighing errors
     coke_error_kg: float = 4.0
     coke_sigma_csr: float = 2.0

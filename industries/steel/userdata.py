@@ -31,6 +31,7 @@ from agentarts.errors import UsageError
 __all__ = ["default_out", "history_windows", "run_train_command"]
 
 HELDOUT = 0.2
+MIN_ROWS = 144  # 24 h: ~60 training windows and a held-out part with dips to score
 MARKER = "steel-training.json"
 
 
@@ -158,12 +159,12 @@ def _from_history(data: Path, work: Path, seed: int, bar: Any) -> dict[str, Any]
     task = bar.add_task(f"reading {data.name}", total=epochs + 2)
     tag_map = load_settings().doc.get("steel", {}).get("tags", {})
     rows = np.asarray(load_history(data, tag_map), np.float32)
-    split = int(len(rows) * (1 - HELDOUT))
-    if split < WINDOW + 60 or len(rows) - split < WINDOW + 24:
+    if len(rows) < MIN_ROWS:
         raise UsageError(
-            f"{data.name}: {len(rows)} rows; training needs at least "
-            f"{int((WINDOW + 60) / (1 - HELDOUT)) + 1} (about 20 h) so that 20 % can be held out"
+            f"{data.name}: {len(rows)} rows; training needs at least {MIN_ROWS} "
+            "(24 h at 10 min) so that the last 20 % can be held out"
         )
+    split = int(len(rows) * (1 - HELDOUT))
     train_part = history_windows(rows[:split])
     heldout = history_windows(rows[split - WINDOW + 1 :])
     bar.update(task, advance=1, description="fitting the forecaster")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 
 import numpy as np
@@ -78,7 +79,7 @@ def test_dips_once_per_cast_and_lab_silicon_late():
     dips = [i for i, r in enumerate(readings) if r.dip]
     gaps = np.diff(dips)
     assert gaps.min() >= 9 and gaps.max() <= 12  # a cast every 90-120 min
-    for a, b in zip(readings, readings[1:], strict=False):
+    for a, b in itertools.pairwise(readings):
         if not b.dip:
             assert b.hmt_c == a.hmt_c  # the historian holds the last dip
     labs = [i for i, r in enumerate(readings) if r.lab]
@@ -108,7 +109,7 @@ def test_sensor_faults_happen():
     for tag in ("top_gas_temp_c", "pressure_drop_kpa", "stave_lower_c"):
         values = [getattr(r, tag) for r in readings]
         run = best = 1
-        for a, b in zip(values, values[1:], strict=False):
+        for a, b in itertools.pairwise(values):
             run = run + 1 if a == b else 1
             best = max(best, run)
         stuck += best >= 6
