@@ -397,6 +397,7 @@ def _commands(root: Path) -> st.SearchStrategy[list[str]]:
     )
 
 
+@pytest.mark.slow
 @settings(
     max_examples=EXAMPLES,
     deadline=timedelta(seconds=CALL_TIMEOUT_S + 15),
@@ -488,7 +489,10 @@ def test_export_onto_a_device_never_replaces_it(root: Path) -> None:
     assert Path("/dev/null").is_char_device()
 
 
-@pytest.mark.parametrize("case", REFUSED)
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, marks=pytest.mark.slow) if c.startswith("train") else c for c in REFUSED],
+)
 def test_issue_reproducer_is_refused_cleanly(root: Path, case: str) -> None:
     if case.startswith("export"):
         _thread(root)

@@ -276,6 +276,7 @@ def test_failure_removes_the_output_folders_it_made(runner, cli, tmp_path, monke
     assert _tree(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_langgraph_json_graph_imports_the_way_langgraph_dev_loads_it(runner, cli, tmp_path):
     """`langgraph dev` puts the project and each local dependency on sys.path and imports the
     graph's module path; do the same in a fresh interpreter (no install, no server)."""
