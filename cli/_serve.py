@@ -66,7 +66,7 @@ def build(
         session_lifetime_s=3600 * float(session_hours or section.get("session_hours", 12)),
         session_idle_s=60 * float(idle_minutes or section.get("idle_minutes", 30)),
         open_local=loopback and not has_users,
-        workers=max(8, 8 * workers),
+        workers=8,
     )
     industry = (settings.project or {}).get("industry")
     return create_app(loaded, settings.database_url, config, industry=industry), config

@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
+
 from agentarts.errors import AgentArtsError
 from agentarts.server.service import Forbidden, Principal
 from agentarts.server.users import UserStore
@@ -209,7 +211,9 @@ class AuthMiddleware:
             await _send_json(send, 403, {"error": "cross-origin request refused"})
             return
         if not _open_path(method, path):
-            who = authenticate(scope, self.users, self.config)
+            # the database read runs on a worker thread: a blocking call on the event loop
+            # thread would wait for the GIL behind every busy agent thread (a convoy)
+            who = await run_in_threadpool(authenticate, scope, self.users, self.config)
             if who is None:
                 await _send_json(
                     send,

@@ -20,6 +20,7 @@ database does not hand out working credentials.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -182,14 +183,30 @@ class UserStore:
             return None if user is None else self._public(user)
 
     @staticmethod
-    def _public(user: User) -> dict[str, Any]:
+    def _public(user: Any) -> dict[str, Any]:
+        """A user (ORM object or Core row) without its password hash."""
+        created = user.created_at
         return {
             "name": user.name,
             "role": user.role,
             "scope": user.scope,
             "password": user.password_hash is not None,
-            "created_at": user.created_at.isoformat(),
+            "created_at": created.isoformat() if hasattr(created, "isoformat") else str(created),
         }
+
+    def _first(self, statement: Any) -> Any:
+        """The first row of a read (Core: the request path avoids ORM sessions)."""
+        with self.engine.connect() as conn:
+            return conn.execute(statement).first()
+
+    def _execute(self, statement: Any) -> None:
+        """One write statement in its own write-locked transaction."""
+
+        def run() -> None:
+            with self._writer.begin() as conn:
+                conn.execute(statement)
+
+        self._retry(run)
 
     def list(self) -> list[dict[str, Any]]:
         from sqlmodel import func, select
@@ -202,10 +219,9 @@ class UserStore:
         return [{**self._public(u), "tokens": counts.get(u.name, 0)} for u in users]
 
     def count(self) -> int:
-        from sqlmodel import func, select
+        from sqlalchemy import func, select
 
-        with self._session() as db:
-            return int(db.exec(select(func.count()).select_from(User)).one())
+        return int(self._first(select(func.count()).select_from(User.__table__))[0])
 
     def remove(self, name: str) -> None:
         """Delete a user with their tokens and sessions (they are signed out at once)."""
@@ -273,12 +289,15 @@ class UserStore:
         return token
 
     def user_for_token(self, token: str) -> dict[str, Any] | None:
-        from sqlmodel import select
+        from sqlalchemy import select
 
-        with self._session() as db:
-            row = db.exec(select(ApiToken).where(ApiToken.token_hash == _hash(token))).first()
-            user = db.get(User, row.user) if row is not None else None
-            return None if user is None else self._public(user)
+        users, tokens = User.__table__, ApiToken.__table__
+        row = self._first(
+            select(users)
+            .join(tokens, tokens.c.user == users.c.name)
+            .where(tokens.c.token_hash == _hash(token))
+        )
+        return None if row is None else self._public(row)
 
     # -- browser sessions --------------------------------------------------------------------
     def open_session(self, name: str, lifetime_s: float) -> tuple[str, str]:
@@ -303,22 +322,23 @@ class UserStore:
 
     def session(self, sid: str, idle_s: float) -> tuple[dict[str, Any], str] | None:
         """(user, CSRF token) of a live session; an idle or expired one is deleted."""
+        from sqlalchemy import select
+
         key, t = _hash(sid), self.clock()
-
-        def touch(db: Any) -> tuple[dict[str, Any], str] | None:
-            row = db.get(WebSession, key)
-            if row is None:
-                return None
-            user = db.get(User, row.user)
-            if user is None or t > row.expires_at or t - row.last_seen_at > idle_s:
-                db.delete(row)
-                return None
-            if t - row.last_seen_at > 5:  # write at most every few seconds per session
-                row.last_seen_at = t
-                db.add(row)
-            return self._public(user), row.csrf
-
-        return self._write(touch)
+        users, sessions = User.__table__, WebSession.__table__
+        row = self._first(
+            select(users, sessions.c.csrf, sessions.c.last_seen_at, sessions.c.expires_at)
+            .join(sessions, sessions.c.user == users.c.name)
+            .where(sessions.c.id_hash == key)
+        )
+        if row is None:
+            return None
+        if t > row.expires_at or t - row.last_seen_at > idle_s:
+            self._execute(sessions.delete().where(sessions.c.id_hash == key))
+            return None
+        if t - row.last_seen_at > 5:  # write at most every few seconds per session
+            self._execute(sessions.update().where(sessions.c.id_hash == key).values(last_seen_at=t))
+        return self._public(row), row.csrf
 
     def close_session(self, sid: str) -> None:
         from sqlmodel import delete
@@ -328,24 +348,25 @@ class UserStore:
     # -- who started a thread, and the audit log ---------------------------------------------
     def record_start(self, thread_id: str, agent: str, user: str) -> None:
         """Remember the first person who started ``thread_id`` through the server."""
+        from sqlalchemy.exc import IntegrityError
 
-        def record(db: Any) -> None:
-            if db.get(ServerThread, thread_id) is None:
-                db.add(
-                    ServerThread(
-                        thread_id=thread_id,
-                        agent=agent,
-                        started_by=user,
-                        started_at=_utc(self.clock()),
-                    )
+        table = ServerThread.__table__
+        if self._first(table.select().where(table.c.thread_id == thread_id)) is not None:
+            return
+        with contextlib.suppress(IntegrityError):  # someone else was first
+            self._execute(
+                table.insert().values(
+                    thread_id=thread_id,
+                    agent=agent,
+                    started_by=user,
+                    started_at=_utc(self.clock()),
                 )
-
-        self._write(record)
+            )
 
     def started_by(self, thread_id: str) -> str | None:
-        with self._session() as db:
-            row = db.get(ServerThread, thread_id)
-            return None if row is None else row.started_by
+        table = ServerThread.__table__
+        row = self._first(table.select().where(table.c.thread_id == thread_id))
+        return None if row is None else row.started_by
 
     def audit(
         self,
@@ -358,16 +379,17 @@ class UserStore:
     ) -> None:
         from agentarts.store.store import dumps
 
-        entry = AuditEntry(
-            at=_utc(self.clock()),
-            user=user,
-            role=role,
-            action=action,
-            thread_id=thread_id,
-            outcome=outcome,
-            detail=dumps(detail),
+        self._execute(
+            AuditEntry.__table__.insert().values(
+                at=_utc(self.clock()),
+                user=user,
+                role=role,
+                action=action,
+                thread_id=thread_id,
+                outcome=outcome,
+                detail=dumps(detail),
+            )
         )
-        self._write(lambda db: db.add(entry))
 
     def audit_log(self, thread_id: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
         """Audit entries, newest first."""
