@@ -40,6 +40,8 @@ def test_new_blank_project(runner, cli, tmp_path):
     assert config["graphs"] == {"acme_agent": "acme_agent.graph:graph"}
     assert config["dependencies"] == [".", "./src"]
     assert "from ." not in (project / "src/acme_agent/graph.py").read_text()
+    ignored = (project / ".gitignore").read_text().split()
+    assert ".agentarts/" in ignored and ".langgraph_api/" in ignored
     assert (project / ".git").is_dir()
     # nothing but the project was left in the output dir (no temp folders)
     assert [p.name for p in tmp_path.iterdir()] == ["acme-agent"]
