@@ -15,6 +15,7 @@ Routes (all answers JSON; errors are 4xx with ``{"error": ...}``):
 | POST /runs | operator | start a run (``{"input", "thread_id"?, "agent"?}``) |
 | POST /runs/{id}/approve, /reject | approver | ``{"reason"}``; recorded as the signed-in user |
 | POST /runs/{id}/resume | operator | continue after a crash |
+| POST /runs/{id}/confirm | approver | ``{"happened": bool, "reason"}``: an unknown actuation |
 | GET /approvals, /audit, /agents, /openapi.json | viewer | pending requests, audit log (json/csv) |
 | GET /users | admin | people and roles |
 
@@ -321,6 +322,16 @@ def create_app(
     @app.post("/runs/{thread_id}/reject")
     async def reject(thread_id: str, request: Request) -> Response:
         return await _decide(request, thread_id, False)
+
+    @app.post("/runs/{thread_id}/confirm")
+    async def confirm(thread_id: str, request: Request) -> Response:
+        body = await _json_body(request, None)
+        if not isinstance(body, dict) or not isinstance(body.get("happened"), bool):
+            raise InvalidInputError('send {"happened": true|false, "reason": "text"}')
+        out = await run_in_threadpool(
+            service.confirm, _who(request), thread_id, body["happened"], _reason(body)
+        )
+        return JSONResponse(out)
 
     @app.post("/runs/{thread_id}/resume")
     async def resume(thread_id: str, request: Request) -> Response:

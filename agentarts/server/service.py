@@ -170,13 +170,18 @@ class AgentService:
         return out
 
     def pending(self, limit: int = 200) -> list[dict[str, Any]]:
-        """Threads waiting for a decision, with the request a person must answer."""
+        """Threads waiting for a decision (an approval, or the confirmation of an actuation
+        whose outcome is unknown), with the request a person must answer."""
         out = []
-        for row in self.list_runs(limit, status="waiting_approval"):
+        waiting = ("waiting_approval", "needs_confirmation")
+        for row in self.list_runs(limit):
+            if row["status"] not in waiting:
+                continue
             with contextlib.suppress(AgentArtsError):
                 _, agent = self._agent(row["agent"])
                 current = agent.status(row["thread_id"])
-                if current.status == "waiting_approval":
+                if current.status in waiting:
+                    row["status"] = current.status
                     row["pending"] = current.pending
                     row["started_by"] = self.users.started_by(row["thread_id"])
                     out.append(row)
@@ -259,6 +264,31 @@ class AgentService:
             return self.show(thread_id, live=result)
 
         return self._guarded(who, action, thread_id, call)
+
+    def confirm(
+        self, who: Principal, thread_id: str, happened: bool, reason: str
+    ) -> dict[str, Any]:
+        """Answer a thread stopped because an approved actuation's outcome is unknown (its
+        process died between intent and outcome): did it take effect? If not, it runs now."""
+        ref, agent = self._agent_for_thread(thread_id)
+
+        def call() -> dict[str, Any]:
+            self._require(who, "approver", agent, ref, "confirming an actuation")
+            if not hasattr(agent, "confirm_outcome"):
+                raise ApprovalError("this SDK's Agent cannot confirm actuation outcomes")
+            with self._lock(thread_id):
+                result = agent.confirm_outcome(thread_id, happened, by=who.name, reason=reason)
+            self.users.audit(
+                who.name,
+                who.role,
+                "confirm",
+                thread_id,
+                result.status,
+                {"happened": happened, "reason": reason},
+            )
+            return self.show(thread_id, live=result)
+
+        return self._guarded(who, "confirm", thread_id, call)
 
     def resume(self, who: Principal, thread_id: str) -> dict[str, Any]:
         ref, agent = self._agent_for_thread(thread_id)

@@ -215,3 +215,21 @@ def test_bad_bodies_are_4xx_json_never_500(client, tokens):
         assert "error" in r.json()
     big = client.post("/invocations", content=b"x" * (2 << 20), headers=headers)
     assert big.status_code == 413
+
+
+def test_confirm_answers_only_an_uncertain_actuation(client, tokens):
+    tid = _start(client, tokens)["thread_id"]
+    viewer = client.post(
+        f"/runs/{tid}/confirm", json={"happened": True}, headers=bearer(tokens["viewer"])
+    )
+    assert viewer.status_code == 403
+    bad = client.post(
+        f"/runs/{tid}/confirm", json={"happened": "yes"}, headers=bearer(tokens["approver"])
+    )
+    assert bad.status_code == 400
+    r = client.post(
+        f"/runs/{tid}/confirm",
+        json={"happened": True, "reason": "saw it"},
+        headers=bearer(tokens["approver"]),
+    )
+    assert r.status_code == 409 and "confirmation" in r.json()["error"]

@@ -65,7 +65,7 @@ function fmtValue(v) {
   return typeof v === "object" ? JSON.stringify(v) : String(v);
 }
 
-function chip(status) { return h("span", { class: `chip st-${status}` }, status.replace("_", " ")); }
+function chip(status) { return h("span", { class: `chip st-${status}` }, status.replaceAll("_", " ")); }
 
 // ---- panels ------------------------------------------------------------------------------
 const RENDER = {
@@ -164,6 +164,7 @@ async function approvalCard(item) {
       refresh();
     } catch (e) { toast(e.message, true); btn.disabled = false; }
   };
+  if (p.type === "actuation_uncertain") return confirmCard(item, p, panels, reason, canDecide);
   return h("article", { class: "card approval", "data-thread": item.thread_id },
     h("div", { class: "cardhead" },
       h("span", { class: "action" }, p.action || "?"), chip(p.safety || "actuating"),
@@ -176,6 +177,29 @@ async function approvalCard(item) {
         decide(false, e.target);
       } }, "Reject"))
       : h("p", { class: "muted" }, `Your role (${S.me ? S.me.role : "?"}) cannot decide.`));
+}
+
+function confirmCard(item, p, panels, reason, canDecide) {
+  // the process died between carrying out an approved action and recording its outcome
+  const answer = async (happened, btn) => {
+    if (!reason.value.trim()) { toast("Say how you checked (recorded with your name)", true); reason.focus(); return; }
+    btn.disabled = true;
+    try {
+      const out = await api("POST", `/runs/${encodeURIComponent(item.thread_id)}/confirm`, { happened, reason: reason.value });
+      delete S.drafts[item.thread_id];
+      toast(`Recorded: ${happened ? "it took effect" : "it did not take effect"}; run ${out.status.replace("_", " ")}`);
+      refresh();
+    } catch (e) { toast(e.message, true); btn.disabled = false; }
+  };
+  return h("article", { class: "card approval uncertain", "data-thread": item.thread_id },
+    h("div", { class: "cardhead" }, h("span", { class: "action" }, `Did ${p.action || "the action"} take effect?`), chip("needs_confirmation"),
+      h("span", { class: "muted" }, `thread ${item.thread_id} · ${item.agent}`)),
+    h("p", {}, "The process carrying out this approved action stopped before recording its outcome. Check the plant, then answer."),
+    renderPanels(panels.concat([{ name: "evidence", title: "Evidence", renderer: "json", data: p }])),
+    canDecide ? h("div", { class: "decide" }, reason,
+      h("button", { class: "primary", onclick: (e) => answer(true, e.target) }, "It took effect"),
+      h("button", { class: "danger", onclick: (e) => answer(false, e.target) }, "It did not: carry it out"))
+      : h("p", { class: "muted" }, `Your role (${S.me ? S.me.role : "?"}) cannot answer.`));
 }
 
 async function viewRuns() {
