@@ -121,10 +121,6 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> Any:
-        import anyio.to_thread
-
-        # a few worker threads: more only queue on the GIL and the database write lock
-        anyio.to_thread.current_default_thread_limiter().total_tokens = config.workers
         yield
         service.close()
         users.close()
@@ -141,6 +137,21 @@ def create_app(
     app.state.config = config
     app.add_middleware(AuthMiddleware, users=users, config=config)
     static = Path(str(resources.files("agentarts.server").joinpath("static")))
+
+    limiter_box: list[Any] = []
+
+    async def agent_work(fn: Any, *args: Any) -> Any:
+        """Run agent work on at most ``config.workers`` threads (more only queue on the GIL
+        and the database's write lock); reads and sign-ins keep their own threads, so the
+        console stays responsive while agents run."""
+        import anyio
+        import anyio.to_thread
+
+        if not limiter_box:
+            limiter_box.append(anyio.CapacityLimiter(config.workers))
+        return await anyio.to_thread.run_sync(lambda: fn(*args), limiter=limiter_box[0])
+
+    app.state.agent_work = agent_work
 
     # -- errors: always JSON, never a bare 500 ----------------------------------------------
     @app.exception_handler(AgentArtsError)
@@ -196,9 +207,9 @@ def create_app(
             approved = decision.get("approved")
             if not isinstance(approved, bool):
                 raise InvalidInputError('decision needs "approved": true or false')
-            out = await run_in_threadpool(service.decide, who, session, approved, _reason(decision))
+            out = await agent_work(service.decide, who, session, approved, _reason(decision))
         else:
-            out = await run_in_threadpool(service.invoke, who, body, session)
+            out = await agent_work(service.invoke, who, body, session)
         return JSONResponse(out, headers={SESSION_HEADER: out["thread_id"]})
 
     @app.websocket("/ws")
@@ -287,7 +298,7 @@ def create_app(
         thread = body.get("thread_id")
         if thread is not None and (not isinstance(thread, str) or not 0 < len(thread) <= 128):
             raise InvalidInputError("thread_id must be a string of 1-128 characters")
-        out = await run_in_threadpool(
+        out = await agent_work(
             service.invoke, _who(request), body.get("input", {}), thread, body.get("agent")
         )
         return JSONResponse(out)
@@ -312,7 +323,7 @@ def create_app(
 
     async def _decide(request: Request, thread_id: str, approved: bool) -> Response:
         reason = _reason(await _json_body(request, None))
-        out = await run_in_threadpool(service.decide, _who(request), thread_id, approved, reason)
+        out = await agent_work(service.decide, _who(request), thread_id, approved, reason)
         return JSONResponse(out)
 
     @app.post("/runs/{thread_id}/approve")
@@ -328,14 +339,14 @@ def create_app(
         body = await _json_body(request, None)
         if not isinstance(body, dict) or not isinstance(body.get("happened"), bool):
             raise InvalidInputError('send {"happened": true|false, "reason": "text"}')
-        out = await run_in_threadpool(
+        out = await agent_work(
             service.confirm, _who(request), thread_id, body["happened"], _reason(body)
         )
         return JSONResponse(out)
 
     @app.post("/runs/{thread_id}/resume")
     async def resume(thread_id: str, request: Request) -> Response:
-        return JSONResponse(await run_in_threadpool(service.resume, _who(request), thread_id))
+        return JSONResponse(await agent_work(service.resume, _who(request), thread_id))
 
     def _sse(
         thread_id: str | None, max_events: int | None, until: str | None, heartbeat_s: float

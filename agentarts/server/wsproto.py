@@ -50,7 +50,6 @@ def _call_for(message: Any, who: Any, service: Any, session: str) -> Any:
 
 async def serve_socket(websocket: Any, who: Any, service: Any, hub: EventHub) -> None:
     """Serve one authenticated WebSocket until the client closes it."""
-    from starlette.concurrency import run_in_threadpool
     from starlette.websockets import WebSocketDisconnect
 
     session = (
@@ -77,7 +76,7 @@ async def serve_socket(websocket: Any, who: Any, service: Any, hub: EventHub) ->
             text = await websocket.receive_text()
             try:
                 call = _call_for(json.loads(text), who, service, session)
-                result = await run_in_threadpool(call)
+                result = await websocket.app.state.agent_work(call)
                 await asyncio.sleep(0)  # let the forwarder flush the run's last events first
                 await websocket.send_json({"type": "result", **result})
             except json.JSONDecodeError as exc:
