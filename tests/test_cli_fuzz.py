@@ -314,14 +314,17 @@ NUMBERS = st.one_of(
 )
 
 
-def _paths(root: Path) -> st.SearchStrategy[str]:
+def _paths(root: Path, *, creating: bool = False) -> st.SearchStrategy[str]:
+    """Odd paths. ``creating``: for commands that may make what the path names (``new -o``,
+    ``train --out``): only paths inside the playground or ones the kernel refuses, because
+    making ``/fz-agent`` as root would be a correct answer to ``new fz-agent -o /``."""
+    real = [] if creating else ["/", "/nonexistent-agentarts-fuzz/x"]
     odd = [
+        *real,
         "/proc",
         "/proc/self/status",
         "/dev/zero",
         "/dev/null",
-        "/",
-        "/nonexistent-agentarts-fuzz/x",
         str(root / "missing" / "deeper" / "x.json"),
         str(root / "afile"),
         str(root / "afile" / "x"),
@@ -362,14 +365,14 @@ def _inputs(root: Path) -> st.SearchStrategy[str]:
 
 
 def _commands(root: Path) -> st.SearchStrategy[list[str]]:
-    paths, inputs = _paths(root), _inputs(root)
+    paths, inputs, targets = _paths(root), _inputs(root), _paths(root, creating=True)
     industries = st.one_of(st.sampled_from(["blank", "steel", "bakery", ""]), WORDS)
     return st.one_of(
-        st.tuples(WORDS, paths).map(lambda a: ["new", a[0], "-o", a[1], "--no-input"]),
+        st.tuples(WORDS, targets).map(lambda a: ["new", a[0], "-o", a[1], "--no-input"]),
         st.tuples(WORDS, industries).map(
             lambda a: ["new", a[0], "-i", a[1], "-o", str(root / "cwd"), "--no-input", "--json"]
         ),
-        st.tuples(paths).map(lambda a: ["new", "fz-agent", "-o", a[0], "--force", "--no-input"]),
+        st.tuples(targets).map(lambda a: ["new", "fz-agent", "-o", a[0], "--force", "--no-input"]),
         st.tuples(inputs).map(lambda a: ["run", REF, "--input", a[0], "--json"]),
         st.tuples(WORDS, inputs).map(lambda a: ["run", a[0], "--input", a[1]]),
         st.tuples(NUMBERS).map(lambda a: ["runs", "list", "--limit", a[0]]),
@@ -385,7 +388,9 @@ def _commands(root: Path) -> st.SearchStrategy[list[str]]:
             lambda a: ["runs", "resolve", a[0], a[1]]
         ),
         st.tuples(WORDS).map(lambda a: ["users", "remove", a[0]]),
-        st.tuples(WORDS, paths).map(lambda a: ["train", a[0], "--data", a[1]]),
+        st.tuples(WORDS, paths, targets).map(
+            lambda a: ["train", a[0], "--data", a[1], "--out", a[2]]
+        ),
         st.tuples(paths).map(lambda a: ["upgrade", a[0]]),
         st.tuples(WORDS).map(lambda a: ["tools", a[0]]),
         st.tuples(WORDS, NUMBERS, NUMBERS).map(
