@@ -7,7 +7,8 @@ so a file can start another forecast, and 2-D ``lat``/``lon`` auxiliary coordina
 
 To retrain on your own model's output (``agentarts train weather --data FILE.nc``) give either
 ``psi`` (time, layer=2, y=32, x=32) or both ``z500`` and ``t850`` anomalies (time, y=32, x=32),
-at a regular time step that divides one day, on a doubly periodic 500 km grid.
+at a regular time step that divides one day, 8 days or more, on a doubly periodic 500 km
+grid.
 """
 
 from __future__ import annotations
@@ -210,6 +211,6 @@ def read_training_netcdf(path: Path) -> tuple[list[np.ndarray], float]:
     every = steps[0] / 86400.0
     if every > 1 or abs(1 / every - round(1 / every)) > 1e-6:
         raise InvalidInputError(f"{path}: the time step ({every:g} days) must divide one day")
-    if len(states) * every < 5:
-        raise InvalidInputError(f"{path}: needs at least 5 days of data to learn from")
+    if (len(states) - 1) * every < 8:
+        raise InvalidInputError(f"{path}: needs at least 8 days of data to learn from")
     return [states.astype(np.float32)], float(every)

@@ -38,6 +38,7 @@ EVAL_SEEDS = range(9000, 9005)
 TRAIN_DAYS = 120
 FRAMES_PER_DAY = 4  # data every 6 h
 ROLLOUT = 3
+USER_MINUTES = 4.0  # training budget on a user's NetCDF
 
 
 def generate(seeds: range, days: float, cache: Path | None = None) -> list[np.ndarray]:
@@ -131,11 +132,11 @@ def fit(
         elapsed = time.perf_counter() - started
         phase_multi = elapsed > 0.6 * budget
         data, k = (multi, ROLLOUT) if phase_multi else (one, 1)
-        batch_size = 32 if phase_multi else 128
+        batch_size = min(32 if phase_multi else 128, len(data))
         lr = 3e-3 * (0.5 * (1 + np.cos(np.pi * min(1.0, elapsed / budget)))) + 5e-5
         for group in opt.param_groups:
             group["lr"] = lr
-        for _ in range(1024 // batch_size):
+        for _ in range(max(1, min(1024, len(data)) // batch_size)):
             idx = rng.choice(len(data), batch_size, replace=False)
             shift = rng.integers(0, n, 2)  # translation symmetry of the periodic domain
             batch = torch.from_numpy(np.roll(data[idx, : k + 1], tuple(shift), axis=(-2, -1)))
@@ -145,7 +146,7 @@ def fit(
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             opt.step()
         rounds += 1
-        epoch = round(rounds * 1024 / len(one), 2)
+        epoch = round(rounds * min(1024, len(one)) / len(one), 2)
         errs = validate()
         history.append({"epoch": epoch, "rollout": k, "valid_nrmse": errs})
         if sum(errs) < best[0]:
@@ -314,20 +315,23 @@ def _quiet(as_json: bool) -> Any:
 def train_on(
     trajectories: list[np.ndarray], every_days: float, out: Path, seed: int, log: Any
 ) -> dict[str, Any]:
-    """Fit on a user's trajectories (frames every ``every_days``), hold out the last 20 %."""
+    """Fit on a user's trajectories (frames every ``every_days``); the last 20 % (at least
+    ROLLOUT days) are held out for validation."""
     from agentarts.industries.weather.net import export_onnx
 
     frames = np.concatenate(trajectories)
-    cut = int(len(frames) * 0.8)
     gap = round(1 / every_days)
-    net, info = fit([frames[:cut]], [frames[cut:]], seed=seed, minutes=4.0, log=log, gap=gap)
+    cut = min(int(len(frames) * 0.8), len(frames) - ROLLOUT * gap - 1)
+    net, info = fit(
+        [frames[:cut]], [frames[cut:]], seed=seed, minutes=USER_MINUTES, log=log, gap=gap
+    )
     path = out / MODEL_NAME / "1" / "model.onnx"
     export_onnx(net, path)
-    last = info["history"][-1]["valid_nrmse"] if info["history"] else []
+    last = [round(float(v), 4) for v in info["valid_nrmse"]]
     metrics = {"leads_days": list(range(1, len(last) + 1)), "rmse_valid_normalised": last}
     info.update(
         data="user NetCDF (last 20 % held out)",
-        minutes=4.0,
+        minutes=USER_MINUTES,
         parameters=sum(p.numel() for p in net.parameters()),
     )
     write_card(out, info, metrics)

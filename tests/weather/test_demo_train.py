@@ -72,3 +72,33 @@ def test_demo_json_has_the_issue_keys_and_a_map(tmp_path, capsys):
     assert set(out["alerts"]) >= {"drafted", "approved", "issued"}
     assert out["alerts"]["issued"] == out["alerts"]["approved"] <= out["alerts"]["drafted"]
     assert png.stat().st_size > 20_000
+
+
+@pytest.mark.slow
+def test_retraining_on_a_users_netcdf_writes_a_model_the_runtime_serves(tmp_path, monkeypatch):
+    """12 days of 6-hourly output of 'their' model (here: the QG model at 32 x 32), one short
+    training round, ONNX + card under --out; the runtime then serves it first."""
+    pytest.importorskip("torch")
+    import numpy as np
+    import xarray as xr
+
+    from agentarts.industries.weather import train as train_module
+    from agentarts.industries.weather.qg import QGModel, QGParams
+    from agentarts.runtime.local import LocalRuntime
+
+    model = QGModel(QGParams().at(32))
+    qh = model.run(model.random_state(5), 100)
+    frames = model.trajectory(qh, 12, every_days=0.25).astype(np.float32)
+    time = np.datetime64("2026-01-01") + (np.arange(len(frames)) * 6).astype("timedelta64[h]")
+    path = tmp_path / "theirs.nc"
+    xr.Dataset({"psi": (("time", "layer", "y", "x"), frames)}, coords={"time": time}).to_netcdf(
+        path, engine="scipy"
+    )
+    monkeypatch.setattr(train_module, "USER_MINUTES", 0.01)
+    out = train_command(data=path, out=tmp_path / "models", as_json=True)
+    assert len(out["valid_normalised_rmse_per_day"]) == 3
+    onnx = tmp_path / "models" / "qg_emulator" / "1" / "model.onnx"
+    assert onnx.exists() and (onnx.parent.parent / "model.toml").exists()
+    with LocalRuntime([tmp_path / "models"], include_packs=True) as runtime:
+        y = runtime.infer("qg_emulator", {"x": frames[:1]})["y"]
+    assert y.shape == (1, 2, 32, 32) and np.isfinite(y).all()

@@ -68,7 +68,7 @@ def test_not_netcdf_and_missing_files(tmp_path):
 
 
 def test_training_file_needs_enough_regular_days(tmp_path):
-    with pytest.raises(InvalidInputError, match="at least 5 days"):
-        read_training_netcdf(_anomalies(tmp_path, times=3))
-    trajectories, every = read_training_netcdf(_anomalies(tmp_path, times=8))
-    assert every == 1.0 and trajectories[0].shape == (8, 2, 32, 32)
+    with pytest.raises(InvalidInputError, match="at least 8 days"):
+        read_training_netcdf(_anomalies(tmp_path, times=8))
+    trajectories, every = read_training_netcdf(_anomalies(tmp_path, times=9))
+    assert every == 1.0 and trajectories[0].shape == (9, 2, 32, 32)
