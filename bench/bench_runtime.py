@@ -384,7 +384,8 @@ def _serving_tables(repo: Path) -> dict[str, float]:
         import importlib.util
 
         if importlib.util.find_spec(peer) is None:
-            rows.append((f"MLP: {peer}", "not installed", "pip install 'agentarts[bench]'"))
+            hint = "pip install 'agentarts[bench]'" if peer == "litserve" else "ray[serve]"
+            rows.append((f"MLP: {peer}", "not installed", hint))
     table("Runtime: serving, wrk, 64 connections, batch-1 requests, same run", rows)
     ov = overload(repo, sv["mlp_ours_json_rps"])
     sv.update({f"overload_{k}": v for k, v in ov.items()})
