@@ -16,7 +16,8 @@ Routes (all answers JSON; errors are 4xx with ``{"error": ...}``):
 | POST /runs/{id}/approve, /reject | approver | ``{"reason"}``; recorded as the signed-in user |
 | POST /runs/{id}/resume | operator | continue after a crash |
 | POST /runs/{id}/confirm | approver | ``{"happened": bool, "reason"}``: an unknown actuation |
-| GET /approvals, /audit, /agents, /openapi.json | viewer | pending requests, audit log (json/csv) |
+| GET /approvals, /alerts, /audit, /agents | viewer | pending requests, alerts and work orders, |
+| GET /openapi.json | viewer | audit log (json/csv), served agents, the OpenAPI document |
 | GET /users | admin | people and roles |
 
 The session header is ``x-hw-agentarts-session-id``; the answer carries it back.
@@ -387,6 +388,12 @@ def create_app(
     @app.get("/events")
     def all_events(max_events: int | None = None, until: str | None = None) -> Response:
         return _sse(None, max_events, until, 15.0)
+
+    @app.get("/alerts")
+    def alerts(limit: int = 200) -> dict[str, Any]:
+        if not 1 <= limit <= 1000:
+            raise InvalidInputError("limit must be between 1 and 1000")
+        return service.alerts(limit)
 
     @app.get("/approvals")
     def approvals() -> dict[str, Any]:

@@ -169,6 +169,18 @@ class AgentService:
                 out.append(item)
         return out
 
+    def alerts(self, limit: int = 200) -> dict[str, list[dict[str, Any]]]:
+        """Alerts and work orders of every thread, newest first (what packs raised)."""
+        from agentarts.store.store import _row
+
+        out: dict[str, list[dict[str, Any]]] = {}
+        for name, json_fields in (("alerts", ("data",)), ("work_orders", ())):
+            table = self.store.t[name]
+            query = table.select().order_by(table.c.id.desc()).limit(limit)
+            with self.store.engine.connect() as conn:
+                out[name] = [_row(r, json_fields) for r in conn.execute(query)]
+        return out
+
     def pending(self, limit: int = 200) -> list[dict[str, Any]]:
         """Threads waiting for a decision (an approval, or the confirmation of an actuation
         whose outcome is unknown), with the request a person must answer."""
@@ -241,27 +253,27 @@ class AgentService:
                     f"four-eyes rule: {who.name} started thread {thread_id} and cannot "
                     "approve its proposal; another approver must"
                 )
-            with self._lock(thread_id):
-                current = agent.status(thread_id)
-                if current.status != "waiting_approval" or current.pending is None:
-                    raise ApprovalError(
-                        f"thread {thread_id} is not waiting for an approval "
-                        f"(status: {current.status})"
-                    )
-                proposal = current.pending.get("proposal")
+            with self._lock(thread_id):  # the Agent refuses a thread not waiting (409)
                 if approved:
                     result = agent.approve(thread_id, by=who.name, reason=reason)
                 else:
                     result = agent.reject(thread_id, reason=reason, by=who.name)
+            out = self.show(thread_id, live=result)
+            mine = [a for a in out["approvals"] if a.get("by") == who.name]
+            decided = mine[-1] if mine else {}
             self.users.audit(
                 who.name,
                 who.role,
                 action,
                 thread_id,
                 result.status,
-                {"action": current.pending.get("action"), "proposal": proposal, "reason": reason},
+                {
+                    "action": decided.get("action"),
+                    "proposal": decided.get("proposal"),
+                    "reason": reason,
+                },
             )
-            return self.show(thread_id, live=result)
+            return out
 
         return self._guarded(who, action, thread_id, call)
 

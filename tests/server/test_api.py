@@ -70,6 +70,11 @@ def test_approval_records_the_signed_in_user_never_a_typed_name(client, tokens):
     again = client.post(f"/runs/{tid}/approve", json={}, headers=bearer(tokens["admin"]))
     assert again.status_code == 409
     audit = client.get("/audit", params={"thread_id": tid}, headers=bearer(tokens["viewer"]))
+    assert audit.json()["audit"][0]["detail"] == {
+        "action": "set_valve",
+        "proposal": {"valve_id": "V-1", "opening_pct": 50.0},
+        "reason": "forecast says hot",
+    }
     actions = [(e["action"], e["user"], e["outcome"]) for e in audit.json()["audit"]]
     assert actions == [
         ("approve", "approver", "completed"),
@@ -123,6 +128,7 @@ def test_runs_list_show_pending_panels_export(client, tokens):
     export = client.get(f"/runs/{waiting}/export", headers=headers)
     assert "attachment" in export.headers["content-disposition"]
     assert json.loads(export.text)["audit"][0]["action"] == "invoke"
+    assert client.get("/alerts", headers=headers).json() == {"alerts": [], "work_orders": []}
     missing = client.get("/runs/nope", headers=headers)
     assert missing.status_code == 404 and "nope" in missing.json()["error"]
 

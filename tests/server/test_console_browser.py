@@ -238,6 +238,13 @@ def test_steel_proposal_shows_the_hmt_trend_forecast_and_band(
         card.find_element(By.CSS_SELECTOR, "textarea.reason").send_keys("furnace cooling")
         card.find_element(By.CSS_SELECTOR, "button.approve").click()
         wait.until(ec.text_to_be_present_in_element((By.ID, "toast"), "run completed"))
+        # the furnace's alerts (its HMT forecast is below the aim band) are listed too
+        browser.find_element(By.CSS_SELECTOR, "button[data-view='alerts']").click()
+        row = wait.until(
+            ec.visibility_of_element_located((By.CSS_SELECTOR, "table.alerts tbody tr"))
+        )
+        assert "shift-a" in row.text
+        browser.save_screenshot(str(_shots(tmp_path) / "8-steel-alerts-dark.png"))
     finally:
         srv.should_exit = True
         thread.join(10)

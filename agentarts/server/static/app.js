@@ -235,6 +235,26 @@ async function viewRun(tid) {
     table("Work orders", ["Asset", "Title", "Priority", "Status"], r.work_orders.map((w) => [w.asset, w.title, w.priority, w.status])));
 }
 
+async function viewAlerts() {
+  const { alerts, work_orders } = await api("GET", "/alerts?limit=200");
+  const open = (tid) => () => { S.view = "runs"; S.detail = tid; refresh(); };
+  return h("div", {},
+    h("h2", {}, "Alerts"),
+    alerts.length ? h("table", { class: "grid alerts" },
+      h("thead", {}, h("tr", {}, ["At", "Severity", "Code", "Message", "Thread"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, alerts.map((a) => h("tr", { class: `clickable sev-${a.severity}`, onclick: open(a.thread_id) },
+        h("td", {}, fmtTime(a.created_at)), h("td", {}, chip(a.severity)), h("td", { class: "mono" }, a.code),
+        h("td", {}, a.message), h("td", { class: "mono" }, a.thread_id)))))
+      : h("p", { class: "empty" }, "No alerts."),
+    h("h2", {}, "Work orders"),
+    work_orders.length ? h("table", { class: "grid" },
+      h("thead", {}, h("tr", {}, ["Created", "Asset", "Title", "Priority", "Status", "Thread"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, work_orders.map((w) => h("tr", { class: "clickable", onclick: open(w.thread_id) },
+        h("td", {}, fmtTime(w.created_at)), h("td", {}, w.asset), h("td", {}, w.title), h("td", {}, w.priority),
+        h("td", {}, w.status), h("td", { class: "mono" }, w.thread_id)))))
+      : h("p", { class: "empty" }, "No work orders."));
+}
+
 async function viewAudit() {
   const { audit } = await api("GET", "/audit?limit=500");
   return h("div", {}, h("h2", {}, "Audit"),
@@ -247,7 +267,7 @@ async function viewAudit() {
         h("td", { class: "mono" }, e.thread_id || ""), h("td", {}, e.outcome), h("td", {}, (e.detail && e.detail.reason) || ""))))));
 }
 
-const VIEWS = { approvals: viewApprovals, runs: viewRuns, audit: viewAudit };
+const VIEWS = { approvals: viewApprovals, runs: viewRuns, alerts: viewAlerts, audit: viewAudit };
 
 async function refresh() {
   if (!S.me) return;
