@@ -92,7 +92,8 @@ def choose_thresholds(
 ) -> Thresholds:
     """Per component class: anomaly threshold at the ``anomaly_fa`` quantile of normal crops;
     classifier threshold so every critical fault (not already flagged by the anomaly path) is
-    flagged ``critical_margin`` nats inside the line, and ``other_recall`` of the others."""
+    flagged ``critical_margin`` nats inside the line, and ``other_recall`` of the others; in
+    the major and minor classes never below the ``anomaly_fa`` quantile of normal crops."""
     worst = np.array([catalogue.worst(c) for c in components])
     crit_of = np.array(
         [
@@ -114,6 +115,8 @@ def choose_thresholds(
             cls_t[c] = 0.5
             continue
         lim = float(np.quantile(logit[faults_here], 1 - other_recall))
+        if c != "critical" and normal.any():  # false alarms second: at most anomaly_fa here
+            lim = max(lim, float(np.quantile(logit[normal], 1 - anomaly_fa)))
         # every critical fault the anomaly path does not already flag must pass this one
         critical = faults_here & (crit_of == "critical") & (an < an_t[c])
         if critical.any():

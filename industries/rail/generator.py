@@ -277,7 +277,14 @@ def _geometry(component: str, vehicle_class: str, rng: np.random.Generator) -> d
         "angle": float(fixed.uniform(-0.6, 0.6) + rng.normal(0, 0.05)),
         "tone": float(fixed.uniform(0.4, 0.52) + rng.normal(0, 0.02)),
         "count": int(fixed.integers(2, 5)),
-        "marks": [float(m) for m in rng.uniform(0, 2 * math.pi, 4)],
+        # anti-loosening marks are painted the same way across a group (here: roughly
+        # perpendicular to the row of nuts, never across a neighbour), each nut within ~10 deg
+        "marks": [
+            float(m)
+            for m in fixed.choice([-1, 1]) * math.pi / 2
+            + fixed.uniform(-0.5, 0.5)
+            + rng.normal(0, 0.15, 4)
+        ],
     }
 
 
