@@ -137,7 +137,20 @@ def serve(
         workers=workers,
         log_level="warning",
         timeout_keep_alive=75,
+        # a worker loads the project's agent before it answers the supervisor's health
+        # check: give it time on a busy machine instead of restarting it in a loop
+        **_healthcheck(),
     )
+
+
+def _healthcheck() -> dict[str, Any]:
+    import inspect
+
+    import uvicorn
+
+    if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
+        return {"timeout_worker_healthcheck": 120}
+    return {}
 
 
 def register(app: typer.Typer) -> None:
