@@ -199,6 +199,8 @@ def create_app(
         if not isinstance(body, dict):
             raise InvalidInputError("the body must be a JSON object (the agent's input)")
         session = request.headers.get(SESSION_HEADER) or None
+        if session is not None and len(session) > 128:
+            raise InvalidInputError(f"{SESSION_HEADER} is longer than 128 characters")
         if "decision" in body and (not session or not isinstance(body["decision"], dict)):
             raise InvalidInputError(
                 f'a decision needs the {SESSION_HEADER} header and {{"approved": bool}}'
@@ -231,6 +233,8 @@ def create_app(
         name, password = body.get("username"), body.get("password")
         if not isinstance(name, str) or not isinstance(password, str):
             raise InvalidInputError('send {"username": str, "password": str}')
+        if len(name) > 64 or len(password) > 1024:  # names are at most 64 characters
+            raise InvalidInputError("user name or password too long")
         client = request.client.host if request.client else "?"
         limiter.check(name, client)
         user = await run_in_threadpool(users.check_password, name, password)

@@ -219,6 +219,10 @@ def test_bad_bodies_are_4xx_json_never_500(client, tokens):
         r = client.request(method, path, content=body, headers=headers)
         assert 400 <= r.status_code < 500, (path, body, r.status_code, r.text)
         assert "error" in r.json()
+    long_session = client.post("/invocations", json={}, headers={**headers, SESSION: "s" * 129})
+    assert long_session.status_code == 400
+    long_login = client.post("/auth/login", json={"username": "a", "password": "p" * 5000})
+    assert long_login.status_code == 400
     big = client.post("/invocations", content=b"x" * (2 << 20), headers=headers)
     assert big.status_code == 413
 
