@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
@@ -54,6 +55,14 @@ def test_async_overload(repo):
 
     write_model(repo, "aq", make_mlp(), card="[batching]\nmax_batch_size = 2\nmax_queue_size = 4\n")
     rt = LocalRuntime([repo])
+    lm = rt.load("aq")
+    runner = lm.async_runner
+
+    def slow(payloads, rows):  # batches take long: the queue must fill while one runs
+        time.sleep(0.05)
+        return runner(payloads, rows)
+
+    lm.async_runner = slow
 
     async def main():
         calls = [rt.ainfer("aq", {"x": np.ones((1, 64), np.float32)}) for _ in range(12)]

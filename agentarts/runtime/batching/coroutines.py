@@ -13,8 +13,9 @@ inline instead: on this kind of machine handing work to another thread and back 
 Dispatch is driven by callbacks, not by a task that must wait its turn in a saturated loop: a
 request that fills a batch starts it from ``submit`` itself; otherwise one ``call_soon`` (or,
 with a queue delay, one ``call_later`` at the oldest request's deadline) takes what has
-gathered; and a batch finishing on the executor starts the next at once from its completion
-callback.
+gathered; and the executor thread, once running, keeps taking batches itself while full ones
+(or, without a queue delay, any) are waiting, handing answers to the loop, so throughput does
+not wait for turns of an event loop saturated by thousands of connections.
 
 The per-request path is kept to what cannot be shared: a request's values (NaN/Inf, valid
 ranges) are checked once per batch by the runner, and the runner answers each request with
@@ -28,8 +29,8 @@ thread batcher of the same model.
 from __future__ import annotations
 
 import asyncio
-import functools
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -73,6 +74,7 @@ class AsyncBatcher:
         self._kick_pending = False  # a call_soon/call_later to take a batch is scheduled
         self._timer: asyncio.TimerHandle | None = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"agentarts-{sync.name}")
+        self._lock = threading.Lock()
         self._last_run_s: dict[int, float] = {}
         self._preferred = sync._preferred
         cfg = self.config
@@ -113,11 +115,13 @@ class AsyncBatcher:
             )
         future = self.loop.create_future()
         deadline = start + (cfg.timeout_s if timeout_s is None else timeout_s)
-        if deadline < self._first_deadline:
-            self._first_deadline = deadline
-        queue.append((payload, rows, future, start, deadline))
-        self._queued_rows += rows
-        if not self._running:
+        with self._lock:  # the executor thread takes batches too
+            if deadline < self._first_deadline:
+                self._first_deadline = deadline
+            queue.append((payload, rows, future, start, deadline))
+            self._queued_rows += rows
+            running = self._running
+        if not running:
             if self._queued_rows >= self._target:
                 self._start()  # a full batch leaves now, from the submit path
             elif not self._kick_pending:
@@ -144,7 +148,9 @@ class AsyncBatcher:
                 return
         self._start()
 
-    def _take(self) -> tuple[list[_Item], int]:
+    def _take(self) -> tuple[list[_Item], int, list[_Item]]:
+        """One batch by Triton's rules, and the requests found past their deadline (the
+        caller holds ``_lock`` and fails those on the event loop's thread)."""
         queue = self._queue
         if (
             self._queued_rows <= self._limit
@@ -157,20 +163,16 @@ class AsyncBatcher:
             queue.clear()
             self._queued_rows = 0
             self._first_deadline = float("inf")
-            return chosen, rows
+            return chosen, rows, []
         chosen = []
+        expired = []
         rows = 0
         now = time.perf_counter()
         while queue and rows + queue[0][1] <= self._limit:
             item = queue.popleft()
             self._queued_rows -= item[1]
             if item[4] < now:
-                self._fail(
-                    [item],
-                    RequestTimeoutError(
-                        f"model {self._sync.name}: request waited longer than its timeout"
-                    ),
-                )
+                expired.append(item)
                 continue
             chosen.append(item)
             rows += item[1]
@@ -187,7 +189,13 @@ class AsyncBatcher:
                     rows -= item[1]
                 chosen = chosen[:best]
         self._first_deadline = min((item[4] for item in queue), default=float("inf"))
-        return chosen, rows
+        return chosen, rows, expired
+
+    def _expire(self, items: list[_Item]) -> None:
+        self._fail(
+            items,
+            RequestTimeoutError(f"model {self._sync.name}: request waited longer than its timeout"),
+        )
 
     def _fail(self, items: list[Any], error: BaseException) -> None:
         with self._sync._lock:
@@ -199,17 +207,22 @@ class AsyncBatcher:
     def _start(self) -> None:
         """Take one batch and run it: inline when short and nothing else waits (or batching
         is off, so nothing could join), which saves the executor hop; otherwise on the
-        executor so the loop keeps forming the next batch meanwhile."""
-        batch, rows = self._take()
+        executor thread, which then keeps taking batches itself while enough is queued, so
+        back-to-back batches never wait for a turn of a busy event loop."""
+        with self._lock:
+            batch, rows, expired = self._take()
+            if batch:
+                self._running = True
+        if expired:
+            self._expire(expired)
         if not batch:  # every taken request had timed out
             if self._queue and not self._kick_pending:
                 self._schedule(0.0)
             return
-        self._running = True
-        payloads = [item[0] for item in batch]
-        t0 = time.perf_counter()
         short = self._last_run_s.get(rows, 1.0) < INLINE_LIMIT_S
         if short and (not self._queue or not self.config.enabled):
+            payloads = [item[0] for item in batch]
+            t0 = time.perf_counter()
             try:
                 answers, device_us, ran = self._runner(payloads, rows)
             except Exception as exc:
@@ -220,22 +233,47 @@ class AsyncBatcher:
             if self._queue and not self._kick_pending:
                 self._schedule(0.0)  # let other callbacks run between inline batches
             return
-        future = self.loop.run_in_executor(self._executor, self._runner, payloads, rows)
-        future.add_done_callback(functools.partial(self._done, batch, rows, t0))
+        self._executor.submit(self._work, batch, rows)
 
-    def _done(self, batch: list[_Item], rows: int, t0: float, future: asyncio.Future[Any]) -> None:
-        error = ModelError("batch cancelled") if future.cancelled() else future.exception()
-        if error is not None:
-            self._running = False
-            self._fail(batch, error if isinstance(error, Exception) else ModelError(str(error)))
-        else:
-            answers, device_us, ran = future.result()
-            self._complete(batch, rows, answers, device_us, ran, t0)
-        if self._queue and not self._running:  # the next batch leaves from here, not a task
-            if self._queued_rows >= self._target or not self._delay:
-                self._start()
-            elif not self._kick_pending:
-                self._kick()
+    def _work(self, batch: list[_Item], rows: int) -> None:
+        """Executor thread: run batches back to back while full ones (or, without a queue
+        delay, any) are waiting; answers go to the event loop's thread."""
+        loop = self.loop
+        while True:
+            payloads = [item[0] for item in batch]
+            t0 = time.perf_counter()
+            try:
+                answers, device_us, ran = self._runner(payloads, rows)
+            except Exception as exc:  # every caller of the batch gets the error
+                post: tuple[Any, ...] = (self._fail, batch, exc)
+            else:
+                end = time.perf_counter()
+                self._last_run_s[rows] = end - t0
+                post = (self._deliver, batch, answers, device_us, ran, t0, end)
+            expired: list[_Item] = []
+            with self._lock:
+                batch, rows = [], 0
+                while (
+                    not batch
+                    and self._queue
+                    and (self._queued_rows >= self._target or not self._delay)
+                    and not self._sync._closed
+                ):
+                    batch, rows, more = self._take()
+                    expired += more
+                if not batch:
+                    self._running = False
+                    pending = bool(self._queue)
+            try:
+                loop.call_soon_threadsafe(*post)
+                if expired:
+                    loop.call_soon_threadsafe(self._expire, expired)
+                if not batch:
+                    if pending:
+                        loop.call_soon_threadsafe(self._kick)
+                    return
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                return
 
     def _complete(
         self,
@@ -294,10 +332,11 @@ class AsyncBatcher:
         """Fail what is queued and stop the executor (in-flight work finishes)."""
         if self._timer is not None:
             self._timer.cancel()
-        items = list(self._queue)
-        self._queue.clear()
-        self._queued_rows = 0
-        self._first_deadline = float("inf")
+        with self._lock:
+            items = list(self._queue)
+            self._queue.clear()
+            self._queued_rows = 0
+            self._first_deadline = float("inf")
         if items:
             self._fail(items, ModelError(f"model {self._sync.name} was unloaded"))
         self._executor.shutdown(wait=False)
