@@ -42,7 +42,7 @@ from agentarts.errors import (
 from agentarts.plugins import get_pack
 
 __all__ = ["ProjectResult", "UpgradeResult", "check_project_name", "create_project"]
-__all__ += ["next_steps", "normalize_name", "upgrade_project"]
+__all__ += ["normalize_name", "upgrade_project"]
 
 ANSWERS_FILE = ".copier-answers.yml"
 BUNDLE_FILE = ".agentarts-template.bundle"
@@ -245,7 +245,6 @@ class ProjectResult:
     files: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     git_initialised: bool = False
-    next_steps: list[str] = field(default_factory=list)
 
 
 def _inside_git_worktree(path: Path) -> bool:
@@ -377,27 +376,7 @@ def _create(
         files=[f for f in files if f not in skipped],
         skipped=skipped,
         git_initialised=make_repo,
-        next_steps=next_steps(target),
     )
-
-
-def next_steps(project: Path) -> list[str]:
-    """The commands to run next, as far as the generated project supports them: the ``dev``
-    extra only if its pyproject declares one, ``pytest`` only if it has tests to run."""
-    import tomllib
-
-    steps = [f"cd {project}"]
-    try:
-        doc = tomllib.loads((project / "pyproject.toml").read_text())
-    except (OSError, tomllib.TOMLDecodeError):
-        return steps
-    extras = doc.get("project", {}).get("optional-dependencies", {})
-    dev = extras.get("dev", []) if isinstance(extras, dict) else []
-    steps.append("pip install -e '.[dev]'" if dev else "pip install -e .")
-    has_tests = any((project / "tests").glob("test_*.py"))
-    if has_tests and any(str(d).lower().startswith("pytest") for d in dev):
-        steps.append("pytest")
-    return steps
 
 
 def _merge_into(render: Path, target: Path) -> list[str]:

@@ -44,8 +44,9 @@ def new(
     result = create_project(
         name, industry=industry, output_dir=output_dir, force=force, description=description
     )
+    steps = next_steps(result.path)
     if as_json:
-        print_json(_dump(result))
+        print_json({**_dump(result), "next_steps": steps})
         return
     from rich.markup import escape
 
@@ -57,7 +58,7 @@ def new(
     for skipped in result.skipped:
         out.print(f"  [yellow]kept existing[/] {escape(skipped)}")
     out.print("\nNext:", markup=False)
-    for step in result.next_steps:
+    for step in steps:
         out.print(f"  {step}", markup=False, soft_wrap=True)
 
 
@@ -83,6 +84,25 @@ def upgrade(
     for path in result.conflicts:
         out.print(f"  [red]conflict[/] {path}: resolve the <<<<<<< markers")
     out.print("Review with `git diff`, then commit.")
+
+
+def next_steps(project: Path) -> list[str]:
+    """The commands to run next, as far as the generated project supports them: the ``dev``
+    extra only if its pyproject declares one, ``pytest`` only if it has tests to run."""
+    import tomllib
+
+    steps = [f"cd {project}"]
+    try:
+        doc = tomllib.loads((project / "pyproject.toml").read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return steps
+    extras = doc.get("project", {}).get("optional-dependencies", {})
+    dev = extras.get("dev", []) if isinstance(extras, dict) else []
+    steps.append("pip install -e '.[dev]'" if dev else "pip install -e .")
+    has_tests = any((project / "tests").glob("test_*.py"))
+    if has_tests and any(str(d).lower().startswith("pytest") for d in dev):
+        steps.append("pytest")
+    return steps
 
 
 def _dump(result: Any) -> dict[str, Any]:
