@@ -106,10 +106,29 @@ def train(
     if fit is None:
         fail(f"industry pack {industry!r} has no train command")
         return
-    if data is not None and not data.exists():
-        fail(f"--data {data} does not exist")
+    if data is not None:
+        _check_data(data)
     options = _accepted(fit, {"data": data, "out": out, "seed": seed})
-    fit(as_json=as_json, **options)
+    try:
+        fit(as_json=as_json, **options)
+    except OSError as exc:  # a file the pack could not read or write
+        where = exc.filename or data
+        fail(f"{where}: {exc.strerror or exc}")
+
+
+def _check_data(data: Path) -> None:
+    """``--data`` is a regular file or a folder (never a device, a FIFO or /proc)."""
+    import stat
+
+    try:
+        mode = data.stat().st_mode
+    except OSError as exc:
+        fail(f"--data {data}: {exc.strerror}")
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        fail(f"--data {data} is not a regular file or a folder")
+    if str(data.resolve()).startswith(("/proc", "/sys", "/dev")):
+        fail(f"--data {data} is a system folder, not your data")
 
 
 def _print_packs(rows: list[dict[str, object]], broken: dict[str, str]) -> None:
