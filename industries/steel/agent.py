@@ -31,6 +31,7 @@ from agentarts.industries.steel.plant import plant
 from agentarts.industries.steel.tools import (
     apply_setpoint,
     detect_abnormal,
+    detector_threshold,
     predict_thermal,
     read_plant_data,
     recommend_move,
@@ -63,15 +64,6 @@ class State(AgentState, total=False):
     proposal: dict[str, Any] | None
     guard: dict[str, Any]
     applied: dict[str, Any] | None
-
-
-def detector_threshold() -> float:
-    """The detector's probability threshold, chosen on validation seeds (bf_abnormal card)."""
-    import tomllib
-    from importlib import resources
-
-    card = resources.files("agentarts.industries.steel") / "models/bf_abnormal/model.toml"
-    return float(tomllib.loads(card.read_text())["metrics"].get("threshold", 0.5))
 
 
 def ingest(state: State) -> dict[str, Any]:

@@ -45,22 +45,6 @@ def check_hours(hours: float) -> None:
         raise UsageError(HOURS_RULE)
 
 
-def _classifier(runtime: Any) -> Callable[[np.ndarray], np.ndarray]:
-    meta = runtime.model_metadata("bf_abnormal")["inputs"][0]["parameters"]
-    mean, std = np.asarray(meta["mean"], np.float32), np.asarray(meta["std"], np.float32)
-
-    def classify(x: np.ndarray) -> np.ndarray:
-        parts = [
-            runtime.infer("bf_abnormal", {"x": ((x[i : i + 64] - mean) / std).astype(np.float32)})[
-                "state"
-            ]
-            for i in range(0, len(x), 64)
-        ]
-        return np.concatenate(parts)
-
-    return classify
-
-
 def simulate(
     seed: int = 7,
     hours: float = 72.0,
@@ -130,9 +114,8 @@ def simulate(
     thermal = Thermal(steel_agent.predict_thermal.runtime)
     forecast = forecast_scores([rule.readings, pi.readings, run.readings], thermal.forecast)
     threshold = steel_agent.detector_threshold()
-    classify = _classifier(thermal.runtime)
     abnormal = [
-        abnormal_scores(loop.readings, detector_flags(loop.readings, classify, threshold))
+        abnormal_scores(loop.readings, detector_flags(loop.readings, thermal.classify, threshold))
         for loop in (rule, pi)
     ]
     abnormal.append(abnormal_scores(run.readings, run.diagnoses))

@@ -63,6 +63,23 @@ class Thermal:
             trends.append(out["trend"])
         return np.concatenate(ys), np.concatenate(trends)
 
+    def classify(self, x: np.ndarray) -> np.ndarray:
+        """State probabilities (bf_abnormal) for a batch of raw windows."""
+        if not hasattr(self, "_state_norm"):
+            meta = self.runtime.model_metadata("bf_abnormal")["inputs"][0]["parameters"]
+            self._state_norm = (
+                np.asarray(meta["mean"], np.float32),
+                np.asarray(meta["std"], np.float32),
+            )
+        mean, std = self._state_norm
+        parts = [
+            self.runtime.infer(
+                "bf_abnormal", {"x": ((x[i : i + 64] - mean) / std).astype(np.float32)}
+            )["state"]
+            for i in range(0, len(x), 64)
+        ]
+        return np.concatenate(parts)
+
     def what_if(self, tags: np.ndarray, moves: Sequence[dict[str, float]]) -> np.ndarray:
         """HMT in 2 h if each move in ``moves`` ({lever: change}) were made now (one batch)."""
         batch = np.repeat(np.asarray(tags, np.float32)[np.newaxis], len(moves), axis=0)

@@ -16,10 +16,13 @@ lever moved, and a pull of blast temperature and steam back to their usual value
 fast trims, coal and coke carry the heat in the long run). Coal stays under the flame-
 temperature ceiling. No proposal unless the best move beats holding by a margin.
 
-Abnormal-state playbooks (from the detector's diagnosis): *hanging/slip*: never add fuel;
-propose a blast cut (5 %) and escalate; *channelling*: blast cut, no coal increase;
-*chilled hearth*: a coke blank (+20 kg/tHM), hot blast to its maximum, steam off, no coal
-increase (a cold raceway burns it poorly), escalate.
+Abnormal-state playbooks (from the detector's confirmed diagnosis), always escalated to the
+shift manager: *hanging/slip*: a blast cut (5 %, at most two), and no fuel or hot blast added
+while it lasts; *channelling*: a blast cut, coal at most +5 kg/tHM a move; *chilled hearth*: a
+coke blank (+20 kg/tHM), hot blast up (at most +50 C), steam off, then coal at most +5 kg/tHM
+a move (a cold raceway burns coal poorly: never pushed to the guard). Between playbook moves the
+thermal control goes on within those limits; 2 h after the last abnormal sample the blast is
+restored in steps.
 """
 
 from __future__ import annotations
@@ -44,6 +47,18 @@ GAINS = {
     "steam_g_nm3": -1.08,
 }
 COKE_BY_8H = 0.63  # share of a coke move's effect in the hearth 8 h later (6 h + 2 h lag)
+ABNORMAL_WHAT = {
+    "hanging_slip": "hanging: burden not descending, pressure drop building",
+    "channelling": "channelling: gas short-circuiting the burden",
+    "chilled_hearth": "chilled hearth: the hearth is losing heat",
+}
+#: Largest increase per lever and move while a state lasts: no fuel or hot blast into hanging,
+#: coal at most +5 kg/tHM a move in a chilled hearth or channelling (never to the guard).
+ABNORMAL_UP = {
+    "hanging_slip": {"pci_rate_kg_thm": 0.0, "coke_rate_kg_thm": 0.0, "blast_temp_c": 0.0},
+    "channelling": {"pci_rate_kg_thm": 5.0},
+    "chilled_hearth": {"pci_rate_kg_thm": 5.0},
+}
 PCI_FLOOR = 120.0  # the envelope's lowest coal rate
 COKE_ROOM = 10.0  # kg/tHM of coal room below which coke takes over
 LEVER_NAMES = {
@@ -75,13 +90,13 @@ class Plan:
 @dataclass
 class MPC:
     aim_c: float = AIMS["agent"]
-    wait_steps: int = 6
+    wait_steps: int = 9
     w_settle: float = 0.25
     move_charge: float = 4.0  # C^2 per lever moved
     price_weight: float = 3.0  # C^2 per USD/tHM
     trim_weight: float = 0.02
     min_gain: float = 12.0  # C^2 the best move must beat holding by
-    band_c: float = 6.0  # 95 % band of the 2 h forecast (1.96 x its error spread)
+    band_c: float = 10.7  # 95 % band of a dip 2 h ahead (tools.forecast_band_c, from the card)
     pci_moves: tuple[float, ...] = (-10, -7.5, -5, -2.5, 0, 2.5, 5, 7.5, 10)
     bt_moves: tuple[float, ...] = (-20, 0, 20)
     steam_moves: tuple[float, ...] = (-2, 0, 2)
@@ -99,7 +114,7 @@ class MPC:
         """The move to propose now, or None (hold). ``normal_steps``: samples since the
         detector last saw an abnormal state (blast volume is restored after 2 h of normal)."""
         if state != "normal":
-            return self._playbook(tags, setpoints, what_if, state, steps_since_move)
+            return self._abnormal(tags, setpoints, what_if, state, steps_since_move)
         if steps_since_move < self.wait_steps:
             return None
         nominal = Setpoints()
@@ -119,10 +134,24 @@ class MPC:
                 f"{_describe('blast_volume_nm3_min', restore)} back towards the usual blast",
                 playbook="recover",
             )
+        return self._thermal(tags, setpoints, what_if)
+
+    def _thermal(
+        self,
+        tags: np.ndarray,
+        setpoints: Setpoints,
+        what_if: Callable[[np.ndarray, list[dict[str, float]]], np.ndarray],
+        up: dict[str, float] | None = None,
+    ) -> Plan | None:
+        """The best move on both horizons (``up``: the largest increase allowed per lever)."""
+        up = up or {}
+        nominal = Setpoints()
         moisture = float(tags[-1, TAGS.index("blast_moisture_g_nm3")]) - setpoints.steam_g_nm3
         fast = []
         for dp, dbt, dst in itertools.product(self.pci_moves, self.bt_moves, self.steam_moves):
             move = {"pci_rate_kg_thm": dp, "blast_temp_c": dbt, "steam_g_nm3": dst}
+            if any(v > up.get(k, np.inf) for k, v in move.items()):
+                continue
             new = _apply(setpoints, move)
             if _changes(setpoints, new) != {k: v for k, v in move.items() if v}:
                 continue  # a lever at its limit: the clipped move is another candidate
@@ -132,13 +161,16 @@ class MPC:
         f2 = what_if(tags, fast)
         zero = fast.index({"pci_rate_kg_thm": 0, "blast_temp_c": 0, "steam_g_nm3": 0})
         settle0 = float(f2[zero]) + pending_effect(tags)
-        # coke is the base load: moved only to give coal room when it nears a limit
+        # coke is the base load: moved only to give coal room when it nears a limit, or back
+        # down to its usual rate after a blank
         room_up = pci_ceiling(setpoints, moisture) - setpoints.pci_rate_kg_thm
         room_down = setpoints.pci_rate_kg_thm - PCI_FLOOR
         coke_moves = [
             dc
             for dc in self.coke_moves
-            if dc == 0 or (dc > 0 and room_up < COKE_ROOM) or (dc < 0 and room_down < COKE_ROOM)
+            if dc == 0
+            or (0 < dc <= up.get("coke_rate_kg_thm", np.inf) and room_up < COKE_ROOM)
+            or (dc < 0 and (room_down < COKE_ROOM or new_coke_above(setpoints)))
         ]
         best, best_cost, hold_cost = None, np.inf, np.inf
         for i, move in enumerate(fast):
@@ -184,57 +216,69 @@ class MPC:
             reason=_reason(deltas, float(f2[zero]), float(best_f2), self.aim_c, self.band_c),
         )
 
-    def _playbook(
+    def _abnormal(
         self,
         tags: np.ndarray,
         setpoints: Setpoints,
         what_if: Callable[[np.ndarray, list[dict[str, float]]], np.ndarray],
         state: str,
         steps_since_move: int,
-    ) -> Plan | None:
+    ) -> Plan:
+        """The playbook's move when one is due; otherwise thermal control within the state's
+        limits (``ABNORMAL_UP``); always escalated. Never fuel into hanging."""
+        what = ABNORMAL_WHAT[state]
+        move = self._playbook(setpoints, state) if steps_since_move >= self.wait_steps else {}
+        new = _apply(setpoints, move)
+        deltas = _changes(setpoints, new)
+        f_now = float(what_if(tags, [{}])[0])
+        if deltas:
+            f_after = float(what_if(tags, [deltas])[0])
+            moves = ", ".join(_describe(k, v) for k, v in deltas.items())
+            return Plan(
+                levers={k: getattr(new, k) for k in deltas},
+                deltas=deltas,
+                forecast_now_c=round(f_now, 2),
+                forecast_after_c=round(f_after, 2),
+                band_c=self.band_c,
+                settle_now_c=round(f_now, 2),
+                settle_after_c=round(f_after, 2),
+                reason=f"{what}: {moves}; escalate to the shift manager",
+                playbook=state,
+                escalate=True,
+            )
+        plan = None
+        if steps_since_move >= self.wait_steps:
+            plan = self._thermal(tags, setpoints, what_if, ABNORMAL_UP[state])
+        if plan is None:
+            return Plan(
+                {}, {}, f_now, f_now, self.band_c, f_now, f_now,
+                f"{what}; holding, escalate to the shift manager",
+                playbook=state, escalate=True,
+            )  # fmt: skip
+        plan.reason = f"{what}: {plan.reason}; escalate to the shift manager"
+        plan.playbook, plan.escalate = state, True
+        return plan
+
+    @staticmethod
+    def _playbook(setpoints: Setpoints, state: str) -> dict[str, float]:
         nominal = Setpoints()
         move: dict[str, float] = {}
-        if steps_since_move < 2 * self.wait_steps:
-            pass  # let the last playbook move show before the next one
-
-        elif state in ("hanging_slip", "channelling") and (
+        if state in ("hanging_slip", "channelling") and (
             setpoints.blast_volume_nm3_min > 0.9 * nominal.blast_volume_nm3_min
         ):
             move["blast_volume_nm3_min"] = -0.05 * nominal.blast_volume_nm3_min
         elif state == "chilled_hearth":
             if setpoints.coke_rate_kg_thm < nominal.coke_rate_kg_thm + 20:
                 move["coke_rate_kg_thm"] = 20.0  # a coke blank
-            move["blast_temp_c"] = Setpoints.LIMITS["blast_temp_c"][1] - setpoints.blast_temp_c
+            top = Setpoints.LIMITS["blast_temp_c"][1]
+            move["blast_temp_c"] = min(50.0, top - setpoints.blast_temp_c)
             move["steam_g_nm3"] = -setpoints.steam_g_nm3
-        new = _apply(setpoints, move)
-        deltas = _changes(setpoints, new)
-        f_now = float(what_if(tags, [{}])[0])
-        what = {
-            "hanging_slip": "hanging: burden not descending, pressure drop building",
-            "channelling": "channelling: gas short-circuiting the burden",
-            "chilled_hearth": "chilled hearth: the hearth is losing heat",
-        }[state]
-        if not deltas:
-            return Plan(
-                {}, {}, f_now, f_now, self.band_c, f_now, f_now,
-                f"{what}; holding fuel, escalate to the shift manager",
-                playbook=state, escalate=True,
-            )  # fmt: skip
-        f_after = float(what_if(tags, [{k: v for k, v in deltas.items() if k in TAGS}])[0])
-        reason = f"{what}: " + ", ".join(_describe(k, v) for k, v in deltas.items())
-        reason += "; no coal added" + ("; escalate to the shift manager")
-        return Plan(
-            levers={k: getattr(new, k) for k in deltas},
-            deltas=deltas,
-            forecast_now_c=round(f_now, 2),
-            forecast_after_c=round(f_after, 2),
-            band_c=self.band_c,
-            settle_now_c=round(f_now, 2),
-            settle_after_c=round(f_after, 2),
-            reason=reason,
-            playbook=state,
-            escalate=True,
-        )
+        return move
+
+
+def new_coke_above(setpoints: Setpoints) -> bool:
+    """Coke above its usual rate (after a blank): it goes back down, coal is cheaper heat."""
+    return setpoints.coke_rate_kg_thm > Setpoints().coke_rate_kg_thm
 
 
 def pending_effect(tags: np.ndarray) -> float:
@@ -283,25 +327,35 @@ def _reason(deltas: dict[str, float], now: float, after: float, aim: float, band
 
 
 def mpc_controller(
-    aim_c: float = AIMS["agent"], thermal: Any = None, **kwargs: Any
+    aim_c: float = AIMS["agent"], thermal: Any = None, detect: bool = True, **kwargs: Any
 ) -> Callable[[Reading, Setpoints, list[Reading]], Setpoints]:
-    """The MPC as a plain loop controller (no approvals): for tuning and calibration."""
-    from agentarts.industries.steel.loop import Thermal
+    """The agent's decisions as a plain loop controller (approvals taken as given): the
+    detector confirmed over two samples, the playbooks and the MPC, exactly as the agent's
+    graph runs them; for tuning, calibration and the benchmark's agent-free checks."""
+    from agentarts.industries.steel.plant import LivePlant
+    from agentarts.industries.steel.simulator import STATES
+    from agentarts.industries.steel.tools import detector_threshold
 
     thermal = thermal or _shared_thermal()
     mpc = MPC(aim_c=aim_c, **kwargs)
+    memory = LivePlant()  # its confirm() keeps the detector's two-sample rule
+    threshold = detector_threshold()
     since = [99]
 
     def control(reading: Reading, sp: Setpoints, window: list[Reading]) -> Setpoints:
         since[0] += 1
         tags = np.array([r.tags() for r in window], np.float32)
-        plan = mpc.plan(tags, sp, thermal.what_if, since[0])
+        state = "normal"
+        if detect:
+            probs = thermal.classify(tags[np.newaxis])[0]
+            worst = int(np.argmax(probs[1:])) + 1
+            state = memory.confirm(STATES[worst] if probs[worst] > threshold else "normal")
+        plan = mpc.plan(tags, sp, thermal.what_if, since[0], state, memory.normal_steps)
         if plan is None or not plan.deltas:
             return sp
         since[0] = 0
         return replace(sp, **plan.levers)
 
-    assert isinstance(thermal, Thermal) or hasattr(thermal, "what_if")
     return control
 
 

@@ -42,7 +42,9 @@ def print_summary(s: dict[str, Any], plot: Path | None = None) -> None:
     )
     for label, key in rows:
         if key is None:
-            cells = [f"{x['coke_rate_kg_thm']} / {x['pci_rate_kg_thm']}" for x in (a, pi, rule)]
+            cells = [
+                f"{fmt(x['coke_rate_kg_thm'])} / {fmt(x['pci_rate_kg_thm'])}" for x in (a, pi, rule)
+            ]
         elif key == "dip":
             cells = [f"{fmt(x['dip_mean_c'])} / {fmt(x['dip_std_c'])}" for x in (a, pi, rule)]
         else:

@@ -1,10 +1,12 @@
 """Honest scoring of the steel pack, on what a plant measures (docs/steel.md, "Scoring").
 
-- **Fuel at equal risk, on readings.** Risk is estimated from the dips: their 2.5th percentile
-  under a normal approximation, ``q = mean - 1.96 x std`` of the dips after the warm-up. Fuel is
-  reported as run and at equal risk: corrected to put ``q`` at 1,490 C at the furnace's coal
-  sensitivity (1.53 C of HMT per kg/tHM of coal), priced as coal. Cold dips (< 1,490 C), moves
-  and approvals per day are shown beside it.
+- **Fuel at equal risk, on readings.** Every controller's aim is calibrated so that 2.5 % of
+  its dips are cold (< 1,490 C) on the calibration seeds (calibration.py); fuel is compared as
+  run, and the cold dips on the evaluation seeds show whether the risk stayed equal. Fuel is
+  also shown corrected per run to put ``q = mean - 1.96 x std`` of the run's dips at 1,490 C at
+  the coal sensitivity (1.53 C of HMT per kg/tHM of coal), the correction priced as coal.
+  "Priced" fuel is the coke and coal bill in kg/tHM of coke that would cost the same
+  (``control.PRICES``). Cold dips, moves and approvals per day are shown beside it.
 - **Forecast.** For every dip, the forecast made 2 h before it (with the move decided then) is
   scored against the dip; persistence is the mean of the HMT tag over the hour before the
   forecast. The trend is scored where HMT really moved by more than 5 C in those 2 h, against
@@ -25,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from agentarts.industries.steel.control import HMT_BAND, PRICES, fuel_cost
+from agentarts.industries.steel.control import HMT_BAND, PRICES, fuel_cost, fuel_priced
 from agentarts.industries.steel.features import HORIZON, TREND_CLASSES, WINDOW, trend_class
 from agentarts.industries.steel.simulator import STATES, TAGS, Physics, Reading
 
@@ -69,6 +71,13 @@ def summarise(readings: Sequence[Reading], moves: int, approvals: int = 0) -> di
         "coke_rate_kg_thm": _r(coke, 2),
         "pci_rate_kg_thm": _r(pci, 2),
         "fuel_cost_usd_thm": _r(fuel_cost(coke, pci), 2),
+        # coke and coal priced: kg/tHM of coke that would cost the same
+        "fuel_priced_kg_thm": _r(fuel_priced(coke, pci), 2),
+        "fuel_priced_equal_risk_kg_thm": _r(
+            fuel_priced(coke, pci)
+            - excess_kg * PRICES["pci_rate_kg_thm"] / PRICES["coke_rate_kg_thm"],
+            2,
+        ),
         "fuel_rate_equal_risk_kg_thm": _r(coke + pci - excess_kg, 2),
         "fuel_cost_equal_risk_usd_thm": _r(
             fuel_cost(coke, pci) - excess_kg * PRICES["pci_rate_kg_thm"], 2

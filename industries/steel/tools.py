@@ -122,6 +122,26 @@ def _aim() -> float:
     return AIMS["agent"]
 
 
+def detector_threshold() -> float:
+    """The detector's probability threshold, chosen on validation seeds (bf_abnormal card)."""
+    import tomllib
+    from importlib import resources
+
+    card = resources.files("agentarts.industries.steel") / "models/bf_abnormal/model.toml"
+    return float(tomllib.loads(card.read_text())["metrics"].get("threshold", 0.5))
+
+
+def forecast_band_c() -> float:
+    """95 % band of a dip 2 h ahead around the forecast: 1.96 x the error's standard deviation,
+    taken as sqrt(pi/2) x the held-out MAE on dips in the bf_thermal card (normal errors)."""
+    import tomllib
+    from importlib import resources
+
+    card = resources.files("agentarts.industries.steel") / "models/bf_thermal/model.toml"
+    mae = float(tomllib.loads(card.read_text())["metrics"]["hmt_mae_c"])
+    return round(1.96 * 1.2533 * mae, 1)
+
+
 def drivers(tags: np.ndarray, forecast: Any, top: int = 3) -> list[str]:
     """Which measured tags moved the 2 h forecast most: each tag in turn is held at its value
     6 h ago (as if it had not changed) and the forecast's change is measured (one batch)."""
@@ -146,7 +166,7 @@ def recommend_move(request: RecommendRequest) -> Recommendation:
     thermal = Thermal(predict_thermal.runtime)
     tags = np.array([request.window[t] for t in TAGS], np.float32).T
     current = Setpoints(*[float(v) for v in tags[-1, 8:]])
-    plan = MPC(aim_c=_aim()).plan(
+    plan = MPC(aim_c=_aim(), band_c=forecast_band_c()).plan(
         tags,
         current,
         thermal.what_if,

@@ -261,9 +261,13 @@ def train_command(
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m agentarts.industries.steel.train")
     parser.add_argument("--out", type=Path, default=MODELS, help="model repository to write")
-    parser.add_argument("--campaigns", type=int, default=len(TRAIN_SEEDS))
-    parser.add_argument("--operated", type=int, default=len(OPERATED_SEEDS))
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument(
+        "--campaigns", type=int, default=len(TRAIN_SEEDS), help="open-loop campaigns (72 h)"
+    )
+    parser.add_argument(
+        "--operated", type=int, default=len(OPERATED_SEEDS), help="PI-operated campaigns (72 h)"
+    )
+    parser.add_argument("--epochs", type=int, default=15, help="passes over the windows")
     args = parser.parse_args()
     print(json.dumps(train(args.out, args.campaigns, args.epochs, args.operated), indent=2))
 

@@ -155,3 +155,75 @@ def test_demo_states_one_rule_for_bad_hours(runner, cli, hours):
 def test_demo_refuses_options_it_does_not_take(runner, cli):
     result = runner.invoke(cli, ["demo", "steel", "--trains", "3", "--auto-approve"])
     assert result.exit_code == 2 and "--trains" in result.stderr
+
+
+@pytest.mark.slow
+def test_the_approval_prompt_is_not_drawn_over_by_the_bar(monkeypatch):
+    import rich.progress
+
+    from agentarts.industries.steel import demo
+
+    bars: list[rich.progress.Progress] = []
+
+    class Recorded(rich.progress.Progress):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    asked: list[bool] = []
+
+    def decide(pending, auto):
+        asked.append(bars[0].live.is_started)  # the bar must be stopped while asking
+        return True, "operator", ""
+
+    monkeypatch.setattr(rich.progress, "Progress", Recorded)
+    monkeypatch.setattr(demo, "_decide", decide)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    demo.run_demo(seed=3, hours=12, auto_approve=False)
+    assert asked and not any(asked)
+    assert bars[0].live.is_started is False  # and stopped at the end
+
+
+def test_missing_figures_print_as_na_with_the_reason(capsys):
+    from agentarts.industries.steel.report import fmt, print_summary
+
+    assert fmt(None, " C", "no dip") == "n/a (no dip)" and fmt(4.5, " C") == "4.50 C"
+    side = dict.fromkeys(
+        (
+            "fuel_rate_kg_thm",
+            "fuel_rate_equal_risk_kg_thm",
+            "fuel_cost_equal_risk_usd_thm",
+            "coke_rate_kg_thm",
+            "pci_rate_kg_thm",
+            "cold_dips_pct",
+            "dip_mean_c",
+            "dip_std_c",
+            "moves_per_day",
+            "approvals_per_day",
+        )
+    )
+    summary = {
+        "seed": 1,
+        "hours": 9,
+        "agent": side,
+        "baselines": {"rule": side, "pi": side},
+        "forecast": {
+            "hmt_mae_c": None,
+            "persistence_hmt_mae_c": None,
+            "trend_hit_rate_moving": None,
+            "stable_hit_rate_moving": None,
+            "dips_scored": 0,
+            "moving_samples": 0,
+        },
+        "abnormal": {"events": 0, "detected": 0, "median_lead_min": None,
+                     "false_alarms_per_day": 0.0},
+        "savings_equal_risk": {"vs_pi": {"fuel_kg_thm": None}, "vs_rule": {"fuel_kg_thm": None}},
+        "approvals_requested": 0,
+        "rejections": 0,
+        "model_latency_910b2_us": None,
+        "runtime_s": 1.0,
+    }  # fmt: skip
+    print_summary(summary)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "None" not in out
+    assert "HMT MAE n/a (no dip 2 h after a forecast in a run this short)" in out
