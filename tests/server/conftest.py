@@ -65,6 +65,20 @@ def client(agent, db_url, tokens, clock):  # noqa: F811
         yield c
 
 
+def free_port(first: int = 19600, last: int = 19799) -> int:
+    """A free loopback port in this area's range."""
+    import socket
+
+    for port in range(first, last + 1):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {first}-{last}")
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 

@@ -121,7 +121,9 @@ def test_serve_process_answers_the_agentarts_contract(env, tmp_path):
     store.add("op", "approver")
     token = store.issue_token("op")
     store.close()
-    port = 19452
+    from tests.server.conftest import free_port
+
+    port = free_port(19450, 19599)
     proc = subprocess.Popen(
         [sys.executable, "-c", SERVE, "--port", str(port), "--four-eyes"],
         env={**env, "AGENTARTS_AGENT": "tests.agents.sample_agent:agent"},

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.agents.sample_agent import READING
-from tests.server.conftest import PASSWORD, bearer
+from tests.server.conftest import PASSWORD, bearer, free_port
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 pytestmark = [
@@ -30,17 +29,6 @@ pytestmark = [
 selenium = pytest.importorskip("selenium")
 
 
-def _free_port() -> int:
-    for port in range(19600, 19800):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 19600-19799")
-
-
 def _serve(agent, db_url, industry=None):
     import uvicorn
 
@@ -51,7 +39,7 @@ def _serve(agent, db_url, industry=None):
     store.add("dana", "approver", password=PASSWORD)
     store.close()
     app = create_app([agent], db_url, ServerConfig(), industry=industry)
-    port = _free_port()
+    port = free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
