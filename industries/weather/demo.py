@@ -111,9 +111,19 @@ def simulate(
             "drafted": len(drafts),
             "approved": len(drafts) if approved else 0,
             "issued": int(issued.get("issued", 0)),
-            "list": [{"site": a["site"], "code": a["code"], "level": a["level"]} for a in drafts],
+            "list": [
+                {
+                    "site": a["site"],
+                    "code": a["code"],
+                    "level": a["level"],
+                    "headline": _tag(a["xml"], "headline"),
+                    "description": _tag(a["xml"], "description"),
+                }
+                for a in drafts
+            ],
             "files": issued.get("files", []),
         },
+        sites=_site_summary(out["extracted"]["sites"]),
         forecast_file=out["forecast"]["path"],
         runtime_s=round(time.perf_counter() - started, 1),
     )
@@ -171,6 +181,36 @@ def run_demo(
     return public
 
 
+def _tag(xml: str, tag: str) -> str:
+    return xml.split(f"<{tag}>", 1)[-1].split(f"</{tag}>", 1)[0]
+
+
+def _site_summary(sites: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What each site's rules read, in a line: the extreme over forecast days 1..N."""
+    rows = []
+    for entry in sites:
+        site, series = entry["site"], entry["series"]
+        if site["kind"] == "rail":
+            text = (
+                f"max gust {max(series['gust_ms'][1:]):.1f} m/s, max rain "
+                f"{max(series['rain_mm_h'][1:]):.2f} mm/h"
+            )
+        elif site["kind"] == "wind_farm":
+            power = series["power_mw"]
+            text = (
+                f"hub wind {min(series['hub_wind_ms'][1:]):.1f}-"
+                f"{max(series['hub_wind_ms'][1:]):.1f} m/s, output now {power[0]:.0f} MW, "
+                f"{min(power[1:]):.0f}-{max(power[1:]):.0f} MW ahead"
+            )
+        else:
+            text = (
+                f"daily mean {min(series['temp_c'][1:]):.1f} to {max(series['temp_c'][1:]):.1f} C"
+                f" (normal {site['climate_mean_c']:g} C), HDD up to {max(series['hdd'][1:]):.1f}"
+            )
+        rows.append({"site": site["name"], "kind": site["kind"], "forecast": text})
+    return rows
+
+
 class _Null:
     def __enter__(self) -> None:
         return None
@@ -218,10 +258,16 @@ def _print(s: dict[str, Any], plot: Path | None) -> None:
         f"-> {s['speedup_vs_truth']:g}x faster than the truth, {s['speedup_vs_numerical']:g}x "
         "than the numerical model"
     )
+    sites = Table(title=f"Sites: what the rules read over days 1-{s['days']} (emulator)")
+    for column in ("site", "kind", "forecast"):
+        sites.add_column(column)
+    for row in s["sites"]:
+        sites.add_row(row["site"], row["kind"], row["forecast"])
+    out.print(sites)
     a = s["alerts"]
     out.print(
         f"Alerts: {a['drafted']} drafted, {a['approved']} approved, {a['issued']} issued (CAP 1.2)"
     )
     for item in a["list"]:
-        out.print(f"  - [{item['level']}] {item['site']}: {item['code']}")
+        out.print(f"  - [{item['level']}] {item['headline']}: {item['description']}")
     out.print(f"{s['runtime_s']} s" + (f"; map: {plot}" if plot else ""))

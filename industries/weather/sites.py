@@ -280,7 +280,7 @@ DEFAULT_SITES = [
     Site(
         name="Northern rail line",
         kind="rail",
-        points=[_pt(45.8, 126.6), _pt(41.8, 123.4), _pt(39.9, 116.4)],
+        points=[_pt(43.9, 125.3), _pt(41.8, 123.4), _pt(39.9, 116.4)],
     ),
     Site(name="Gobi wind farm", kind="wind_farm", points=[_pt(40.2, 97.0)], capacity_mw=600.0),
     Site(name="Coastal wind farm", kind="wind_farm", points=[_pt(37.5, 121.5)], capacity_mw=300.0),

@@ -282,15 +282,15 @@ def train_command(
 ) -> dict[str, Any]:
     """``agentarts train weather``: fit the emulator on your NetCDF (``--data``) or on the
     pack's own truth runs, into ``--out`` (default ``./models``), never over the shipped model."""
+    target = (out or Path("models")).resolve()
+    if target == MODELS.resolve() or MODELS.resolve() in target.parents:
+        raise UsageError(f"--out {target} is the shipped model folder; choose another")
     try:
         import torch  # noqa: F401
     except ImportError as exc:
         raise UsageError(
             "training needs torch: pip install 'agentarts[train]' (CPU: torch==2.13.0)"
         ) from exc
-    target = (out or Path("models")).resolve()
-    if target == MODELS.resolve() or MODELS.resolve() in target.parents:
-        raise UsageError(f"--out {target} is the shipped model folder; choose another")
     if data is None:
         result = train(target, seed=seed or 0, log=_quiet(as_json))
     else:
