@@ -221,6 +221,7 @@ class _Null:
 
 def _print(s: dict[str, Any], plot: Path | None) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     out = Console()
@@ -269,5 +270,5 @@ def _print(s: dict[str, Any], plot: Path | None) -> None:
         f"Alerts: {a['drafted']} drafted, {a['approved']} approved, {a['issued']} issued (CAP 1.2)"
     )
     for item in a["list"]:
-        out.print(f"  - [{item['level']}] {item['headline']}: {item['description']}")
+        out.print(escape(f"  - [{item['level']}] {item['headline']}: {item['description']}"))
     out.print(f"{s['runtime_s']} s" + (f"; map: {plot}" if plot else ""))

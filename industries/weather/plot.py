@@ -64,6 +64,30 @@ def plot_demo(summary: dict[str, Any], path: Path) -> None:
         ax.set_xlabel("longitude (E, tangent plane)")
         ax.set_ylabel("latitude (N)")
         _sites(ax, p)
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D([], [], color=c, marker="s", ls="", mec="k", label=label)
+        for label, c in (
+            ("no alert", "limegreen"),
+            ("advisory", _COLOURS["advisory"]),
+            ("restrict", _COLOURS["restrict"]),
+            ("stop", _COLOURS["stop"]),
+        )
+    ]
+    key = "\n".join(f"{i} {e['site']['name']}" for i, e in enumerate(p["extracted"]["sites"], 1))
+    axes[1, 0].text(
+        0.02,
+        0.02,
+        key,
+        transform=axes[1, 0].transAxes,
+        fontsize=7,
+        va="bottom",
+        bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "grey"},
+    )
+    axes[0, 1].legend(
+        handles=handles, loc="lower left", fontsize=7, title="sites", title_fontsize=7
+    )
     ax = axes[1, 1]
     leads = summary["leads_days"]
     for key, label, style in (
@@ -99,7 +123,7 @@ def _sites(ax: Any, p: dict[str, Any]) -> None:
     for f in p["findings"]:
         level = worst.get(f["site"], "advisory")
         worst[f["site"]] = max(level, f["level"], key=order.index)
-    for entry in p["extracted"]["sites"]:
+    for number, entry in enumerate(p["extracted"]["sites"], 1):
         site = entry["site"]
         xy = np.array([(q["lon"], q["lat"]) for q in site["points"]])
         colour = _COLOURS.get(worst.get(site["name"], ""), "limegreen")
@@ -109,10 +133,12 @@ def _sites(ax: Any, p: dict[str, Any]) -> None:
         else:
             marker = "^" if site["kind"] == "wind_farm" else "s"
             ax.plot(xy[:, 0], xy[:, 1], marker, color=colour, mec="k", ms=9)
+        mid = xy[len(xy) // 2]
         ax.annotate(
-            site["name"].split(" (")[0],
-            xy[0],
-            fontsize=7,
-            xytext=(4, 4),
+            str(number),
+            mid,
+            fontsize=8,
+            fontweight="bold",
+            xytext=(5, 3),
             textcoords="offset points",
         )

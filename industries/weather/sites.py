@@ -282,8 +282,8 @@ DEFAULT_SITES = [
         kind="rail",
         points=[_pt(43.9, 125.3), _pt(41.8, 123.4), _pt(39.9, 116.4)],
     ),
-    Site(name="Gobi wind farm", kind="wind_farm", points=[_pt(40.2, 97.0)], capacity_mw=600.0),
-    Site(name="Coastal wind farm", kind="wind_farm", points=[_pt(37.5, 121.5)], capacity_mw=300.0),
+    Site(name="Gobi wind farm", kind="wind_farm", points=[_pt(42.8, 100.5)], capacity_mw=600.0),
+    Site(name="Coastal wind farm", kind="wind_farm", points=[_pt(35.5, 122.0)], capacity_mw=300.0),
     Site(name="Plains city grid", kind="grid", points=[_pt(34.3, 108.9)], climate_mean_c=0.5),
     Site(name="Northern city grid", kind="grid", points=[_pt(45.8, 126.6)], climate_mean_c=-18.0),
 ]
