@@ -18,9 +18,10 @@ temperature ceiling. No proposal unless the best move beats holding by a margin.
 
 Abnormal-state playbooks (from the detector's confirmed diagnosis), always escalated to the
 shift manager: *hanging/slip*: a blast cut (5 %, at most two), and no fuel or hot blast added
-while it lasts; *channelling*: a blast cut, coal at most +5 kg/tHM a move; *chilled hearth*: a
-coke blank (+20 kg/tHM), hot blast up (at most +50 C), steam off, then coal at most +5 kg/tHM
-a move (a cold raceway burns coal poorly: never pushed to the guard). Between playbook moves the
+while it lasts; *channelling*: a blast cut, coal at most +5 kg/tHM a move; *chilled hearth*: hot
+blast up (at most +50 C) and steam off, a coke blank (+20 kg/tHM) once the 2 h forecast is
+below 1,480 C, coal at most +5 kg/tHM a move (a cold raceway burns coal poorly: never pushed
+to the guard). Between playbook moves the
 thermal control goes on within those limits; 2 h after the last abnormal sample the blast is
 restored in steps.
 """
@@ -59,6 +60,7 @@ ABNORMAL_UP = {
     "channelling": {"pci_rate_kg_thm": 5.0},
     "chilled_hearth": {"pci_rate_kg_thm": 5.0},
 }
+BLANK_BELOW_C = 1480.0  # a coke blank when the 2 h forecast is this cold in a chilled hearth
 PCI_FLOOR = 120.0  # the envelope's lowest coal rate
 COKE_ROOM = 10.0  # kg/tHM of coal room below which coke takes over
 LEVER_NAMES = {
@@ -227,10 +229,12 @@ class MPC:
         """The playbook's move when one is due; otherwise thermal control within the state's
         limits (``ABNORMAL_UP``); always escalated. Never fuel into hanging."""
         what = ABNORMAL_WHAT[state]
-        move = self._playbook(setpoints, state) if steps_since_move >= self.wait_steps else {}
+        f_now = float(what_if(tags, [{}])[0])
+        move = {}
+        if steps_since_move >= self.wait_steps:
+            move = self._playbook(setpoints, state, f_now)
         new = _apply(setpoints, move)
         deltas = _changes(setpoints, new)
-        f_now = float(what_if(tags, [{}])[0])
         if deltas:
             f_after = float(what_if(tags, [deltas])[0])
             moves = ", ".join(_describe(k, v) for k, v in deltas.items())
@@ -260,7 +264,10 @@ class MPC:
         return plan
 
     @staticmethod
-    def _playbook(setpoints: Setpoints, state: str) -> dict[str, float]:
+    def _playbook(setpoints: Setpoints, state: str, forecast_c: float) -> dict[str, float]:
+        """Blast cuts in hanging and channelling; in a chilled hearth hot blast up and steam
+        off at once, and a coke blank once the 2 h forecast falls below ``BLANK_BELOW_C`` (the
+        blank reaches the hearth 6 h later: not for a leak the fast levers already cover)."""
         nominal = Setpoints()
         move: dict[str, float] = {}
         if state in ("hanging_slip", "channelling") and (
@@ -268,7 +275,8 @@ class MPC:
         ):
             move["blast_volume_nm3_min"] = -0.05 * nominal.blast_volume_nm3_min
         elif state == "chilled_hearth":
-            if setpoints.coke_rate_kg_thm < nominal.coke_rate_kg_thm + 20:
+            blank = setpoints.coke_rate_kg_thm < nominal.coke_rate_kg_thm + 20
+            if blank and forecast_c < BLANK_BELOW_C:
                 move["coke_rate_kg_thm"] = 20.0  # a coke blank
             top = Setpoints.LIMITS["blast_temp_c"][1]
             move["blast_temp_c"] = min(50.0, top - setpoints.blast_temp_c)

@@ -92,12 +92,19 @@ def test_hanging_playbook_never_adds_fuel(window):
         assert plan.deltas.get(lever, 0.0) <= 0
 
 
-def test_chilled_hearth_playbook_blanks_coke_and_holds_coal(window):
+def test_chilled_hearth_playbook_blanks_coke_when_cold_and_holds_coal(window):
     tags, thermal = window
-    plan = MPC().plan(tags, Setpoints(), thermal.what_if, 99, "chilled_hearth")
-    assert plan is not None and plan.escalate
-    assert plan.deltas["coke_rate_kg_thm"] == 20.0
-    assert plan.deltas["blast_temp_c"] > 0 and "pci_rate_kg_thm" not in plan.deltas
+    mild = MPC().plan(tags, Setpoints(), thermal.what_if, 99, "chilled_hearth")
+    assert mild is not None and mild.escalate
+    assert mild.deltas["blast_temp_c"] > 0 and "pci_rate_kg_thm" not in mild.deltas
+    furnace = BlastFurnace(1)  # starved of fuel for 10 h: the hearth chills
+    starved = Setpoints(coke_rate_kg_thm=300.0, pci_rate_kg_thm=120.0)
+    readings = [furnace.step(starved) for _ in range(10 * 6)]
+    cold = np.array([r.tags() for r in readings[-36:]], np.float32)
+    plan = MPC().plan(cold, starved, thermal.what_if, 99, "chilled_hearth")
+    assert plan is not None and plan.forecast_now_c < 1480
+    assert plan.deltas["coke_rate_kg_thm"] == 20.0 and "pci_rate_kg_thm" not in plan.deltas
+    assert "coke_rate_kg_thm" not in mild.deltas or mild.forecast_now_c < 1480
     held = MPC().plan(tags, Setpoints(), thermal.what_if, 1, "chilled_hearth")
     assert held is not None and held.deltas == {}  # no proposal that changes nothing
 
