@@ -34,13 +34,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agentarts.graph import AgentState
-from agentarts.tools import tool
-from bench._common import table
+REPO = Path(__file__).resolve().parents[1]
+if __name__ == "__main__":  # `python bench/bench_serve.py`: the repository is importable
+    sys.path.insert(0, str(REPO))
+
+from agentarts.graph import AgentState  # noqa: E402
+from agentarts.tools import tool  # noqa: E402
+from bench._common import table  # noqa: E402
 
 SESSIONS = 100
 PORT = 19500
-REPO = Path(__file__).resolve().parents[1]
 
 
 class Move(BaseModel):
@@ -300,5 +303,4 @@ def _counts(lines: list[str]) -> dict[str, int]:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO))
     run()
