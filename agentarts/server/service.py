@@ -248,7 +248,8 @@ class AgentService:
 
         def call() -> dict[str, Any]:
             self._require(who, "approver", agent, ref, f"{action} a proposal")
-            if approved and self.four_eyes and self.users.started_by(thread_id) == who.name:
+            four_eyes = self.four_eyes or bool(getattr(agent, "four_eyes", False))
+            if approved and four_eyes and self.users.started_by(thread_id) == who.name:
                 raise Forbidden(
                     f"four-eyes rule: {who.name} started thread {thread_id} and cannot "
                     "approve its proposal; another approver must"

@@ -133,6 +133,14 @@ def test_four_eyes_an_approver_cannot_approve_a_run_they_started(agent, db_url, 
         assert other.json()["approvals"][0]["by"] == "approver2"
 
 
+def test_four_eyes_from_the_agents_own_policy(agent, db_url, tokens, clock, monkeypatch):
+    monkeypatch.setattr(agent, "four_eyes", True, raising=False)
+    with make_client(agent, db_url, clock) as client:
+        tid = _start(client, tokens["approver"])
+        own = client.post(f"/runs/{tid}/approve", json={}, headers=bearer(tokens["approver"]))
+        assert own.status_code == 403 and "four-eyes" in own.json()["error"]
+
+
 def test_sessions_expire_when_idle_and_after_their_lifetime(agent, db_url, tokens, clock):
     with make_client(agent, db_url, clock, session_idle_s=600, session_lifetime_s=3600) as c:
         assert _login(c).status_code == 200
