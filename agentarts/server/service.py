@@ -122,14 +122,16 @@ class AgentService:
 
     def _guarded(self, who: Principal, action: str, thread_id: str | None, call: Any) -> Any:
         """Run ``call`` counting it as active work; refusals are audited too."""
-        self.active += 1
+        with self._locks_guard:
+            self.active += 1
         try:
             return call()
         except Forbidden as exc:
             self.users.audit(who.name, who.role, "denied", thread_id, str(exc), {"action": action})
             raise
         finally:
-            self.active -= 1
+            with self._locks_guard:
+                self.active -= 1
 
     # -- reads -------------------------------------------------------------------------------
     def show(self, thread_id: str, live: Any = None) -> dict[str, Any]:
