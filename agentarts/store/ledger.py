@@ -136,10 +136,10 @@ class LedgerMixin:
             "args": canonical_json(args),
             "digest": digest,
         }
-        found = self._sql("SELECT * FROM agentarts_requests WHERE key = :key", {"key": key}, True)
+        found = self._sql('SELECT * FROM agentarts_requests WHERE "key" = :key', {"key": key}, True)
         if not found:
             inserted = self._sql(
-                "INSERT INTO agentarts_requests (key, thread_id, action, args, digest, "
+                'INSERT INTO agentarts_requests ("key", thread_id, action, args, digest, '
                 "created_at, sig) VALUES (:key, :thread_id, :action, :args, :digest, :at, :sig) "
                 "ON CONFLICT DO NOTHING",
                 {**row, "at": now(), "sig": self.signer.sign("request", row)},
@@ -147,7 +147,7 @@ class LedgerMixin:
             if inserted:
                 return
             found = self._sql(
-                "SELECT * FROM agentarts_requests WHERE key = :key", {"key": key}, True
+                'SELECT * FROM agentarts_requests WHERE "key" = :key', {"key": key}, True
             )
         stored = found[0]
         if not self.signer.ok("request", _fields(stored, REQUEST_FIELDS), stored["sig"]):
@@ -203,7 +203,7 @@ class LedgerMixin:
         }
         inserted = self._sql(
             "INSERT INTO agentarts_actuations (grant_id, thread_id, action, digest, args, "
-            "approved_by, task, status, claimed_by, claimed_at, output, error, grant, sig) "
+            'approved_by, task, status, claimed_by, claimed_at, output, error, "grant", sig) '
             "VALUES (:grant_id, :thread_id, :action, :digest, :args, :approved_by, :task, "
             ":status, :claimed_by, :claimed_at, :output, :error, :grant, :sig) "
             "ON CONFLICT DO NOTHING",
