@@ -191,7 +191,7 @@ def devices(
     out = console()
     out.print(table)
     out.print(
-        "[dim]Figures: DESIGN.md 4.2 and agentarts.runtime.devices; bandwidths and launch "
+        "[dim]Figures: docs/sources.md and agentarts.runtime.devices; bandwidths and launch "
         "overheads are assumptions where Huawei publishes none.[/]"
     )
 

@@ -14,7 +14,7 @@ Nodes run one after another (no overlap between operators), as a single-stream o
 executes. Shapes come from ONNX shape inference with the batch dimension fixed. Limits: no
 operator fusion (ATC fuses e.g. MatMul+Add+Relu, so real times are lower for small ops), no
 data-layout transposes (NC1HWC0), no overlap of compute and memory inside a node beyond max().
-Accuracy claims need calibration on real hardware (DESIGN.md 4.2): this is a roofline estimate.
+Accuracy claims need calibration on real hardware (docs/sources.md): this is a roofline estimate.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Simulated Huawei Ascend NPUs: published profiles, HBM accounting and model placement.
 
 Figures and where they come from (every one is a dataclass field, so a user profile file can
-override it; see DESIGN.md 4.2):
+override it; see docs/sources.md, "Ascend devices"):
 
 - Cube unit: 16x16x16 FP16 MACs per cycle per AI core (Ascend 910, Hot Chips 31, 2019).
 - 910B2: 24 cube cores, 48 vector cores, cube clock 1.8 GHz (CANN's Ascend910B2.ini), so
