@@ -136,7 +136,8 @@ def models(
 
     table = Table(title="Models")
     for col in ("name", "version", "state", "task", "inputs", "outputs", "batch", "910B2 us@1"):
-        table.add_column(col)
+        # the name is what a user types next: never cut it
+        table.add_column(col, no_wrap=col in ("name", "version", "state", "batch"), overflow="fold")
     for r in rows:
         table.add_row(
             r["name"],

@@ -5,11 +5,12 @@ first among them, in arrival order) up to ``max_batch_size`` rows, runs them as 
 each follower its rows and returns. Callers that arrive while a batch runs queue up and the
 first to notice the model is idle again leads the next batch. So a lone caller runs inline with
 no thread hand-off (a few microseconds of overhead), and concurrent callers are batched
-together, which is where onnxruntime's batch throughput (docs/sources.md, "CPU figures": ~6x) comes from.
+together, which is where onnxruntime's batch throughput (docs/sources.md, "CPU figures":
+~6x) comes from.
 
-Triton's rules apply (docs/architecture.md, the runtime's batcher): the leader forms the largest preferred batch size it can,
-else the largest batch up to max_batch_size, waiting at most ``max_queue_delay_us`` for more
-requests to fill a preferred size. The queue is bounded (overload raises
+Triton's rules apply (docs/architecture.md, the runtime's batcher): the leader forms the
+largest preferred batch size it can, else the largest batch up to max_batch_size, waiting at
+most ``max_queue_delay_us`` for more requests to fill a preferred size. The queue is bounded (overload raises
 RuntimeOverloadedError, HTTP 429), every request has a timeout, and ``close`` drains or fails
 what is queued and never hangs.
 """
