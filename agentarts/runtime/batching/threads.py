@@ -11,8 +11,8 @@ together, which is where onnxruntime's batch throughput (docs/sources.md, "CPU f
 Triton's rules apply (docs/architecture.md, the runtime's batcher): the leader forms the
 largest preferred batch size it can, else the largest batch up to max_batch_size, waiting at
 most ``max_queue_delay_us`` for more requests to fill a preferred size. The queue is
-bounded (overload raises RuntimeOverloadedError, HTTP 429), every request has a timeout, and ``close`` drains or fails
-what is queued and never hangs.
+bounded (overload raises RuntimeOverloadedError, HTTP 429), every request has a timeout,
+and ``close`` drains or fails what is queued and never hangs.
 """
 
 from __future__ import annotations
