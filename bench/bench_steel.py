@@ -75,6 +75,8 @@ def run(hours: float = 72.0) -> dict[str, Any]:
         "fuel_cost_equal_risk_usd_thm",
         "coke_rate_kg_thm",
         "pci_rate_kg_thm",
+        "blast_temp_mean_c",
+        "steam_mean_g_nm3",
         "dip_std_c",
         "cold_dips_pct",
         "moves_per_day",
@@ -100,6 +102,7 @@ def run(hours: float = 72.0) -> dict[str, Any]:
     mass = pi["fuel_rate_kg_thm"] - a["fuel_rate_kg_thm"]
     cost = pi["fuel_cost_equal_risk_usd_thm"] - a["fuel_cost_equal_risk_usd_thm"]
     out["saving_vs_pi_kg_thm"], out["saving_vs_rule_kg_thm"] = saving, saving_rule
+    out["saving_vs_pi_equal_risk_kg_thm"] = corrected
     ratio = forecast["hmt_mae_c"] / forecast["persistence_hmt_mae_c"]
     lead = detector["median_lead_min"]
 
@@ -114,19 +117,31 @@ def run(hours: float = 72.0) -> dict[str, Any]:
             (
                 "fuel priced, agent",
                 f"{a['fuel_priced_kg_thm']:.2f}",
-                f"{saving:+.2f} kg/tHM vs PI (per seed {', '.join(f'{v:+.1f}' for v in per_seed)}),"
-                f" {saving_rule:+.2f} vs rule; target >= 1.5 vs PI: {met(saving >= 1.5)}",
+                f"{saving:+.2f} kg/tHM vs PI as run (per seed "
+                f"{', '.join(f'{v:+.1f}' for v in per_seed)}), {saving_rule:+.2f} vs rule; "
+                + (
+                    "at equal risk only if its cold dips are no worse"
+                    if a["cold_dips_pct"] > pi["cold_dips_pct"]
+                    else f"target >= 1.5 vs PI: {met(saving >= 1.5)}"
+                ),
             ),
             (
-                "  same, corrected to equal q per run",
+                "  saved vs PI, corrected to equal risk",
                 f"{corrected:+.2f} kg/tHM",
-                "q = mean - 1.96 std of each run's dips put at 1,490 C (coal sensitivity)",
+                "each run's q = mean - 1.96 std of its dips put at 1,490 C (coal sensitivity); "
+                f"target >= 1.5: {met(corrected >= 1.5)}",
             ),
             ("  coke + coal by mass, saved vs PI", f"{mass:+.2f} kg/tHM", "not priced"),
             (
                 "coke / coal, agent | PI",
                 f"{a['coke_rate_kg_thm']:.1f} / {a['pci_rate_kg_thm']:.1f}",
                 f"{pi['coke_rate_kg_thm']:.1f} / {pi['pci_rate_kg_thm']:.1f} kg/tHM",
+            ),
+            (
+                "hot blast / steam, agent | PI",
+                f"{a['blast_temp_mean_c']:.0f} C / {a['steam_mean_g_nm3']:.1f}",
+                f"{pi['blast_temp_mean_c']:.0f} C / {pi['steam_mean_g_nm3']:.1f} g/Nm3 (not priced:"
+                " trims pulled back to their usual values)",
             ),
             ("fuel cost, agent vs PI", f"{cost:+.2f} USD/tHM", "saved, corrected to equal q"),
             (

@@ -96,7 +96,7 @@ class MPC:
     w_settle: float = 0.25
     move_charge: float = 4.0  # C^2 per lever moved
     price_weight: float = 3.0  # C^2 per USD/tHM
-    trim_weight: float = 0.02
+    trim_weight: float = 1.0  # C^2 per (10 C of hot blast)^2 or (g/Nm3 of steam)^2 off usual
     min_gain: float = 12.0  # C^2 the best move must beat holding by
     band_c: float = 10.7  # 95 % band of a dip 2 h ahead (tools.forecast_band_c, from the card)
     pci_moves: tuple[float, ...] = (-10, -7.5, -5, -2.5, 0, 2.5, 5, 7.5, 10)

@@ -82,6 +82,8 @@ def summarise(readings: Sequence[Reading], moves: int, approvals: int = 0) -> di
         "fuel_cost_equal_risk_usd_thm": _r(
             fuel_cost(coke, pci) - excess_kg * PRICES["pci_rate_kg_thm"], 2
         ),
+        "blast_temp_mean_c": _r(float(np.mean([r.blast_temp_c for r in rs])), 1),
+        "steam_mean_g_nm3": _r(float(np.mean([r.steam_g_nm3 for r in rs])), 2),
         "dips": len(dips),
         "dip_mean_c": _r(dips.mean() if len(dips) else float("nan"), 2),
         "dip_std_c": _r(dips.std() if len(dips) else float("nan"), 2),
