@@ -89,11 +89,13 @@ def choose_thresholds(
     critical_margin: float,
     other_recall: float,
     anomaly_fa: float,
+    critical_fa_cap: float = 1.0,
 ) -> Thresholds:
     """Per component class: anomaly threshold at the ``anomaly_fa`` quantile of normal crops;
     classifier threshold so every critical fault (not already flagged by the anomaly path) is
     flagged ``critical_margin`` nats inside the line, and ``other_recall`` of the others; in
-    the major and minor classes never below the ``anomaly_fa`` quantile of normal crops."""
+    the major and minor classes never below the ``anomaly_fa`` quantile of normal crops, in the
+    critical class never below the ``critical_fa_cap`` quantile (1.0: no cap)."""
     worst = np.array([catalogue.worst(c) for c in components])
     crit_of = np.array(
         [
@@ -121,5 +123,7 @@ def choose_thresholds(
         critical = faults_here & (crit_of == "critical") & (an < an_t[c])
         if critical.any():
             lim = min(lim, float(logit[critical].min()) - critical_margin)
+        if c == "critical" and normal.any():  # the cap that keeps the person's queue usable
+            lim = max(lim, float(np.quantile(logit[normal], 1 - critical_fa_cap)))
         cls_t[c] = float(1 / (1 + np.exp(-lim)))
     return Thresholds(cls_t, an_t)

@@ -72,9 +72,13 @@ def plot_shift(summary: dict[str, Any], path: Path) -> None:
             label="missed fault" if t == 0 else None,
         )
         ax.axvline(x0 - 0.7, color="#555", lw=0.6)
-        ax.text(x0 + cars / 2, -0.9, p["triage"]["train_id"], ha="center", fontsize=8)
+        ax.text(
+            x0 + cars / 2, -0.7, f"{p['triage']['train_id']} ({cars} cars)", ha="center", fontsize=8
+        )
         x0 += cars + 2
-    ax.set_ylim(bottom=-1.3)
+    top = max(1.0, ax.get_ylim()[1])
+    ax.set_ylim(-1.0, top + 0.5)
+    ax.set_yticks(range(int(top) + 1))
     ax.set_xticks([])
     ax.set_ylabel("suspected faults per car")
     ax.set_title("Findings per car (coloured by criticality; grey: false alarm a person rejects)")
@@ -94,8 +98,9 @@ def plot_shift(summary: dict[str, Any], path: Path) -> None:
         label="shipped thresholds",
     )
     ax2.axvline(5, color="#999", ls="--", lw=0.8)
-    ax2.text(5.3, 0.52, "target: 5 per train", fontsize=8, color="#666")
+    ax2.text(5.3, 1.0, "5 per train", fontsize=8, color="#666", va="top")
     ax2.set_xscale("symlog", linthresh=1)
+    ax2.set_xlim(left=0)
     ax2.set_ylim(0.5, 1.01)
     ax2.set_xlabel("false alarms per train (log)")
     ax2.set_ylabel("recall")
