@@ -21,9 +21,8 @@ shift manager: *hanging/slip*: a blast cut (5 %, at most two), and no fuel or ho
 while it lasts; *channelling*: a blast cut, coal at most +5 kg/tHM a move; *chilled hearth*: hot
 blast up (at most +50 C) and steam off, a coke blank (+20 kg/tHM) once the 2 h forecast is
 below 1,480 C, coal at most +5 kg/tHM a move (a cold raceway burns coal poorly: never pushed
-to the guard). Between playbook moves the
-thermal control goes on within those limits; 2 h after the last abnormal sample the blast is
-restored in steps.
+to the guard). Between playbook moves the thermal control goes on within those limits, at
+most every 30 min; 2 h after the last abnormal sample the blast is restored in steps.
 """
 
 from __future__ import annotations
@@ -93,6 +92,7 @@ class Plan:
 class MPC:
     aim_c: float = AIMS["agent"]
     wait_steps: int = 9
+    abnormal_wait_steps: int = 3  # thermal moves while an abnormal state lasts
     w_settle: float = 0.25
     move_charge: float = 4.0  # C^2 per lever moved
     price_weight: float = 3.0  # C^2 per USD/tHM
@@ -251,7 +251,7 @@ class MPC:
                 escalate=True,
             )
         plan = None
-        if steps_since_move >= self.wait_steps:
+        if steps_since_move >= self.abnormal_wait_steps:
             plan = self._thermal(tags, setpoints, what_if, ABNORMAL_UP[state])
         if plan is None:
             return Plan(
