@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -284,9 +285,15 @@ def evaluate(folder: Path, test: dict[str, np.ndarray], thresholds: Any) -> dict
     }
 
 
+def _present(v: Any) -> bool:
+    """TOML has no null or NaN: such entries are left out of the card."""
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
 def _toml_value(v: Any) -> str:
     if isinstance(v, dict):
-        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + "}"
+        items = [(k, x) for k, x in v.items() if _present(x)]
+        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in items) + "}"
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, str):
@@ -331,7 +338,7 @@ description = "probabilities of {list(CLASSES)}; held out of training: {list(HEL
 features = {_toml_value(list(CLASSES))}
 
 [metrics]
-{chr(10).join(f"{k} = {_toml_value(v)}" for k, v in evaluation.items())}
+{chr(10).join(f"{k} = {_toml_value(v)}" for k, v in evaluation.items() if _present(v))}
 decision = {_toml_value(decision)}
 """
     )
@@ -345,7 +352,7 @@ name = "score"
 description = "probability that the crop is not a normal view of its component"
 
 [metrics]
-unseen_mode_recall = {_toml_value(metrics["unseen_mode_recall"])}
+unseen_mode_recall = {_toml_value(metrics["unseen_mode_recall"] or 0.0)}
 false_alarm_rate = {_toml_value(metrics["false_alarm_rate"])}
 anomaly_thresholds = {_toml_value(thresholds.anomaly)}
 note = "metrics of the combined decision (classifier or scorer) on the held-out test frames"
