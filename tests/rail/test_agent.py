@@ -24,6 +24,7 @@ def _run(agent, seed=12):
     return agent.run({"request": request}, thread_id=f"train-{seed}")
 
 
+@pytest.mark.slow
 def test_gates_confirm_reject_reinspect(agent, tmp_path):
     first = _run(agent)
     assert first.status == "waiting_approval"

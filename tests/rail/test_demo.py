@@ -82,6 +82,7 @@ def test_train_without_torch_is_a_hint(monkeypatch, tmp_path):
     assert err.value.exit_code == 2
 
 
+@pytest.mark.slow  # imports torch
 def test_train_never_writes_over_the_shipped_models():
     pytest.importorskip("torch")
     from agentarts.industries.rail.train import MODELS, train_command
