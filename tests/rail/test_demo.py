@@ -118,3 +118,24 @@ def test_retrain_on_own_passes_writes_only_to_out(tmp_path):
         assert names == {"rail_fault_classifier", "rail_anomaly_scorer"}
         meta = rt.model_metadata("rail_fault_classifier")
         assert "decision" in meta["parameters"]["metrics"]
+
+
+def test_people_s_decisions_are_training_data(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from agentarts.industries.rail.retrain import collect
+
+    folder = tmp_path / "labels"
+    folder.mkdir()
+    lines = []
+    for i, fault in enumerate(("missing", "normal", "teapot")):
+        Image.fromarray(np.full((64, 64), 40 * i, np.uint8)).save(folder / f"c{i}.png")
+        lines.append(json.dumps({"crop": f"c{i}.png", "component": "brake_shoe", "fault": fault}))
+    lines.append(json.dumps({"crop": "gone.png", "component": "brake_shoe", "fault": "worn"}))
+    (folder / "labels.jsonl").write_text("\n".join(lines) + "\n")
+    found = collect(tmp_path)
+    assert list(found["fault"]) == ["missing", "normal"]
+    assert found["x"].shape == (2, 64, 64)
+    problems = list(found["problems"])
+    assert len(problems) == 2 and "labels.jsonl:3" in problems[0] and "gone.png" in problems[1]
