@@ -132,6 +132,9 @@ def simulate(
         "baselines": {"rule": sides["rule"], "pi": sides["pi"]},
         "savings_equal_risk": {
             f"vs_{name}": {
+                "priced_kg_thm": _diff(
+                    sides[name], sides["agent"], "fuel_priced_equal_risk_kg_thm"
+                ),
                 "fuel_kg_thm": _diff(sides[name], sides["agent"], "fuel_rate_equal_risk_kg_thm"),
                 "cost_usd_thm": _diff(sides[name], sides["agent"], "fuel_cost_equal_risk_usd_thm"),
             }

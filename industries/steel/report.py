@@ -31,9 +31,9 @@ def print_summary(s: dict[str, Any], plot: Path | None = None) -> None:
     for col in ("", "agent (MPC)", "tuned PI", "operator rule"):
         table.add_column(col)
     rows = (
-        ("fuel rate as run (kg/tHM)", "fuel_rate_kg_thm"),
-        ("fuel at equal risk on dips (kg/tHM)", "fuel_rate_equal_risk_kg_thm"),
-        ("fuel cost at equal risk (USD/tHM)", "fuel_cost_equal_risk_usd_thm"),
+        ("fuel priced as run (kg/tHM coke-eq.)", "fuel_priced_kg_thm"),
+        ("fuel priced at equal risk on dips", "fuel_priced_equal_risk_kg_thm"),
+        ("coke + coal by mass (kg/tHM)", "fuel_rate_kg_thm"),
         ("coke / coal (kg/tHM)", None),
         ("dips below 1,490 C (%)", "cold_dips_pct"),
         ("dips: mean / std (C)", "dip"),
@@ -68,8 +68,9 @@ def print_summary(s: dict[str, Any], plot: Path | None = None) -> None:
     )
     sv = s["savings_equal_risk"]
     out.print(
-        f"Fuel saved at equal risk: {fmt(sv['vs_pi']['fuel_kg_thm'])} kg/tHM vs the tuned PI, "
-        f"{fmt(sv['vs_rule']['fuel_kg_thm'])} vs the rule; {s['approvals_requested']} "
+        f"Fuel (priced) saved at equal risk on dips: {fmt(sv['vs_pi']['priced_kg_thm'])} kg/tHM "
+        f"vs the tuned PI, {fmt(sv['vs_rule']['priced_kg_thm'])} vs the rule "
+        f"(coke-equivalent money; docs/steel.md); {s['approvals_requested']} "
         f"approvals requested, {s['rejections']} rejected; bf_thermal on a simulated 910B2: "
         f"{fmt(s['model_latency_910b2_us'], ' us')} (roofline estimate); {s['runtime_s']} s"
     )
@@ -107,9 +108,9 @@ def plot_summary(summary: dict[str, Any], path: Path) -> None:
     a, pi = summary["agent"], summary["baselines"]["pi"]
     f = summary["forecast"]
     fig.suptitle(
-        f"Blast furnace, seed {summary['seed']}: fuel at equal risk (dips) agent "
-        f"{fmt(a['fuel_rate_equal_risk_kg_thm'])} vs tuned PI "
-        f"{fmt(pi['fuel_rate_equal_risk_kg_thm'])} kg/tHM; cold dips {fmt(a['cold_dips_pct'])} "
+        f"Blast furnace, seed {summary['seed']}: priced fuel at equal risk (dips) agent "
+        f"{fmt(a['fuel_priced_equal_risk_kg_thm'])} vs tuned PI "
+        f"{fmt(pi['fuel_priced_equal_risk_kg_thm'])} kg/tHM; cold dips {fmt(a['cold_dips_pct'])} "
         f"vs {fmt(pi['cold_dips_pct'])} %; HMT MAE {fmt(f['hmt_mae_c'])} vs persistence "
         f"{fmt(f['persistence_hmt_mae_c'])} C",
         fontsize=10,

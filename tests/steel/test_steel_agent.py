@@ -198,8 +198,8 @@ def test_missing_figures_print_as_na_with_the_reason(capsys):
     side = dict.fromkeys(
         (
             "fuel_rate_kg_thm",
-            "fuel_rate_equal_risk_kg_thm",
-            "fuel_cost_equal_risk_usd_thm",
+            "fuel_priced_kg_thm",
+            "fuel_priced_equal_risk_kg_thm",
             "coke_rate_kg_thm",
             "pci_rate_kg_thm",
             "cold_dips_pct",
@@ -224,7 +224,8 @@ def test_missing_figures_print_as_na_with_the_reason(capsys):
         },
         "abnormal": {"events": 0, "detected": 0, "median_lead_min": None,
                      "false_alarms_per_day": 0.0},
-        "savings_equal_risk": {"vs_pi": {"fuel_kg_thm": None}, "vs_rule": {"fuel_kg_thm": None}},
+        "savings_equal_risk": {"vs_pi": {"priced_kg_thm": None},
+                               "vs_rule": {"priced_kg_thm": None}},
         "approvals_requested": 0,
         "rejections": 0,
         "model_latency_910b2_us": None,
