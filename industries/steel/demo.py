@@ -33,7 +33,7 @@ def _decide(pending: dict[str, Any], auto: bool) -> tuple[bool, str, str]:
     import typer
 
     proposal = pending.get("proposal", {})
-    moves = ", ".join(f"{k} -> {v}" for k, v in proposal.items() if k != "reason")
+    moves = ", ".join(f"{k} -> {v}" for k, v in proposal.items() if k != "reason" and v is not None)
     typer.echo(f"\nApproval needed: {moves}\n  {pending.get('summary', '')}", err=True)
     ok = typer.confirm("Approve?", default=True, err=True)
     reason = "" if ok else typer.prompt("Reason", default="operator judgement", err=True)

@@ -47,8 +47,10 @@ def load_history(path: Path | str, tag_map: Mapping[str, str] | None = None) -> 
     """Rows of TAGS values from a CSV export, validated and gap-filled (see module doc)."""
     path = Path(path)
     mapping = {tag: (tag_map or {}).get(tag, tag) for tag in TAGS}
+    if path.exists() and not path.is_file():
+        raise InvalidInputError(f"{path}: not a regular file (a CSV export is needed)")
     try:
-        with path.open(newline="") as handle:
+        with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
             header = reader.fieldnames or []
             missing = [f"{t} (column {c!r})" for t, c in mapping.items() if c not in header]
@@ -57,6 +59,8 @@ def load_history(path: Path | str, tag_map: Mapping[str, str] | None = None) -> 
             raw = list(reader)
     except OSError as exc:
         raise InvalidInputError(f"{path}: {exc.strerror}") from exc
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{path.name}: not a readable CSV file ({exc})") from exc
     if len(raw) < WINDOW:
         raise InvalidInputError(
             f"{path.name}: {len(raw)} rows; the models need {WINDOW} (6 h at 10 min)"

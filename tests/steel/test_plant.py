@@ -71,3 +71,14 @@ def test_too_short_and_missing_file(tmp_path):
         load_history(write_history(tmp_path / "short.csv", rows=20))
     with pytest.raises(InvalidInputError):
         load_history(tmp_path / "nope.csv")
+
+
+def test_not_a_csv_file_is_named(tmp_path):
+    with pytest.raises(InvalidInputError, match="not a regular file"):
+        load_history("/dev/zero")
+    with pytest.raises(InvalidInputError, match="not a regular file"):
+        load_history(tmp_path)
+    binary = tmp_path / "dump.csv"
+    binary.write_bytes(b"\xff\xfe\x00\x01" * 100)
+    with pytest.raises(InvalidInputError, match=r"dump.csv: not a readable CSV"):
+        load_history(binary)
