@@ -9,55 +9,13 @@ Smaller: ``FAULTS_KILLS=50 FAULTS_RACES=10 python -m bench faults``.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import tempfile
-import uuid
 from pathlib import Path
 from typing import Any
 
 from bench._common import table
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _campaign(url: str, folder: Path, kills: int, races: int, seed: int) -> dict[str, Any]:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.agents.faults",
-            "--url",
-            url,
-            "--kills",
-            str(kills),
-            "--races",
-            str(races),
-            "--seed",
-            str(seed),
-            "--effects",
-            str(folder / f"plant-{seed}.jsonl"),
-        ],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-    )
-    lines = proc.stdout.strip().splitlines()
-    if not lines:
-        raise RuntimeError(proc.stderr[-2000:])
-    return json.loads(lines[-1])
-
-
-def _fresh_postgres(base: str) -> str:
-    import psycopg
-
-    name = f"agentarts_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return base.rsplit("/", 1)[0] + "/" + name
+from tests.agents.faults import fresh_postgres, run_campaign
 
 
 def run() -> dict[str, Any]:
@@ -68,9 +26,10 @@ def run() -> dict[str, Any]:
         folder = Path(tmp)
         backends = {"sqlite": f"sqlite:///{folder / 'runs.db'}"}
         if os.environ.get("AGENTARTS_TEST_POSTGRES_URL"):
-            backends["postgres"] = _fresh_postgres(os.environ["AGENTARTS_TEST_POSTGRES_URL"])
+            base = os.environ["AGENTARTS_TEST_POSTGRES_URL"]
+            backends["postgres"] = fresh_postgres(base, "agentarts_bench")
         for seed, (name, url) in enumerate(backends.items(), start=101):
-            results[name] = _campaign(url, folder, kills, races, seed)
+            results[name] = run_campaign(url, folder / f"plant-{seed}.jsonl", kills, races, seed)
     rows = []
     for name, r in results.items():
         rows.append(

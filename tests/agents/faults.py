@@ -273,6 +273,53 @@ def campaign(url: str, kills: int, races: int, seed: int) -> dict[str, Any]:
     return summary
 
 
+def run_campaign(
+    url: str, effects: Path, kills: int, races: int, seed: int, timeout: float | None = None
+) -> dict[str, Any]:
+    """Run a campaign in a fresh interpreter (the tests and ``python -m bench faults``)."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.agents.faults",
+            "--url",
+            url,
+            "--kills",
+            str(kills),
+            "--races",
+            str(races),
+            "--seed",
+            str(seed),
+            "--effects",
+            str(effects),
+        ],
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    lines = proc.stdout.strip().splitlines()
+    if not lines:
+        raise RuntimeError(f"the fault campaign printed nothing: {proc.stderr[-3000:]}")
+    return {**json.loads(lines[-1]), "returncode": proc.returncode}
+
+
+def fresh_postgres(base: str, prefix: str = "agentarts_faults") -> str:
+    """A new, empty database on the server of ``base``; its URL."""
+    import uuid
+
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(

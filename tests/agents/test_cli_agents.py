@@ -108,3 +108,92 @@ def test_tools_list_json(runner, cli, env):
     assert tools["forecast"]["input_schema"]["required"] == ["temp_c", "pressure_bar", "flow_m3_h"]
     by_agent = runner.invoke(cli, ["tools", "list", REF, "--json"])
     assert {t["name"] for t in json.loads(by_agent.stdout)["tools"]} == set(tools)
+
+
+def test_user_text_is_not_rendered_as_markup(runner, cli, env):
+    """A name, reason or thread id holding Rich markup is shown as typed, never styled, and
+    `[/]` cannot break `runs list` for the whole database."""
+    spoof = "[bold green]SAFETY OFFICER (verified)[/]"
+    started = runner.invoke(
+        cli, ["run", REF, "--input", json.dumps({"reading": READING}), "--thread", "[/]x"]
+    )
+    assert started.exit_code == 0, started.stderr
+    assert "[/]x" in started.stdout
+    approved = runner.invoke(cli, ["runs", "approve", "[/]x", "--by", spoof, "--reason", "[/]"])
+    assert approved.exit_code == 0, approved.stderr
+    shown = runner.invoke(cli, ["runs", "show", "[/]x"])
+    assert shown.exit_code == 0, shown.stderr
+    assert spoof in shown.stdout  # the brackets are printed, so it reads as typed text
+    listed = runner.invoke(cli, ["runs", "list"], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0, listed.stderr
+    assert "[/]x" in listed.stdout
+
+
+def test_database_password_is_masked(runner, cli, env, monkeypatch):
+    url = "postgresql://agentarts:hunter2secret@127.0.0.1:1/none"
+    monkeypatch.setenv("AGENTARTS_DATABASE_URL", url)
+    for args in (["runs", "list"], ["runs", "show", "x"], ["runs", "verify"]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code != 0
+        assert "hunter2secret" not in result.stdout + result.stderr, args
+
+
+def test_reason_over_the_limit_is_refused(runner, cli, env, started):
+    result = runner.invoke(cli, ["runs", "approve", "c1", "--reason", "x" * 5000])
+    assert result.exit_code == 2
+    assert "limit is 4,000" in result.stderr
+    shown = json.loads(runner.invoke(cli, ["runs", "show", "c1", "--json"]).stdout)
+    assert shown["status"] == "waiting_approval" and shown["approvals"] == []
+
+
+def test_verify_reports_a_tampered_row(runner, cli, env, started):
+    import sqlite3
+
+    assert runner.invoke(cli, ["runs", "approve", "c1", "--by", "ana"]).exit_code == 0
+    ok = runner.invoke(cli, ["runs", "verify", "--json"])
+    assert ok.exit_code == 0, ok.stdout
+    assert json.loads(ok.stdout)["checked"]["actuations"] == 1
+    path = env["AGENTARTS_DATABASE_URL"].split("///", 1)[1]
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE agentarts_approvals SET by = 'the plant manager'")
+    bad = runner.invoke(cli, ["runs", "verify", "c1"])
+    assert bad.exit_code == 1
+    assert "fails its signature" in bad.stdout
+
+
+@pytest.mark.parametrize(
+    "target", ["missing/dir/out.json", "folder", "/dev/null", "link.json", "n" * 300]
+)
+def test_export_refuses_bad_targets_and_writes_nothing(
+    runner, cli, env, started, tmp_path, monkeypatch, target
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "real.json").write_text("keep")
+    (tmp_path / "link.json").symlink_to(tmp_path / "real.json")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = runner.invoke(cli, ["runs", "export", "c1", "-o", target])
+    assert result.exit_code == 2, result.stdout
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert (tmp_path / "real.json").read_text() == "keep"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "binary", "deep", "folder", "zero"])
+def test_bad_input_files_get_one_line(runner, cli, env, tmp_path, kind):
+    import os
+
+    path = tmp_path / "in"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "binary":
+        path.write_bytes(b"\xff\xfe{}")
+    elif kind == "deep":
+        path.write_text("[" * 200_000 + "]" * 200_000)
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        path = "/dev/zero"
+    result = runner.invoke(cli, ["run", REF, "--input", f"@{path}"])
+    assert result.exit_code == 2, result.stdout
+    assert result.stderr.startswith("error: --input") and result.stderr.count("\n") == 1

@@ -8,49 +8,25 @@ The long campaign (500 kills and 100 races per backend) is `python -m bench faul
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import uuid
 
 import pytest
 
 from tests.agents.conftest import REPO
+from tests.agents.faults import fresh_postgres, run_campaign
 
 POSTGRES = os.environ.get("AGENTARTS_TEST_POSTGRES_URL")
 
 
 def _campaign(url: str, tmp_path, kills: int, races: int, seed: int) -> dict:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.agents.faults",
-            "--url",
-            url,
-            "--kills",
-            str(kills),
-            "--races",
-            str(races),
-            "--seed",
-            str(seed),
-            "--effects",
-            str(tmp_path / "plant.jsonl"),
-        ],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.stdout.strip(), proc.stderr[-3000:]
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary = run_campaign(url, tmp_path / "plant.jsonl", kills, races, seed, timeout=900)
     assert summary["problems"] == [], summary
     assert summary["stuck"] == 0, summary
     assert summary["outcomes"].get("killed", 0) >= kills // 2  # the kills did happen
     assert summary["outcomes"].get("needs_confirmation", 0) >= 1  # and hit the tool
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert summary["returncode"] == 0, summary
     return summary
 
 
@@ -59,26 +35,17 @@ def test_fault_campaign_sqlite(tmp_path):
     _campaign(f"sqlite:///{tmp_path / 'runs.db'}", tmp_path, kills=30, races=12, seed=11)
 
 
-def _fresh_postgres_database() -> str:
-    import psycopg
-
-    name = f"agentarts_faults_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(POSTGRES, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return POSTGRES.rsplit("/", 1)[0] + "/" + name
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not POSTGRES, reason="set AGENTARTS_TEST_POSTGRES_URL")
 def test_fault_campaign_postgres(tmp_path):
-    _campaign(_fresh_postgres_database(), tmp_path, kills=20, races=10, seed=12)
+    _campaign(fresh_postgres(POSTGRES), tmp_path, kills=20, races=10, seed=12)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not POSTGRES, reason="set AGENTARTS_TEST_POSTGRES_URL")
 def test_eight_processes_start_on_a_fresh_postgres_database(tmp_path):
     """LangGraph's checkpoint setup and the store's migrations under one lock."""
-    url = _fresh_postgres_database()
+    url = fresh_postgres(POSTGRES)
     code = (
         "import sys; from agentarts.graph import Agent; "
         "from tests.agents.plant_agent import builder; "
