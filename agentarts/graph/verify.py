@@ -65,7 +65,7 @@ def verify(store: Any, thread_id: str | None = None) -> VerifyReport:
         if not store.request_ok(row):
             report.problem(row["thread_id"], "request", f"approval request {row['key']} edited")
     decisions: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in _approvals(store, thread_id):
+    for row in store.rows("approvals", thread_id, "id", ("proposal",)):
         report.approvals += 1
         threads.add(row["thread_id"])
         decisions[(row["thread_id"], row["interrupt_id"])] = row
@@ -102,14 +102,3 @@ def verify(store: Any, thread_id: str | None = None) -> VerifyReport:
             )
     report.threads = len(threads)
     return report
-
-
-def _approvals(store: Any, thread_id: str | None) -> list[dict[str, Any]]:
-    from agentarts.store.store import _row
-
-    t = store.t["approvals"]
-    query = t.select().order_by(t.c.id)
-    if thread_id is not None:
-        query = query.where(t.c.thread_id == thread_id)
-    with store.engine.connect() as conn:
-        return [_row(r, ("proposal",)) for r in conn.execute(query)]

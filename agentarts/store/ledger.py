@@ -296,25 +296,24 @@ class LedgerMixin:
             params["holder"] = holder
         return bool(self._sql(sql, params))
 
-    def actuations(self, thread_id: str | None = None) -> list[dict[str, Any]]:
+    def rows(
+        self, table: str, thread_id: str | None, order: str, json_fields: tuple[str, ...] = ()
+    ) -> list[dict[str, Any]]:
+        """Rows of ``table`` (all threads, or one), ordered by ``order``."""
         from agentarts.store.store import _row
 
-        t = self.t["actuations"]
-        query = t.select().order_by(t.c.claimed_at)
+        t = self.t[table]
+        query = t.select().order_by(t.c[order])
         if thread_id is not None:
             query = query.where(t.c.thread_id == thread_id)
         with self.engine.connect() as conn:
-            return [_row(r) for r in conn.execute(query)]
+            return [_row(r, json_fields) for r in conn.execute(query)]
+
+    def actuations(self, thread_id: str | None = None) -> list[dict[str, Any]]:
+        return self.rows("actuations", thread_id, "claimed_at")
 
     def requests(self, thread_id: str | None = None) -> list[dict[str, Any]]:
-        from agentarts.store.store import _row
-
-        t = self.t["requests"]
-        query = t.select().order_by(t.c.created_at)
-        if thread_id is not None:
-            query = query.where(t.c.thread_id == thread_id)
-        with self.engine.connect() as conn:
-            return [_row(r) for r in conn.execute(query)]
+        return self.rows("requests", thread_id, "created_at")
 
     def request_ok(self, row: dict[str, Any]) -> bool:
         return self.signer.ok("request", _fields(row, REQUEST_FIELDS), row.get("sig"))
