@@ -13,4 +13,5 @@ PACK = IndustryPack(
     tools="agentarts.industries.steel.tools:TOOLS",
     agent="agentarts.industries.steel.agent:agent",
     train="agentarts.industries.steel.train:train_command",
+    panels="agentarts.server.panels:steel_panels",
 )
