@@ -1,7 +1,7 @@
 """Train the rail pack's two crop models and export them to ONNX with cards.
 
     pip install torch==2.13.0        # the CPU build
-    python -m agentarts.industries.rail.train [--out DIR] [--frames 3000] [--epochs 12]
+    python -m agentarts.industries.rail.train [--out DIR] [--frames 4000] [--epochs 18]
 
 * ``rail_fault_classifier``: a small CNN (four 3x3 conv layers with BatchNorm folded into the
   exported weights, per-image normalisation inside the graph, the component's one-hot joined
@@ -410,8 +410,8 @@ def fit_and_export(
 
 def train(
     out: Path = MODELS,
-    frames: int = 3000,
-    epochs: int = 12,
+    frames: int = 4000,
+    epochs: int = 18,
     seed: int = 0,
     cache: Path | None = None,
 ) -> dict:
@@ -489,8 +489,8 @@ def train_command(
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m agentarts.industries.rail.train")
     parser.add_argument("--out", type=Path, default=MODELS)
-    parser.add_argument("--frames", type=int, default=3000)
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--frames", type=int, default=4000)
+    parser.add_argument("--epochs", type=int, default=18)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path, default=None, help="keep generated crops here")
     parser.add_argument(
