@@ -52,15 +52,40 @@ def make_checkpointer(url: str) -> tuple[Any, Any]:
                 f"cannot connect to {mask_url(url)}: {mask_url(' '.join(str(exc).split()))}"
             ) from exc
         saver = PostgresSaver(conn)
-        # LangGraph's setup() runs its migrations unlocked: several processes starting on a
-        # fresh database would insert the same migration rows. A session advisory lock makes
-        # them take turns (the key is arbitrary but fixed for AgentArts' checkpoint setup).
-        conn.execute("SELECT pg_advisory_lock(72520142)")
-        try:
-            saver.setup()
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(72520142)")
+        _locked_setup(conn, saver)
         return saver, conn
     from agentarts.security import mask_url
 
     raise ConfigError(f"unsupported database URL {mask_url(url)!r}")
+
+
+#: the advisory-lock key AgentArts' checkpoint setup takes turns on (arbitrary, fixed)
+_SETUP_LOCK = 72520142
+
+
+def _locked_setup(conn: Any, saver: Any, timeout_s: float = 300.0) -> None:
+    """Run LangGraph's ``setup()`` (unlocked migrations: several processes starting on a fresh
+    database insert the same migration rows) one process at a time.
+
+    The lock is *polled* with ``pg_try_advisory_lock``: a process blocked in
+    ``pg_advisory_lock`` keeps a transaction open, and the holder's
+    ``CREATE INDEX CONCURRENTLY`` waits for every open transaction, so blocking waiters and the
+    holder would deadlock (seen with 8 processes on a fresh database).
+    """
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    delay = 0.02
+    while not conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (_SETUP_LOCK,)).fetchone()[
+        "ok"
+    ]:
+        if time.monotonic() > deadline:
+            raise ConfigError(
+                f"another process has held the checkpoint setup lock for {timeout_s:.0f} s"
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+    try:
+        saver.setup()
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
