@@ -43,6 +43,9 @@ def run() -> dict[str, Any]:
             )
         )
     table("Actuation protocol under SIGKILL and races (target: zero problems, zero stuck)", rows)
+    for name, r in results.items():
+        for problem in r["problems"][:10]:
+            print(f"  {name}: {problem}")
     return results
 
 
