@@ -65,7 +65,9 @@ def _status_of(snapshot: Any) -> tuple[str, dict[str, Any] | None]:
             "actuation_uncertain": "needs_confirmation",
         }.get(str(value.get("type")), "waiting_input")
         return kind, pending
-    if snapshot.next:
+    if snapshot.next or snapshot.tasks:
+        # tasks whose writes are saved but whose next checkpoint is not (the process died in
+        # between) show with an empty `next`: the run is not over, a resume applies them
         return "interrupted", None
     return "completed", None
 

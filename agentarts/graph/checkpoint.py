@@ -52,6 +52,12 @@ def make_checkpointer(url: str) -> tuple[Any, Any]:
                 f"cannot connect to {mask_url(url)}: {mask_url(' '.join(str(exc).split()))}"
             ) from exc
         saver = PostgresSaver(conn)
+        # With an autocommit connection in pipeline mode, put_writes() commits each of a task's
+        # writes on its own: a process killed half-way leaves a node's state update saved
+        # without its routing write, and the thread looks completed although the next node
+        # (an approved actuation) never ran (found by the fault campaign). Without pipeline
+        # mode the saver wraps each put and put_writes in one transaction.
+        saver.supports_pipeline = False
         _locked_setup(conn, saver)
         return saver, conn
     from agentarts.security import mask_url
