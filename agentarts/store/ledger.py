@@ -59,16 +59,14 @@ def _fields(row: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
 
 
 class LedgerMixin:
-    """Ledger methods of ``RunStore`` (it supplies ``engine``, ``t``, ``_write`` and ``url``)."""
+    """Ledger methods of ``RunStore`` (it supplies ``engine``, ``t``, ``url``, ``host`` and, on
+    SQLite, the raw connection ``_raw`` with its lock)."""
 
     engine: Any
     t: dict[str, Any]
     url: str
     host: str
     _signer: Any = None
-
-    def _write(self, statement: Any) -> Any:  # pragma: no cover - provided by RunStore
-        raise NotImplementedError
 
     @property
     def signer(self) -> Any:
