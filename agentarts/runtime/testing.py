@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from agentarts.errors import NotFoundError
+from agentarts.runtime.onnx_build import finish_model
 from agentarts.runtime.protocol import InferResult
 
 __all__ = [
@@ -37,7 +38,6 @@ def make_mlp(
     sizes: Sequence[int] = (64, 256, 256, 8), seed: int = 0, batch_dim: int | None = None
 ) -> Any:
     """An MLP (Gemm + Relu layers) with input ``x`` and output ``y``; dynamic batch by default."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
@@ -62,15 +62,11 @@ def make_mlp(
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, sizes[-1]])],
         inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return finish_model(graph)
 
 
 def make_matmul(k: int, n: int, seed: int = 0) -> Any:
     """One MatMul ``y = x @ W`` with x [batch, k] and W [k, n]: FLOPs and bytes in closed form."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     w = np.random.default_rng(seed).standard_normal((k, n)).astype(np.float32)
@@ -81,10 +77,7 @@ def make_matmul(k: int, n: int, seed: int = 0) -> Any:
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", n])],
         [numpy_helper.from_array(w, "w")],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return finish_model(graph)
 
 
 def make_cnn(
@@ -96,7 +89,6 @@ def make_cnn(
     Gemm head. The defaults (a 64 x 64 grey crop, as the rail pack's camera windows) give
     ~60k parameters and ~25 MFLOPs per image, so compute per request dominates HTTP costs.
     """
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
@@ -136,10 +128,7 @@ def make_cnn(
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", classes])],
         inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return finish_model(graph)
 
 
 def free_port(ports: Sequence[int] = range(18000, 19000), exclude: Sequence[int] = ()) -> int:

@@ -24,7 +24,6 @@ def _fold(conv: Any, bn: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def export_crop_net(net: Any, path: Path, n_components: int, head: str, output: str) -> None:
     """``head``: "softmax" (class probabilities) or "sigmoid" (one score)."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     inits = [
@@ -89,15 +88,9 @@ def export_crop_net(net: Any, path: Path, n_components: int, head: str, output: 
         [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", n_out])],
         inits,
     )
-    model = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", 17)],
-        producer_name="agentarts.industries.rail.train",
-    )
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
+    from agentarts.runtime.onnx_build import save_model
+
+    save_model(graph, path, "agentarts.industries.rail.train")
 
 
 def check_export(net: Any, path: Path, x: np.ndarray, comp: np.ndarray, head: str) -> float:

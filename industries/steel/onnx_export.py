@@ -35,7 +35,6 @@ def export_onnx(
     ``out = a * head(h) + b * mean(x[:, -BASE_SAMPLES:, :2], axis=1) + c`` (a, b, c fold the
     input and output normalisations), so the network only has to learn the 2 h change, a
     number ~10x smaller than the level, and its errors shrink with it."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     layers = [m for m in net.body if hasattr(m, "weight")]
@@ -97,15 +96,9 @@ def export_onnx(
         outputs,
         inits,
     )
-    model = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", 17)],
-        producer_name="agentarts.industries.steel.train",
-    )
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
+    from agentarts.runtime.onnx_build import save_model
+
+    save_model(graph, path, "agentarts.industries.steel.train")
 
 
 def _toml_list(values: Any) -> str:

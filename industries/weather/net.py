@@ -218,7 +218,6 @@ def fit_lim(trajectories: list[np.ndarray], gap: int, ridge: float = 1e-4) -> np
 def export_onnx(net: Any, path: Path, n: int = 32) -> None:
     """Write ``net`` (a trained ``build_net`` module) as ONNX: input ``x``, output ``y``,
     both (batch, 2, n, n) float32 streamfunctions in m2/s."""
-    import onnx
     from onnx import TensorProto, helper
 
     g = _Graph()
@@ -249,12 +248,6 @@ def export_onnx(net: Any, path: Path, n: int = 32) -> None:
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
         g.inits,
     )
-    model = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", 17)],
-        producer_name="agentarts.industries.weather.train",
-    )
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
+    from agentarts.runtime.onnx_build import save_model
+
+    save_model(graph, path, "agentarts.industries.weather.train")
