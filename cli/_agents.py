@@ -217,30 +217,9 @@ def _default_by() -> str:
 
 
 def _live_statuses(rows: list[dict[str, Any]]) -> None:
-    """Replace each thread's recorded status with the one its checkpoint and ledger give
-    (repairing rows left "running" by a process that died)."""
-    from agentarts.graph.agent import _pid_alive
+    from agentarts.graph.agent import live_statuses
 
-    agents: dict[str, Any] = {}
-    try:
-        for row in rows:
-            if row["status"] == "running" and _pid_alive(row.get("host") or ""):
-                continue
-            ref = row["agent"]
-            if ref not in agents:
-                try:
-                    agents[ref] = _agent(ref)
-                except Exception:  # the agent's code is gone: show what was recorded
-                    agents[ref] = None
-            agent = agents[ref]
-            if agent is None:
-                continue
-            with contextlib.suppress(Exception):
-                row["status"] = agent.status(row["thread_id"]).status
-    finally:
-        for agent in agents.values():
-            if agent is not None:
-                agent.close()
+    live_statuses(rows, _agent)
 
 
 @runs_app.command("list")

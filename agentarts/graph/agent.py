@@ -27,7 +27,7 @@ from agentarts.errors import (
 from agentarts.graph.events import EventBus, RunEvent, otel_subscriber
 from agentarts.tools.context import _CURRENT, RunContext
 
-__all__ = ["Agent", "RunResult"]
+__all__ = ["Agent", "RunResult", "live_statuses"]
 
 log = logging.getLogger("agentarts.agent")
 
@@ -428,6 +428,34 @@ class Agent:
         store.finish_run(run_id, status, output, error)
         events.emit("run_end", ctx, status=status, error=error or "")
         return RunResult(thread_id, run_id, status, output, pending, error, steps)
+
+
+def live_statuses(rows: list[dict[str, Any]], load: Callable[[str], Agent]) -> None:
+    """Replace each listed thread's recorded status (``rows`` as ``RunStore.list_threads``
+    gives them) with the one its checkpoint gives; ``load(ref)`` loads the agent that ran it.
+    A thread whose agent cannot be loaded keeps what was recorded."""
+    agents: dict[str, Agent | None] = {}
+    try:
+        for row in rows:
+            if row["status"] == "running" and _pid_alive(row.get("host") or ""):
+                continue
+            ref = row["agent"]
+            if ref not in agents:
+                try:
+                    agents[ref] = load(ref)
+                except Exception:  # the agent's code is gone: show what was recorded
+                    agents[ref] = None
+            agent = agents[ref]
+            if agent is None:
+                continue
+            try:
+                row["status"] = agent.status(row["thread_id"]).status
+            except Exception:  # an unreadable checkpoint: keep the recorded status
+                log.debug("status of %s", row["thread_id"], exc_info=True)
+    finally:
+        for agent in agents.values():
+            if agent is not None:
+                agent.close()
 
 
 def _pid_alive(host: str) -> bool:

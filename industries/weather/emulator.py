@@ -3,6 +3,7 @@ chaining with its 24 h model), through the AgentArts runtime or onnxruntime dire
 
 from __future__ import annotations
 
+import abc
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,10 @@ def check_state(psi: np.ndarray, what: str = "state") -> np.ndarray:
     return a
 
 
-class _Stepper:
+class _Stepper(abc.ABC):
+    @abc.abstractmethod
     def step(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """The state 24 h after ``x``."""
 
     def rollout(self, psi0: np.ndarray, days: int) -> np.ndarray:
         """Frames at days 0..days, shape (days + 1, 2, 32, 32) (or with a batch axis)."""
