@@ -15,25 +15,13 @@ if TYPE_CHECKING:
 __all__ = ["RunContext", "actuation_key", "current_run", "proposal_digest"]
 
 
-def _canonical(value: Any) -> Any:
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int | float):
-        return float(value)  # 10 and 10.0 are the same setpoint
-    if isinstance(value, dict):
-        return {str(k): _canonical(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_canonical(v) for v in value]
-    return value
-
-
 def proposal_digest(action: str, proposal: Any) -> str:
-    """A stable digest of an action and its arguments: what a person approved, exactly."""
+    """A stable digest of an action and its arguments: what a person approved, exactly
+    (the canonical JSON of ``agentarts.security``: sorted keys, 10 and 10.0 alike)."""
+    from agentarts.security import canonical_json
     from agentarts.store.store import dumps
 
-    canonical = json.dumps(
-        _canonical(json.loads(dumps(proposal))), sort_keys=True, separators=(",", ":")
-    )
+    canonical = canonical_json(json.loads(dumps(proposal)))
     return hashlib.sha256(f"{action}\0{canonical}".encode()).hexdigest()
 
 
