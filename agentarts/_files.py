@@ -9,7 +9,7 @@ from pathlib import Path
 
 from agentarts.errors import UsageError
 
-__all__ = ["atomic_write_text"]
+__all__ = ["atomic_write_text", "check_output_file"]
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -37,3 +37,24 @@ def atomic_write_text(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def check_output_file(path: Path, flag: str) -> None:
+    """Refuse, before any long work starts, an output path that cannot take a new file: a
+    folder, a link, a device, a missing or read-only folder, a name over 255 bytes."""
+    import stat
+
+    path = Path(path)
+    if len(path.name.encode()) > 255:
+        raise UsageError(f"{flag} {path}: file name longer than 255 bytes")
+    if path.is_symlink():
+        raise UsageError(f"{flag} {path} is a symbolic link: give the file itself")
+    if path.is_dir():
+        raise UsageError(f"{flag} {path} is a folder; give a file name")
+    if path.exists() and not stat.S_ISREG(os.stat(path).st_mode):
+        raise UsageError(f"{flag} {path} is not a regular file")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{flag} {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"{flag} {path}: folder {parent} is not writable")

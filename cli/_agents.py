@@ -453,10 +453,10 @@ def export(
     output: Path | None = typer.Option(None, "--output", "-o", help="File (default: stdout)."),
 ) -> None:
     """The full audit record of a thread as one JSON document."""
-    from agentarts._files import atomic_write_text
+    from agentarts._files import atomic_write_text, check_output_file
 
     if output is not None:
-        _check_export_target(output)
+        check_output_file(output, "-o")
     record = _show(thread_id)
     text = json.dumps(record, indent=2, default=str) + "\n"
     if output is None:
@@ -464,26 +464,6 @@ def export(
         return
     atomic_write_text(output, text)
     console(stderr=True).print(f"wrote {output}", markup=False)
-
-
-def _check_export_target(output: Path) -> None:
-    """A regular file (new or existing) in an existing folder; never a link or a device."""
-    import os
-    import stat
-
-    from agentarts.errors import UsageError
-
-    if len(output.name.encode()) > 255:
-        raise UsageError(f"-o {output}: file name longer than 255 bytes")
-    if output.is_symlink():
-        raise UsageError(f"-o {output} is a symbolic link: give the file itself")
-    if output.exists() and not stat.S_ISREG(os.stat(output).st_mode):
-        raise UsageError(f"-o {output} is not a regular file")
-    parent = output.parent if str(output.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"-o {output}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise UsageError(f"-o {output}: folder {parent} is not writable")
 
 
 @tools_app.command("list")

@@ -29,19 +29,6 @@ def _accepted(function: Callable[..., Any], options: dict[str, Any]) -> dict[str
     return {k: v for k, v in options.items() if k in params and v is not None}
 
 
-def _check_output_file(path: Path | None, flag: str) -> None:
-    """Refuse an output path that cannot be written before any long work starts."""
-    if path is None:
-        return
-    if path.exists() and path.is_dir():
-        fail(f"{flag} {path} is a folder; give a file name")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        fail(f"{flag} {path}: folder {parent} does not exist")
-    if len(path.name.encode()) > 255:
-        fail(f"{flag}: file name is longer than 255 bytes")
-
-
 def demo(
     industry: str | None = typer.Argument(None, help="Industry pack, e.g. steel."),
     list_: bool = typer.Option(False, "--list", help="List installed packs and their demos."),
@@ -81,7 +68,10 @@ def demo(
     if run is None:
         fail(f"industry pack {industry!r} has no demo")
         return
-    _check_output_file(plot, "--plot")
+    if plot is not None:
+        from agentarts._files import check_output_file
+
+        check_output_file(plot, "--plot")
     options = {"seed": seed, "hours": hours, "days": days, "trains": trains}
     options = _accepted(run, options)
     run(auto_approve=auto_approve, as_json=as_json, plot=plot, **options)
