@@ -13,7 +13,8 @@ Routes (all answers JSON; errors are 4xx with ``{"error": ...}``):
 | GET /runs, /runs/{id}, /runs/{id}/panels, /runs/{id}/export | viewer | runs |
 | GET /runs/{id}/events, /events | viewer | server-sent events |
 | POST /runs | operator | start a run (``{"input", "thread_id"?, "agent"?}``) |
-| POST /runs/{id}/approve, /reject | approver | ``{"reason"}``; recorded as the signed-in user |
+| POST /runs/{id}/approve, /reject | approver | ``{"reason"}``: 202 once recorded, as the user |
+| | | signed in (``?wait=true``: 200 after the run continued) |
 | POST /runs/{id}/resume | operator | continue after a crash |
 | POST /runs/{id}/confirm | approver | ``{"happened": bool, "reason"}``: an unknown actuation |
 | GET /approvals, /alerts, /audit, /agents | viewer | pending requests, alerts and work orders, |
@@ -45,6 +46,7 @@ from agentarts.errors import AgentArtsError, InvalidInputError
 from agentarts.server.auth import (
     COOKIE,
     AuthMiddleware,
+    CountRequests,
     LoginLimiter,
     ServerConfig,
     Unauthorized,
@@ -117,11 +119,20 @@ def create_app(
     config = config or ServerConfig()
     users = UserStore(database_url, clock=config.clock)
     hub = EventHub()
-    service = AgentService(agents, users, hub, four_eyes=config.four_eyes, industry=industry)
+    service = AgentService(
+        agents,
+        users,
+        hub,
+        four_eyes=config.four_eyes,
+        industry=industry,
+        resume_threads=config.resume_threads,
+    )
     limiter = LoginLimiter(config.login_max_failures, config.login_window_s, config.clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> Any:
+        if config.background_resume:
+            service.resumer.start()  # first resumes decisions a stopped server left
         yield
         service.close()
         users.close()
@@ -137,6 +148,7 @@ def create_app(
     app.state.service, app.state.users, app.state.hub = service, users, hub
     app.state.config = config
     app.add_middleware(AuthMiddleware, users=users, config=config)
+    app.add_middleware(CountRequests, service=service)
     static = Path(str(resources.files("agentarts.server").joinpath("static")))
 
     limiter_box: list[Any] = []
@@ -327,9 +339,21 @@ def create_app(
         )
 
     async def _decide(request: Request, thread_id: str, approved: bool) -> Response:
+        """202 once the decision is recorded (the run continues in the background; watch
+        ``/runs/{id}/events``); ``?wait=true``: 200 after the run has continued."""
+        wait = request.query_params.get("wait", "false").lower()
+        if wait not in ("true", "false", "1", "0"):
+            raise InvalidInputError("wait must be true or false")
         reason = _reason(await _json_body(request, None))
-        out = await agent_work(service.decide, _who(request), thread_id, approved, reason)
-        return JSONResponse(out)
+        who = _who(request)
+        if wait in ("true", "1") or not config.background_resume:
+            out = await agent_work(service.decide, who, thread_id, approved, reason)
+            return JSONResponse(out)
+        if service.local_fast:  # two local SQLite statements: cheaper than a thread hop
+            out = service.decide(who, thread_id, approved, reason, False)
+        else:
+            out = await run_in_threadpool(service.decide, who, thread_id, approved, reason, False)
+        return JSONResponse(out, 202)
 
     @app.post("/runs/{thread_id}/approve")
     async def approve(thread_id: str, request: Request) -> Response:

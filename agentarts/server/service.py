@@ -13,14 +13,17 @@ import contextlib
 import functools
 import logging
 import threading
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from agentarts.errors import AgentArtsError, ApprovalError, NotFoundError, UsageError
+from agentarts.server.decisions import DecisionsMixin
 from agentarts.server.events import EventHub
 from agentarts.server.panels import BUILTIN, Panel, PanelContext, default_panels
+from agentarts.server.resumer import Resumer
 from agentarts.server.users import UserStore, role_rank
 
 __all__ = ["AgentService", "Forbidden", "Principal"]
@@ -55,7 +58,7 @@ class Principal:
         return agent_name in allowed or (ref is not None and ref in allowed)
 
 
-class AgentService:
+class AgentService(DecisionsMixin):
     """The agents one server serves (by ref; the first is the default)."""
 
     def __init__(
@@ -65,6 +68,7 @@ class AgentService:
         hub: EventHub,
         four_eyes: bool = False,
         industry: str | None = None,
+        resume_threads: int = 2,
     ) -> None:
         if not agents:
             raise UsageError("nothing to serve: no agent given")
@@ -78,24 +82,52 @@ class AgentService:
         self.hub = hub
         self.four_eyes = four_eyes
         self.industry = industry  # the project's [project] industry: whose panels to show
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks: dict[str, list[Any]] = {}  # thread -> [lock, users]; pruned at 0
         self._locks_guard = threading.Lock()
         self.active = 0
+        self.accepting = 0  # decisions being recorded right now (background resumes wait)
+        self.requests = 0  # state-changing HTTP requests in progress (counted by the app)
+        self.last_request = 0.0  # time.monotonic() when the last one ended
+        self.resumer = Resumer(
+            self.apply_recorded,
+            self.unapplied,
+            busy=self._busy,
+            threads=resume_threads,
+        )
+
+    def _busy(self) -> bool:
+        """Decisions are arriving (in progress, or one ended under 50 ms ago): the background
+        worker waits, so a burst is acknowledged before the CPU goes to applying it."""
+        quiet = time.monotonic() - self.last_request > 0.05
+        return self.accepting + self.requests > 0 or not quiet
 
     @property
     def store(self) -> Any:
         return self.agents[self.default_ref].store
 
     def close(self) -> None:
+        self.resumer.stop()
         for agent in self.agents.values():
             with contextlib.suppress(ValueError):
                 agent.events.subscribers.remove(self.hub.on_run_event)
             agent.close()
 
     # -- helpers -----------------------------------------------------------------------------
-    def _lock(self, thread_id: str) -> threading.Lock:
+    @contextlib.contextmanager
+    def _lock(self, thread_id: str) -> Iterator[None]:
+        """Serialise work on one thread in this process; the entry goes when nobody holds or
+        waits for it (the database's unique constraints serialise across processes)."""
         with self._locks_guard:
-            return self._locks.setdefault(thread_id, threading.Lock())
+            entry = self._locks.setdefault(thread_id, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._locks_guard:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self._locks[thread_id]
 
     def _agent(self, ref: str | None) -> tuple[str, Any]:
         ref = ref or self.default_ref
@@ -148,6 +180,9 @@ class AgentService:
                 _, agent = self._agent(last["agent"])
                 current = agent.status(thread_id)
                 status, pending = current.status, current.pending
+        decision = self._recorded(thread_id, status, pending)
+        if decision is not None:  # decided; the background worker has not applied it yet
+            status, pending = "resuming", None
         out = {
             "thread_id": thread_id,
             "status": status,
@@ -157,9 +192,23 @@ class AgentService:
             "started_by": self.users.started_by(thread_id),
             **{k: v for k, v in record.items() if k != "thread_id"},
         }
+        if decision is not None:
+            out["decision"] = decision
         if status == "failed" and error:
             out["error"] = error
         return out
+
+    def _recorded(
+        self, thread_id: str, status: str, pending: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """The decision recorded on the waiting request and not applied yet, or None."""
+        if status != "waiting_approval" or not pending or "interrupt_id" not in pending:
+            return None
+        row = self.store.decision_for(thread_id, pending["interrupt_id"])
+        if row is None or row["applied"]:
+            return None
+        keys = ("decision", "by", "reason", "action", "interrupt_id", "decided_at")
+        return {k: row.get(k) for k in keys}
 
     def list_runs(self, limit: int = 100, status: str | None = None) -> list[dict[str, Any]]:
         rows = self.store.list_threads(limit)
@@ -194,7 +243,9 @@ class AgentService:
             with contextlib.suppress(AgentArtsError):
                 _, agent = self._agent(row["agent"])
                 current = agent.status(row["thread_id"])
-                if current.status in waiting:
+                if current.status in waiting and (
+                    self._recorded(row["thread_id"], current.status, current.pending) is None
+                ):
                     row["status"] = current.status
                     row["pending"] = current.pending
                     row["started_by"] = self.users.started_by(row["thread_id"])
@@ -243,8 +294,14 @@ class AgentService:
 
         return self._guarded(who, "invoke", thread_id, call)
 
-    def decide(self, who: Principal, thread_id: str, approved: bool, reason: str) -> dict[str, Any]:
-        """Approve or reject the pending request of ``thread_id`` as ``who``."""
+    def decide(
+        self, who: Principal, thread_id: str, approved: bool, reason: str, wait: bool = True
+    ) -> dict[str, Any]:
+        """Approve or reject the pending request of ``thread_id`` as ``who``.
+
+        ``wait=True`` carries out the rest of the run before answering (``runs show`` shape);
+        ``wait=False`` answers once the signed decision is recorded (status ``resuming``) and
+        leaves the run to the background :class:`Resumer`."""
         ref, agent = self._agent_for_thread(thread_id)
         action = "approve" if approved else "reject"
 
@@ -256,6 +313,8 @@ class AgentService:
                     f"four-eyes rule: {who.name} started thread {thread_id} and cannot "
                     "approve its proposal; another approver must"
                 )
+            if not wait:
+                return self._accept(who, ref, agent, thread_id, approved, reason)
             with self._lock(thread_id):  # the Agent refuses a thread not waiting (409)
                 if approved:
                     result = agent.approve(thread_id, by=who.name, reason=reason)

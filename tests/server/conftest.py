@@ -65,7 +65,7 @@ def client(agent, db_url, tokens, clock):  # noqa: F811
         yield c
 
 
-def free_port(first: int = 19600, last: int = 19799) -> int:
+def free_port(first: int = 19200, last: int = 19399) -> int:
     """A free loopback port in this area's range."""
     import socket
 

@@ -50,7 +50,12 @@ def test_invocations_answers_like_runs_show_and_maps_the_session_to_a_thread(cli
     assert "approve, reject or resume" in again.json()["error"]
 
 
-def test_approval_records_the_signed_in_user_never_a_typed_name(client, tokens):
+def _settle(client) -> None:
+    """Wait until the server's background worker has applied every recorded decision."""
+    assert client.app.state.service.resumer.wait_idle(30)
+
+
+def test_approval_is_acknowledged_once_recorded_then_applied_once(client, tokens):
     from tests.agents import sample_agent
 
     tid = _start(client, tokens)["thread_id"]
@@ -59,27 +64,84 @@ def test_approval_records_the_signed_in_user_never_a_typed_name(client, tokens):
         json={"reason": "forecast says hot", "by": "somebody else"},
         headers=bearer(tokens["approver"]),
     )
-    assert r.status_code == 200, r.text
+    assert r.status_code == 202, r.text
     body = r.json()
-    assert body["status"] == "completed"
-    assert "error" not in body
-    assert [(a["decision"], a["by"]) for a in body["approvals"]] == [("approved", "approver")]
-    assert body["approvals"][0]["reason"] == "forecast says hot"
+    assert body["status"] == "resuming" and body["pending"] is None and "error" not in body
+    assert body["decision"]["by"] == "approver"  # the signed-in user, never a typed name
+    assert body["decision"]["decision"] == "approved"
+    # a second approval of the same request is refused, queued or applied
+    again = client.post(f"/runs/{tid}/approve", json={}, headers=bearer(tokens["admin"]))
+    assert again.status_code == 409
+    _settle(client)
+    shown = client.get(f"/runs/{tid}", headers=bearer(tokens["viewer"])).json()
+    assert shown["status"] == "completed" and "decision" not in shown
+    assert [(a["decision"], a["by"]) for a in shown["approvals"]] == [("approved", "approver")]
+    assert shown["approvals"][0]["reason"] == "forecast says hot"
     assert sample_agent.VALVES["V-1"] == 50.0  # the approved move was carried out
-    # a second approval of the same request is refused, not applied twice
     again = client.post(f"/runs/{tid}/approve", json={}, headers=bearer(tokens["admin"]))
     assert again.status_code == 409
     audit = client.get("/audit", params={"thread_id": tid}, headers=bearer(tokens["viewer"]))
-    assert audit.json()["audit"][0]["detail"] == {
+    rows = audit.json()["audit"]
+    assert rows[1]["detail"] == {
         "action": "set_valve",
         "proposal": {"valve_id": "V-1", "opening_pct": 50.0},
         "reason": "forecast says hot",
     }
-    actions = [(e["action"], e["user"], e["outcome"]) for e in audit.json()["audit"]]
+    actions = [(e["action"], e["user"], e["outcome"]) for e in rows]
     assert actions == [
-        ("approve", "approver", "completed"),
+        ("applied", "approver", "completed"),
+        ("approve", "approver", "resuming"),
         ("invoke", "operator", "waiting_approval"),
     ]
+    assert client.app.state.service._locks == {}  # per-thread locks are pruned
+
+
+def test_approval_with_wait_answers_the_finished_run(client, tokens):
+    from tests.agents import sample_agent
+
+    tid = _start(client, tokens)["thread_id"]
+    r = client.post(
+        f"/runs/{tid}/approve?wait=true",
+        json={"reason": "checked"},
+        headers=bearer(tokens["approver"]),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "completed"
+    assert [(a["decision"], a["by"]) for a in r.json()["approvals"]] == [("approved", "approver")]
+    assert sample_agent.VALVES["V-1"] == 50.0
+    bad = client.post(f"/runs/{tid}/approve?wait=maybe", json={}, headers=bearer(tokens["admin"]))
+    assert bad.status_code == 400
+
+
+def test_a_decision_recorded_before_a_crash_is_applied_by_the_next_server(
+    agent, db_url, tokens, clock
+):
+    """The server answered 202 and died before resuming: the next start resumes the thread,
+    and the move happens once."""
+    from tests.agents import sample_agent
+    from tests.server.conftest import make_client
+
+    with make_client(agent, db_url, clock, background_resume=False) as first:
+        tid = _start(first, tokens)["thread_id"]
+        service = first.app.state.service
+        who = service.users.user_for_token(tokens["approver"])
+        from agentarts.server.service import Principal
+
+        out = service.decide(Principal(who["name"], who["role"]), tid, True, "ok", wait=False)
+        assert out["status"] == "resuming"
+        shown = first.get(f"/runs/{tid}", headers=bearer(tokens["viewer"])).json()
+        assert shown["status"] == "resuming" and shown["decision"]["by"] == "approver"
+        assert first.get("/approvals", headers=bearer(tokens["viewer"])).json()["pending"] == []
+    assert sample_agent.VALVES["V-1"] == 40.0  # not applied: the "crash"
+    with make_client(agent, db_url, clock) as second:
+        _settle(second)
+        shown = second.get(f"/runs/{tid}", headers=bearer(tokens["viewer"])).json()
+        assert shown["status"] == "completed"
+        assert [a["by"] for a in shown["approvals"]] == ["approver"]
+        assert sample_agent.VALVES["V-1"] == 50.0
+        assert len(agent.store.actuations(tid)) == 1
+        # another scan finds nothing left to do
+        assert second.app.state.service.resumer.scan(0.0) == 0
 
 
 def test_reject_needs_a_reason_and_leaves_the_plant_alone(client, tokens):
@@ -95,9 +157,11 @@ def test_reject_needs_a_reason_and_leaves_the_plant_alone(client, tokens):
         json={"reason": "too hot already"},
         headers=bearer(tokens["approver"]),
     )
-    assert r.status_code == 200
-    assert r.json()["status"] == "completed"
-    assert r.json()["approvals"][0]["decision"] == "rejected"
+    assert r.status_code == 202
+    _settle(client)
+    shown = client.get(f"/runs/{tid}", headers=bearer(tokens["viewer"])).json()
+    assert shown["status"] == "completed"
+    assert shown["approvals"][0]["decision"] == "rejected"
     assert sample_agent.VALVES["V-1"] == 40.0
 
 
@@ -135,7 +199,9 @@ def test_runs_list_show_pending_panels_export(client, tokens):
 
 def test_audit_exports_csv(client, tokens):
     tid = _start(client, tokens)["thread_id"]
-    client.post(f"/runs/{tid}/approve", json={"reason": "ok"}, headers=bearer(tokens["approver"]))
+    client.post(
+        f"/runs/{tid}/approve?wait=true", json={"reason": "ok"}, headers=bearer(tokens["approver"])
+    )
     r = client.get("/audit", params={"format": "csv"}, headers=bearer(tokens["viewer"]))
     assert r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.text)))
@@ -165,8 +231,9 @@ def test_events_stream_a_run_as_server_sent_events(client, tokens):
     assert r.headers["content-type"].startswith("text/event-stream")
     events = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: ")]
     kinds = [e["kind"] for e in events]
-    assert kinds[0] == "approval" and kinds[-1] == "run_end"
-    assert events[0]["by"] == "approver"
+    assert kinds[:2] == ["decision_recorded", "approval"] and kinds[-1] == "run_end"
+    assert events[0]["by"] == events[1]["by"] == "approver"
+    assert events[-1]["status"] == "completed"
     assert {"step_start", "step_end"} <= set(kinds)
     assert all(e["thread_id"] == tid for e in events)
 
@@ -194,7 +261,7 @@ def test_websocket_runs_and_approves_with_live_events(client, tokens):
 
 def test_resume_of_a_finished_run_reports_it(client, tokens):
     tid = _start(client, tokens)["thread_id"]
-    client.post(f"/runs/{tid}/approve", json={}, headers=bearer(tokens["approver"]))
+    client.post(f"/runs/{tid}/approve?wait=1", json={}, headers=bearer(tokens["approver"]))
     r = client.post(f"/runs/{tid}/resume", headers=bearer(tokens["operator"]))
     assert r.status_code == 200 and r.json()["status"] == "completed"
 

@@ -123,7 +123,7 @@ def test_serve_process_answers_the_agentarts_contract(env, tmp_path):
     store.close()
     from tests.server.conftest import free_port
 
-    port = free_port(19450, 19599)
+    port = free_port(19400, 19449)
     proc = subprocess.Popen(
         [sys.executable, "-c", SERVE, "--port", str(port), "--four-eyes"],
         env={**env, "AGENTARTS_AGENT": "tests.agents.sample_agent:agent"},

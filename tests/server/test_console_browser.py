@@ -173,7 +173,9 @@ def test_sign_in_approve_and_see_the_audit_row(server, browser, tokens, tmp_path
     audit_row = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "tr.a-approve")))
     cells = [td.text for td in audit_row.find_elements(By.TAG_NAME, "td")]
     assert cells[1:5] == ["dana", "approver", "approve", tid]
-    assert cells[5] == "completed" and cells[6] == "forecast runs hot"
+    assert cells[5] == "resuming" and cells[6] == "forecast runs hot"  # recorded, then applied
+    applied = browser.find_element(By.CSS_SELECTOR, "tr.a-applied").find_elements(By.TAG_NAME, "td")
+    assert [td.text for td in applied][1:6] == ["dana", "", "applied", tid, "completed"]
     browser.save_screenshot(str(shots / "4-audit-light.png"))
     browser.find_element(By.ID, "theme").click()
     assert browser.execute_script("return document.documentElement.dataset.theme") == "dark"

@@ -73,7 +73,7 @@ def test_login_sets_a_strict_httponly_cookie_and_csrf_is_enforced(client, tokens
     assert "CSRF" in no_token.json()["error"]
     assert client.get(f"/runs/{tid}").json()["status"] == "waiting_approval"  # untouched
     ok = client.post(f"/runs/{tid}/approve", json={"reason": "x"}, headers={"X-CSRF-Token": csrf})
-    assert ok.status_code == 200 and ok.json()["approvals"][0]["by"] == "approver"
+    assert ok.status_code == 202 and ok.json()["decision"]["by"] == "approver"
     out = client.post("/auth/logout", headers={"X-CSRF-Token": csrf})
     assert out.status_code == 200
     assert client.get("/auth/me").status_code == 401
@@ -98,7 +98,7 @@ def test_cross_origin_state_changes_are_refused_even_with_a_token(client, tokens
         json={"reason": "x"},
         headers={**bearer(tokens["approver"]), "Origin": "http://127.0.0.1:19400"},
     )
-    assert same.status_code == 200
+    assert same.status_code == 202
 
 
 def test_roles_viewer_and_operator_cannot_approve_and_refusals_are_audited(client, tokens):
@@ -128,7 +128,9 @@ def test_four_eyes_an_approver_cannot_approve_a_run_they_started(agent, db_url, 
         own = client.post(f"/runs/{tid}/approve", json={}, headers=bearer(tokens["approver"]))
         assert own.status_code == 403 and "four-eyes" in own.json()["error"]
         # rejecting one's own proposal is allowed: it changes nothing on the plant
-        other = client.post(f"/runs/{tid}/approve", json={}, headers=bearer(tokens["approver2"]))
+        other = client.post(
+            f"/runs/{tid}/approve?wait=true", json={}, headers=bearer(tokens["approver2"])
+        )
         assert other.status_code == 200
         assert other.json()["approvals"][0]["by"] == "approver2"
 

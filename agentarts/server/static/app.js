@@ -2,7 +2,7 @@
 // Every value from the server is put into the page as text (never as HTML).
 "use strict";
 
-const S = { me: null, view: "approvals", detail: null, pending: [], refreshTimer: null, drafts: {}, shown: "" };
+const S = { me: null, view: "approvals", detail: null, pending: [], refreshTimer: null, drafts: {}, shown: "", decided: {} };
 
 function h(tag, attrs, ...kids) {
   const el = document.createElement(tag);
@@ -160,7 +160,9 @@ async function approvalCard(item) {
     try {
       const out = await api("POST", `/runs/${encodeURIComponent(item.thread_id)}/${approved ? "approve" : "reject"}`, { reason: reason.value });
       delete S.drafts[item.thread_id];
-      toast(`${approved ? "Approved" : "Rejected"} ${p.action} on ${item.thread_id}: run ${out.status.replace("_", " ")}`);
+      const said = `${approved ? "Approved" : "Rejected"} ${p.action} on ${item.thread_id}`;
+      if (out.status === "resuming") S.decided[item.thread_id] = said;
+      toast(`${said}: ${out.status === "resuming" ? "recorded; the run continues" : "run " + out.status.replace("_", " ")}`);
       refresh();
     } catch (e) { toast(e.message, true); btn.disabled = false; }
   };
@@ -301,7 +303,16 @@ function connectLive() {
   S.events = es;
   es.onopen = () => { $("live").textContent = "live"; $("live").className = "live on"; };
   es.onerror = () => { $("live").textContent = "reconnecting"; $("live").className = "live"; };
-  for (const kind of ["run_end", "approval_requested", "approval"]) es.addEventListener(kind, scheduleRefresh);
+  for (const kind of ["run_end", "approval_requested", "approval", "decision_recorded"]) es.addEventListener(kind, scheduleRefresh);
+  // a decision is acknowledged once recorded; say how the run it released ended
+  es.addEventListener("run_end", (e) => {
+    let ev = {};
+    try { ev = JSON.parse(e.data); } catch (err) { return; }
+    const said = S.decided[ev.thread_id];
+    if (!said) return;
+    delete S.decided[ev.thread_id];
+    toast(`${said}: run ${String(ev.status || "ended").replace("_", " ")}`, ev.status === "failed");
+  });
 }
 
 function showLogin() {

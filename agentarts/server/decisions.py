@@ -1,0 +1,206 @@
+"""The fast path of approve/reject: record the signed decision, answer, apply it later.
+
+``AgentService`` uses :class:`DecisionsMixin`: ``_accept`` makes the checks ``Agent.approve``
+makes before it runs (the thread waits for this very request; the reason's length), writes the
+decision row and queues the thread on the :class:`~agentarts.server.resumer.Resumer`;
+``apply_recorded`` is what the resumer runs (``Agent.resume`` applies a recorded decision after
+checking its signature and digest); ``unapplied`` is what its scan looks for.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from agentarts.errors import ApprovalError, UsageError
+
+if TYPE_CHECKING:
+    from agentarts.server.service import Principal
+
+__all__ = ["DecisionsMixin", "record_decision"]
+
+
+def record_decision(
+    store: Any,
+    thread_id: str,
+    run_id: str,
+    interrupt_id: str,
+    action: str,
+    proposal: Any,
+    approved: bool,
+    by: str,
+    reason: str,
+    digest: str,
+) -> dict[str, Any]:
+    """``store.record_approval`` with the same row and signature, written through the store's
+    raw SQLite connection when it has one (~0.1 ms instead of ~0.6 ms through SQLAlchemy: the
+    one write an acknowledged approval waits for). A second decision on the same interrupt
+    raises ApprovalError, as there. ``tests/server/test_decisions.py`` checks both paths
+    write the same row."""
+    if getattr(store, "_raw", None) is None:
+        return store.record_approval(
+            thread_id,
+            run_id,
+            interrupt_id,
+            action,
+            proposal,
+            approved,
+            by,
+            reason,
+            digest=digest,
+        )
+    from agentarts.security import canonical_json
+    from agentarts.store.store import now
+
+    values = dict(
+        thread_id=thread_id,
+        run_id=run_id,
+        interrupt_id=interrupt_id,
+        action=action,
+        proposal=canonical_json(proposal),
+        digest=digest,
+        decision="approved" if approved else "rejected",
+        by=by,
+        reason=reason,
+    )
+    values["sig"] = store.sign_approval(values)
+    try:
+        store._sql(
+            "INSERT INTO agentarts_approvals (thread_id, run_id, interrupt_id, action, "
+            "proposal, digest, decision, by, reason, sig, decided_at, applied, source) VALUES "
+            "(:thread_id, :run_id, :interrupt_id, :action, :proposal, :digest, :decision, :by, "
+            ":reason, :sig, :decided_at, 0, 'sdk')",
+            {**values, "decided_at": now()},
+        )
+    except sqlite3.IntegrityError as exc:
+        raise ApprovalError(
+            f"thread {thread_id}: this approval request was already decided"
+        ) from exc
+    return values
+
+
+class DecisionsMixin:
+    """Accept a decision now, apply it in the background (mixed into ``AgentService``)."""
+
+    agents: dict[str, Any]
+    store: Any
+    users: Any
+    hub: Any
+    resumer: Any
+    accepting: int
+    _locks_guard: Any
+
+    def _agent_for_thread(self, thread_id: str) -> tuple[str, Any]:
+        raise NotImplementedError
+
+    def _lock(self, thread_id: str) -> Any:
+        raise NotImplementedError
+
+    @property
+    def local_fast(self) -> bool:
+        """Both stores write through raw SQLite connections: recording a decision takes well
+        under a millisecond, less than handing it to a worker thread costs."""
+        return self.users._raw is not None and getattr(self.store, "_raw", None) is not None
+
+    def _accept(
+        self, who: Principal, ref: str, agent: Any, thread_id: str, approved: bool, reason: str
+    ) -> dict[str, Any]:
+        """Record the signed decision (the database refuses a second one) and queue the
+        resume; the same checks and row as ``Agent.approve``/``reject`` make before they run."""
+        from agentarts.graph.actuation import check_decision_text  # langgraph: loaded here
+
+        action = "approve" if approved else "reject"
+        check_decision_text(who.name, reason)
+        if not approved and not reason.strip():
+            raise UsageError("a rejection needs a reason")
+        with self._locks_guard:
+            self.accepting += 1
+        try:
+            with self._lock(thread_id):
+                if self.resumer.holds(thread_id):
+                    raise ApprovalError(
+                        f"thread {thread_id}: this approval request was already decided"
+                    )
+                current = agent.status(thread_id)
+                if current.status != "waiting_approval" or current.pending is None:
+                    raise ApprovalError(
+                        f"thread {thread_id} is not waiting for an approval "
+                        f"(status: {current.status})"
+                    )
+                pending = current.pending
+                row = record_decision(
+                    agent.store,
+                    thread_id,
+                    agent.store.latest_run_id(thread_id),
+                    pending["interrupt_id"],
+                    str(pending.get("action", "")),
+                    pending.get("proposal"),
+                    approved,
+                    who.name,
+                    reason,
+                    digest=str(pending.get("digest") or ""),
+                )
+                self.resumer.submit(thread_id)
+            detail = {"action": row["action"], "proposal": pending.get("proposal")}
+            self.users.audit(
+                who.name, who.role, action, thread_id, "resuming", {**detail, "reason": reason}
+            )
+            decision = {
+                "decision": row["decision"],
+                "by": who.name,
+                "reason": reason,
+                "action": row["action"],
+                "interrupt_id": pending["interrupt_id"],
+            }
+            self.hub.publish(
+                {"kind": "decision_recorded", "thread_id": thread_id, "node": None, **decision}
+            )
+            return {
+                "thread_id": thread_id,
+                "status": "resuming",
+                "agent": ref,
+                "pending": None,
+                "decision": decision,
+                "started_by": None,
+            }
+        finally:
+            with self._locks_guard:
+                self.accepting -= 1
+
+    def apply_recorded(self, thread_id: str) -> str | None:
+        """Resume a thread whose decision is recorded but not applied (the background
+        worker); returns the run's status, or None when there was nothing to apply."""
+        _, agent = self._agent_for_thread(thread_id)
+        with self._lock(thread_id):
+            current = agent.status(thread_id)
+            if current.status == "waiting_approval" and current.pending is not None:
+                recorded = agent.store.decision_for(thread_id, current.pending["interrupt_id"])
+                if recorded is None or recorded["applied"]:
+                    return None
+                by = recorded["by"]
+            elif current.status == "interrupted":  # died while resuming: continue
+                by = ""
+            else:
+                return None
+            result = agent.resume(thread_id)
+        self.users.audit(by or "server", "", "applied", thread_id, result.status)
+        return str(result.status)
+
+    def unapplied(self, min_age_s: float) -> list[tuple[str, str]]:
+        """(thread, interrupt) of decisions recorded ``min_age_s`` ago or earlier and not yet
+        applied, oldest first (what the background scan resumes)."""
+        from agentarts.store.store import now
+
+        table = self.store.t["approvals"]
+        query = (
+            table.select()
+            .where(
+                table.c.applied.is_(False),
+                table.c.decided_at <= now() - timedelta(seconds=min_age_s),
+            )
+            .order_by(table.c.id)
+            .limit(10_000)
+        )
+        with self.store.engine.connect() as conn:
+            return [(r.thread_id, r.interrupt_id) for r in conn.execute(query)]
