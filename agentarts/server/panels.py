@@ -10,6 +10,7 @@ Renderers the console draws (``data`` shape for each):
 
 - ``kv``: ``{"items": [[label, value], ...]}``
 - ``text``: ``{"text": str}``
+- ``code``: ``{"text": str}`` shown verbatim in a fixed-width font (XML, logs)
 - ``table``: ``{"columns": [str, ...], "rows": [[...], ...]}``
 - ``series``: ``{"unit": str, "series": [{"name": str, "points": [[x, y], ...]}, ...],
   "band": [lo, hi] (optional), "x_label": str (optional)}``
@@ -36,7 +37,7 @@ from typing import Any
 
 __all__ = ["RENDERERS", "Panel", "PanelContext", "default_panels", "steel_panels"]
 
-RENDERERS = ("kv", "text", "table", "series", "image", "json")
+RENDERERS = ("kv", "text", "code", "table", "series", "image", "json")
 
 
 @dataclass(frozen=True)
@@ -143,5 +144,21 @@ def steel_panels(ctx: PanelContext) -> list[Panel]:
     return out
 
 
+def _packs(name: str) -> PanelProvider:
+    """A provider from ``panels_packs``, imported when first used (it imports numpy)."""
+
+    def provider(ctx: PanelContext) -> list[Panel | dict[str, Any]]:
+        from agentarts.server import panels_packs
+
+        return getattr(panels_packs, name)(ctx)
+
+    provider.__name__ = name
+    return provider
+
+
 #: Panels for bundled packs that do not (yet) name their own provider.
-BUILTIN: dict[str, PanelProvider] = {"steel": steel_panels}  # type: ignore[dict-item]
+BUILTIN: dict[str, PanelProvider] = {
+    "steel": steel_panels,  # type: ignore[dict-item]
+    "rail": _packs("rail_panels"),
+    "weather": _packs("weather_panels"),
+}

@@ -19,8 +19,9 @@ Nothing is lost and nothing runs twice:
   than ``grace_s`` (another worker process died). Each (thread, interrupt) is tried once per
   process by the scan; a run that then fails shows as failed and is resumed by a person.
 
-Priority: a worker waits (at most ``max_defer_s``) while decisions are being accepted, so a
-burst of approvals is acknowledged first and applied right after.
+Priority: a worker waits while decisions are being accepted, so a burst of approvals is
+acknowledged first and applied right after; no decision waits more than ``max_defer_s`` after
+it was queued for that reason.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class Resumer:
         self._unapplied = unapplied
         self._busy = busy
         self._threads = max(1, threads)
-        self._queue: queue.Queue[str | None] = queue.Queue(max_queue)
+        self._queue: queue.Queue[tuple[str, float] | None] = queue.Queue(max_queue)
         self._pending: set[str] = set()  # queued or being applied in this process
         self._scanned: set[tuple[str, str]] = set()  # tried once by a scan
         self._guard = threading.Lock()
@@ -113,7 +114,7 @@ class Resumer:
             if thread_id in self._pending:
                 return False
             try:
-                self._queue.put_nowait(thread_id)
+                self._queue.put_nowait((thread_id, time.monotonic()))
             except queue.Full:
                 log.warning("resume queue full: %s waits for the next scan", thread_id)
                 return False
@@ -161,12 +162,15 @@ class Resumer:
 
     def _work(self) -> None:
         while True:
-            thread_id = self._queue.get()
-            if thread_id is None:
+            item = self._queue.get()
+            if item is None:
                 return
-            deadline = time.monotonic() + self.max_defer_s
+            thread_id, queued_at = item
+            # acknowledge the decisions arriving now, then apply; never later than
+            # max_defer_s after this one was queued (a steady stream cannot starve it)
+            deadline = queued_at + self.max_defer_s
             while self._busy() and time.monotonic() < deadline and not self._stop.is_set():
-                time.sleep(0.002)  # acknowledge the decisions arriving now, then apply
+                time.sleep(0.002)
             try:
                 self._apply(thread_id)
                 self.applied += 1

@@ -96,9 +96,9 @@ class AgentService(DecisionsMixin):
         )
 
     def _busy(self) -> bool:
-        """Decisions are arriving (in progress, or one ended under 50 ms ago): the background
+        """Decisions are arriving (in progress, or one ended under 10 ms ago): the background
         worker waits, so a burst is acknowledged before the CPU goes to applying it."""
-        quiet = time.monotonic() - self.last_request > 0.05
+        quiet = time.monotonic() - self.last_request > 0.01
         return self.accepting + self.requests > 0 or not quiet
 
     @property

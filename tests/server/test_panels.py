@@ -113,3 +113,146 @@ def test_a_pack_contributes_panels_and_a_broken_one_does_not_break_the_run_view(
         names = [p["name"] for p in got.json()["panels"]]
         assert names[-len(expected) :] == expected, names
     service._pack_provider.cache_clear()
+
+
+def _png(src: str):
+    """The pixels of a data URI PNG."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    assert src.startswith("data:image/png;base64,")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))))
+
+
+def _ctx(agent, tid):
+    current = agent.status(tid)
+    return PanelContext(tid, agent.name, current.status, current.output, current.pending)
+
+
+@pytest.fixture
+def rail_agent(tmp_path):
+    from agentarts.graph import Agent
+    from agentarts.industries.rail.agent import builder
+
+    agent = Agent(builder, name="rail-inspection", database_url=f"sqlite:///{tmp_path}/r.db")
+    agent.ref = "agentarts.industries.rail.agent:agent"
+    yield agent
+    agent.close()
+
+
+RAIL_PASS = {"request": {"source": "generator", "seed": 3, "cars": 2, "fault_rate": 0.1}}
+
+
+@pytest.mark.slow
+def test_rail_panels_box_the_finding_in_its_frame(rail_agent, monkeypatch, tmp_path, tokens):
+    import numpy as np
+
+    from agentarts.industries.rail import tools
+    from agentarts.industries.rail.generator import CROP, FRAME_H, FRAME_W, WINDOWS
+    from agentarts.server.panels_packs import _generated, rail_panels
+
+    monkeypatch.setattr(tools, "LABELS_OVERRIDE", [tmp_path / "labels"], raising=False)
+    result = rail_agent.run(RAIL_PASS, thread_id="pass-1")
+    assert result.status == "waiting_approval", result.error
+    finding = result.output["queue"][0]
+    panels = {p.name: p for p in rail_panels(_ctx(rail_agent, "pass-1"))}
+    kv = dict(panels["rail_finding"].data["items"])
+    assert (kv["car_index"], kv["component"]) == (finding["car_index"], finding["component"])
+    frame = panels["rail_frame"].data
+    (box,) = frame["boxes"]
+    x, y = WINDOWS[finding["window"]]
+    assert (box["x"], box["y"], box["w"], box["h"]) == (x, y, CROP, CROP)
+    assert box["label"] == finding["fault_type"]
+    pixels = _png(frame["src"])
+    assert pixels.shape == (FRAME_H, FRAME_W) == (frame["height"], frame["width"])
+    crop = _png(panels["rail_crop"].data["src"])
+    assert crop.shape == (3 * CROP, 3 * CROP)
+    assert np.array_equal(crop[::3, ::3], pixels[y : y + CROP, x : x + CROP])  # that window
+    rows = panels["rail_queue"].data["rows"]
+    assert rows[0][0] == "▶" and len(rows) == len(result.output["queue"])
+    # a server process that did not triage this train re-draws it from the seed: same frame
+    monkeypatch.setattr(tools, "_LAST", {})
+    _generated.cache_clear()
+    again = {p.name: p for p in rail_panels(_ctx(rail_agent, "pass-1"))}
+    assert np.array_equal(_png(again["rail_frame"].data["src"]), pixels)
+    # a pass folder that is gone: the frame is explained, not an error page
+    ctx = _ctx(rail_agent, "pass-1")
+    moved = dict(ctx.state, request={"source": "folder", "folder": str(tmp_path / "gone")})
+    queue = [dict(q, file="frame.png") for q in ctx.state["queue"]]
+    moved["queue"] = queue
+    gone = {
+        p.name: p for p in rail_panels(PanelContext("pass-1", "r", ctx.status, moved, ctx.pending))
+    }
+    assert gone["rail_frame"].renderer == "text" and "not shown" in gone["rail_frame"].data["text"]
+
+
+@pytest.mark.slow
+def test_weather_panels_show_the_map_and_the_cap_drafts(tmp_path):
+    from agentarts.graph import Agent
+    from agentarts.industries.weather.agent import builder
+    from agentarts.server.panels_packs import weather_panels
+
+    touchy = [
+        {
+            "name": "Test line",
+            "kind": "rail",
+            "points": [{"lat": 38, "lon": 100}, {"lat": 39, "lon": 102}],
+            "gust_restrict_ms": 0.1,
+            "gust_stop_ms": 1000,
+        },
+        {
+            "name": "Test farm",
+            "kind": "wind_farm",
+            "points": [{"lat": 42, "lon": 110}],
+            "capacity_mw": 50,
+        },
+    ]
+    state = {
+        "initial": "seed:7",
+        "days": 2,
+        "sites": touchy,
+        "out": str(tmp_path / "fc.nc"),
+        "outbox": str(tmp_path / "outbox"),
+    }
+    with Agent(builder, name="weather-desk", database_url=f"sqlite:///{tmp_path}/w.db") as agent:
+        result = agent.run(state, thread_id="desk")
+        assert result.status == "waiting_approval", result.error
+        panels = {p.name: p for p in weather_panels(_ctx(agent, "desk"))}
+    alerts = result.pending["proposal"]["alerts"]
+    found = panels["weather_findings"].data["rows"]
+    assert {r[0] for r in found} >= {"Test line"} and found[0][2] == alerts[0]["code"]
+    cap = panels["cap_0"]
+    assert cap.renderer == "code" and cap.data["text"] == alerts[0]["xml"]
+    assert "<status>Draft</status>" in cap.data["text"]
+    world = panels["weather_map"].data
+    pixels = _png(world["src"])
+    assert pixels.shape == (world["height"], world["width"], 3) == (240, 320, 3)
+    labels = [b["label"] for b in world["boxes"] if b["label"]]
+    assert labels == ["Test line", "Test farm"]
+    line = world["boxes"][0]  # 38 N 100 E is the plane's centre: the middle of the map
+    assert abs(line["x"] + line["w"] / 2 - 160) < 1 and abs(line["y"] + line["h"] / 2 - 120) < 1
+    assert pixels.std() > 0  # a field, not a flat picture
+
+
+@pytest.mark.slow
+def test_rail_panels_reach_the_console_through_the_pack(rail_agent, db_url, tokens, clock):
+    """The rail pack's provider is found for its agent and served at /runs/{id}/panels."""
+    from fastapi.testclient import TestClient
+
+    from agentarts.server import ServerConfig, create_app
+    from tests.server.conftest import bearer
+
+    app = create_app([rail_agent], db_url, ServerConfig(clock=clock), industry="rail")
+    with TestClient(app, base_url="http://127.0.0.1:19400") as client:
+        started = client.post(
+            "/runs",
+            json={"input": RAIL_PASS, "thread_id": "pass-2"},
+            headers=bearer(tokens["operator"]),
+        )
+        assert started.json()["status"] == "waiting_approval", started.text
+        got = client.get("/runs/pass-2/panels", headers=bearer(tokens["viewer"])).json()
+    names = [p["name"] for p in got["panels"]]
+    assert names[:2] == ["proposal", "explanation"] and "rail_frame" in names, names

@@ -71,6 +71,7 @@ function chip(status) { return h("span", { class: `chip st-${status}` }, status.
 const RENDER = {
   kv: (d) => h("dl", { class: "kv" }, (d.items || []).map(([k, v]) => [h("dt", {}, k), h("dd", {}, fmtValue(v))])),
   text: (d) => h("p", { class: "text" }, d.text || ""),
+  code: (d) => h("pre", { class: "code" }, d.text || ""),
   json: (d) => h("pre", { class: "json" }, JSON.stringify(d, null, 2)),
   table: (d) => h("table", { class: "grid" },
     h("thead", {}, h("tr", {}, (d.columns || []).map((c) => h("th", {}, c)))),
