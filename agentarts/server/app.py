@@ -47,13 +47,13 @@ from agentarts.server.auth import (
     COOKIE,
     AuthMiddleware,
     CountRequests,
-    LoginLimiter,
     ServerConfig,
     Unauthorized,
     authenticate,
     same_origin,
 )
 from agentarts.server.events import EventHub
+from agentarts.server.limits import DbLoginLimiter
 from agentarts.server.service import AgentService, Forbidden, Principal
 from agentarts.server.users import UserStore
 
@@ -127,7 +127,9 @@ def create_app(
         industry=industry,
         resume_threads=config.resume_threads,
     )
-    limiter = LoginLimiter(config.login_max_failures, config.login_window_s, config.clock)
+    limiter = DbLoginLimiter(
+        users, config.login_max_failures, config.login_window_s, config.clock
+    )  # in the database: shared by every worker process
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> Any:
@@ -248,13 +250,13 @@ def create_app(
         if len(name) > 64 or len(password) > 1024:  # names are at most 64 characters
             raise InvalidInputError("user name or password too long")
         client = request.client.host if request.client else "?"
-        limiter.check(name, client)
+        await run_in_threadpool(limiter.check, name, client)
         user = await run_in_threadpool(users.check_password, name, password)
         if user is None:
-            limiter.failed(name, client)
+            await run_in_threadpool(limiter.failed, name, client)
             users.audit(name[:64], "", "login_failed", None, f"from {client}")
             raise Unauthorized("wrong user name or password")
-        limiter.succeeded(name)
+        await run_in_threadpool(limiter.succeeded, name)
         sid, csrf = users.open_session(user["name"], config.session_lifetime_s)
         users.audit(user["name"], user["role"], "login", None, f"from {client}")
         response = JSONResponse({"user": user["name"], "role": user["role"], "csrf": csrf})

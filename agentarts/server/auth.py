@@ -1,4 +1,4 @@
-"""Who is asking, and may they: tokens, session cookies, CSRF, origins, login rate limits.
+"""Who is asking, and may they: tokens, session cookies, CSRF, origins (sign-in limits: limits.py).
 
 Every HTTP request passes :class:`AuthMiddleware` before any route (so a bad body or an unknown
 path never answers before authentication does). Open without credentials: ``GET /ping``, the
@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import hmac
 import json
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +33,6 @@ __all__ = [
     "COOKIE",
     "AuthMiddleware",
     "CountRequests",
-    "LoginLimiter",
     "ServerConfig",
     "TooManyRequests",
     "Unauthorized",
@@ -81,48 +78,6 @@ class ServerConfig:
     background_resume: bool = True  # approve/reject answer 202 and a worker resumes the run
     resume_threads: int = 2
     clock: Callable[[], float] = time.time
-
-
-class LoginLimiter:
-    """At most ``max_failures`` failed logins per user name, and 4x that per client address,
-    within ``window_s``; further attempts are refused without checking the password."""
-
-    def __init__(self, max_failures: int, window_s: float, clock: Callable[[], float]) -> None:
-        self.max_failures = max_failures
-        self.window_s = window_s
-        self.clock = clock
-        self._fails: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, t: float) -> deque[float]:
-        q = self._fails.setdefault(key, deque())
-        while q and t - q[0] > self.window_s:
-            q.popleft()
-        return q
-
-    def check(self, user: str, client: str) -> None:
-        t = self.clock()
-        with self._lock:
-            for key, limit in (
-                (f"u:{user.lower()}", self.max_failures),
-                (f"c:{client}", 4 * self.max_failures),
-            ):
-                q = self._recent(key, t)
-                if len(q) >= limit:
-                    wait = self.window_s - (t - q[0])
-                    raise TooManyRequests(
-                        f"too many failed sign-ins; try again in {wait:.0f} s", wait
-                    )
-
-    def failed(self, user: str, client: str) -> None:
-        t = self.clock()
-        with self._lock:
-            for key in (f"u:{user.lower()}", f"c:{client}"):
-                self._recent(key, t).append(t)
-
-    def succeeded(self, user: str) -> None:
-        with self._lock:
-            self._fails.pop(f"u:{user.lower()}", None)
 
 
 def _header(scope: dict[str, Any], name: str) -> str | None:

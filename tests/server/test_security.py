@@ -170,6 +170,20 @@ def test_login_is_rate_limited(agent, db_url, tokens, clock):
         assert _login(c).status_code == 200
 
 
+def test_the_sign_in_limit_is_shared_by_worker_processes(agent, db_url, tokens, clock):
+    """Failures counted by one worker (app) refuse the next attempt at another: the count
+    lives in the database, not in a process."""
+    with make_client(agent, db_url, clock, login_max_failures=2, login_window_s=60) as one:
+        for _ in range(2):
+            assert _login(one, password="guess guess").status_code == 401
+    with make_client(agent, db_url, clock, login_max_failures=2, login_window_s=60) as two:
+        assert _login(two).status_code == 429
+        clock.t += 61
+        assert _login(two).status_code == 200
+        assert _login(two, password="guess guess").status_code == 401
+        assert _login(two).status_code == 200  # a success clears the name's failures
+
+
 def test_removed_users_lose_access_at_once(client, tokens, db_url):
     from agentarts.server.users import UserStore
 
