@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import functools
 import io
+import math
 from pathlib import Path
 from typing import Any
 
@@ -53,21 +54,16 @@ def rail_panels(ctx: PanelContext) -> list[Panel]:
                 {
                     "items": [
                         [k, f.get(k)]
-                        for k in (
-                            "train_id",
-                            "car_index",
-                            "car_number",
-                            "vehicle_class",
-                            "component",
-                            "mode",
-                            "criticality",
+                        for k in (  # what the proposal beside it does not already say
                             "fault_score",
                             "anomaly_score",
                             "confidence",
                             "station",
                             "frame",
                             "window",
+                            "file",
                         )
+                        if f.get(k) is not None
                     ]
                 },
             )
@@ -78,14 +74,12 @@ def rail_panels(ctx: PanelContext) -> list[Panel]:
             [
                 "▶" if i == position and ctx.pending else "",
                 q.get("car_index"),
-                q.get("component"),
                 q.get("fault_type"),
                 q.get("criticality"),
-                q.get("confidence"),
             ]
             for i, q in enumerate(queue)
         ]
-        columns = ["", "car", "component", "fault", "criticality", "confidence"]
+        columns = ["", "car", "fault", "criticality"]
         out.append(
             Panel(
                 "rail_queue",
@@ -215,11 +209,10 @@ def weather_panels(ctx: PanelContext) -> list[Panel]:
                 f.get("code"),
                 ", ".join(str(d) for d in f.get("days") or []),
                 f"{f.get('worst')} {f.get('unit', '')}".strip(),
-                f.get("text"),
             ]
             for f in findings
         ]
-        columns = ["site", "level", "code", "days", "worst", "rule"]
+        columns = ["site", "level", "code", "days", "worst"]
         out.append(
             Panel(
                 "weather_findings",
@@ -299,7 +292,7 @@ def _gust_map(path: str, _mtime: int, sites: tuple[Any, ...]) -> Panel:
         + strongest[j1, i0] * (1 - ax) * ay
         + strongest[j1, i1] * ax * ay
     )
-    top = max(30.0, float(value.max()))  # 30 m/s: the rail stop threshold
+    top = 5.0 * max(1, math.ceil(float(value.max()) / 5.0))  # the field's own range
     t = np.clip(value / top, 0, 1) * (len(_RAMP) - 1)
     lo = np.minimum(np.floor(t).astype(int), len(_RAMP) - 2)
     frac = (t - lo)[..., None]

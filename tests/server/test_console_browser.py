@@ -30,15 +30,20 @@ selenium = pytest.importorskip("selenium")
 
 
 def _serve(agent, db_url, industry=None):
+    return _serve_many([agent], db_url, industry)
+
+
+def _serve_many(agents, db_url, industry=None):
     import uvicorn
 
     from agentarts.server import ServerConfig, create_app
     from agentarts.server.users import UserStore
 
     store = UserStore(db_url)
-    store.add("dana", "approver", password=PASSWORD)
+    if store.get("dana") is None:
+        store.add("dana", "approver", password=PASSWORD)
     store.close()
-    app = create_app([agent], db_url, ServerConfig(), industry=industry)
+    app = create_app(agents, db_url, ServerConfig(), industry=industry)
     port = free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -242,3 +247,59 @@ def test_steel_proposal_shows_the_hmt_trend_forecast_and_band(
         srv.should_exit = True
         thread.join(10)
         agent.close()
+
+
+def test_rail_and_weather_proposals_show_their_pack_panels(browser, tmp_path, db_url, tokens):
+    """Two packs' agents on one server: the rail card boxes the finding in its frame, the
+    weather card shows the gust map with the sites and the CAP draft."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from agentarts.graph import Agent
+    from agentarts.industries.rail.agent import builder as rail
+    from agentarts.industries.weather.agent import builder as weather
+    from tests.server.test_panels import RAIL_PASS
+
+    rail_agent = Agent(rail, name="rail-inspection", database_url=db_url)
+    rail_agent.ref = "agentarts.industries.rail.agent:agent"
+    desk = Agent(weather, name="weather-desk", database_url=db_url)
+    desk.ref = "agentarts.industries.weather.agent:agent"
+    assert rail_agent.run(RAIL_PASS, thread_id="pass-1").status == "waiting_approval"
+    sites = [
+        {
+            "name": "Corridor line",
+            "kind": "rail",
+            "points": [{"lat": 36, "lon": 96}, {"lat": 38, "lon": 100}, {"lat": 40, "lon": 106}],
+            "gust_restrict_ms": 0.1,
+            "gust_stop_ms": 1000,
+        }
+    ]
+    state = {"initial": "seed:7", "days": 2, "sites": sites, "out": str(tmp_path / "fc.nc")}
+    assert desk.run(state, thread_id="desk-1").status == "waiting_approval"
+    base, srv, thread = _serve_many([rail_agent, desk], db_url)
+    shots = _shots(tmp_path)
+    try:
+        wait = WebDriverWait(browser, 30)
+        _sign_in(browser, base, wait)
+        rail_card = wait.until(
+            ec.visibility_of_element_located((By.CSS_SELECTOR, "article[data-thread='pass-1']"))
+        )
+        wait.until(lambda d: rail_card.find_elements(By.CSS_SELECTOR, ".p-rail_frame svg rect.box"))
+        browser.execute_script("arguments[0].scrollIntoView()", rail_card)
+        browser.save_screenshot(str(shots / "9-rail-finding-light.png"))
+        assert "finding 1 of" in rail_card.text.lower()
+        desk_card = browser.find_element(By.CSS_SELECTOR, "article[data-thread='desk-1']")
+        wait.until(
+            lambda d: desk_card.find_elements(By.CSS_SELECTOR, ".p-weather_map svg rect.box")
+        )
+        assert "<status>Draft</status>" in desk_card.find_element(By.CSS_SELECTOR, "pre.code").text
+        browser.find_element(By.ID, "theme").click()
+        browser.execute_script("arguments[0].scrollIntoView()", desk_card)
+        browser.save_screenshot(str(shots / "10-weather-draft-dark.png"))
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= 1280
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+        rail_agent.close()
+        desk.close()

@@ -160,7 +160,8 @@ def test_rail_panels_box_the_finding_in_its_frame(rail_agent, monkeypatch, tmp_p
     finding = result.output["queue"][0]
     panels = {p.name: p for p in rail_panels(_ctx(rail_agent, "pass-1"))}
     kv = dict(panels["rail_finding"].data["items"])
-    assert (kv["car_index"], kv["component"]) == (finding["car_index"], finding["component"])
+    assert (kv["station"], kv["window"]) == (finding["station"], finding["window"])
+    assert kv["fault_score"] == finding["fault_score"]
     frame = panels["rail_frame"].data
     (box,) = frame["boxes"]
     x, y = WINDOWS[finding["window"]]
@@ -172,7 +173,8 @@ def test_rail_panels_box_the_finding_in_its_frame(rail_agent, monkeypatch, tmp_p
     assert crop.shape == (3 * CROP, 3 * CROP)
     assert np.array_equal(crop[::3, ::3], pixels[y : y + CROP, x : x + CROP])  # that window
     rows = panels["rail_queue"].data["rows"]
-    assert rows[0][0] == "▶" and len(rows) == len(result.output["queue"])
+    assert rows[0] == ["▶", finding["car_index"], finding["fault_type"], finding["criticality"]]
+    assert len(rows) == len(result.output["queue"])
     # a server process that did not triage this train re-draws it from the seed: same frame
     monkeypatch.setattr(tools, "_LAST", {})
     _generated.cache_clear()

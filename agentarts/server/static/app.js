@@ -82,7 +82,9 @@ const RENDER = {
     const svg = s("svg", { viewBox: `0 0 ${w} ${ht}`, class: "image" }, s("image", { href: d.src, width: w, height: ht }));
     for (const b of d.boxes || []) {
       svg.append(s("rect", { x: b.x, y: b.y, width: b.w, height: b.h, class: "box" }));
-      if (b.label) svg.append(s("text", { x: b.x, y: Math.max(10, b.y - 3), class: "boxlabel" }, b.label));
+      // a label in the right half ends at its box's right edge, so it stays in the picture
+      const right = b.x + b.w / 2 > w / 2;
+      if (b.label) svg.append(s("text", { x: right ? b.x + b.w : b.x, y: b.y > 14 ? b.y - 4 : b.y + b.h + 12, "text-anchor": right ? "end" : "start", class: "boxlabel" }, b.label));
     }
     return svg;
   },
