@@ -36,12 +36,13 @@ HMT_BAND = (1490.0, 1510.0)
 SI_AIM = 0.45
 #: USD per kg; coke costs about twice what injection coal does (docs/steel.md).
 PRICES = {"coke_rate_kg_thm": 0.30, "pci_rate_kg_thm": 0.16}
-#: Aims from calibration (`calibration calibrate`, seeds 500-511, 72 h each, two rounds): each
-#: controller's aim puts the 2.5th percentile of its pooled dips (451) at 1,490 C. Dip spread:
-#: rule 11.31 C, PI 8.59 C, agent 5.53 C; the agent's tails are heavier than its spread says
-#: (abnormal states), and a hotter aim costs the PI more (coal meets its flame-temperature
-#: ceiling sooner): the aims are not simply 1,490 C + 1.96 x spread.
-AIMS = {"rule": 1516.7, "pi": 1510.6, "agent": 1502.4}
+#: Aims from calibration. Rule and PI (`calibration calibrate`, seeds 500-511, 72 h each, two
+#: rounds): each aim puts the 2.5th percentile of the pooled dips (451) at 1,490 C (dip spread:
+#: rule 11.31 C, PI 8.59 C). The agent's aim is chosen for *fewer* cold dips than the PI's, not
+#: as many (`calibration agent`, seeds 500-547): at 1,505 C its dips are below 1,490 C 1.0 % of
+#: the time against the PI's 3.8 % on those seeds, so a saving measured as run is at no more
+#: risk than the PI's (docs/steel.md, "Equal risk").
+AIMS = {"rule": 1516.7, "pi": 1510.6, "agent": 1505.0}
 #: PI gains tuned on the calibration seeds (`--tune`): kp kg/tHM per C, ki kg/tHM per C per
 #: cast, alpha the filter weight of a new dip.
 PI_TUNED = {"kp": 0.4, "ki": 0.3, "alpha": 1.0}

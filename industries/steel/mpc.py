@@ -57,8 +57,11 @@ ABNORMAL_WHAT = {
 ABNORMAL_UP = {
     "hanging_slip": {"pci_rate_kg_thm": 0.0, "coke_rate_kg_thm": 0.0, "blast_temp_c": 0.0},
     "channelling": {"pci_rate_kg_thm": 5.0},
-    "chilled_hearth": {"pci_rate_kg_thm": 5.0},
+    "chilled_hearth": {"pci_rate_kg_thm": 5.0, "steam_g_nm3": 0.0},
 }
+#: Largest decrease per lever and move while a state lasts: in a chilled hearth the hot blast
+#: the playbook raised is not taken back until the state has passed (nor steam put back: above).
+ABNORMAL_DOWN = {"chilled_hearth": {"blast_temp_c": 0.0}}
 BLANK_BELOW_C = 1480.0  # a coke blank when the 2 h forecast is this cold in a chilled hearth
 PCI_FLOOR = 120.0  # the envelope's lowest coal rate
 COKE_ROOM = 10.0  # kg/tHM of coal room below which coke takes over
@@ -97,7 +100,8 @@ class MPC:
     move_charge: float = 4.0  # C^2 per lever moved
     price_weight: float = 3.0  # C^2 per USD/tHM
     trim_weight: float = 1.0  # C^2 per (10 C of hot blast)^2 or (g/Nm3 of steam)^2 off usual
-    min_gain: float = 12.0  # C^2 the best move must beat holding by
+    min_gain: float = 20.0  # C^2 the best move must beat holding by
+    abnormal_aim_offset_c: float = 5.0  # aim this much hotter while an abnormal state lasts
     band_c: float = 10.7  # 95 % band of a dip 2 h ahead (tools.forecast_band_c, from the card)
     pci_moves: tuple[float, ...] = (-10, -7.5, -5, -2.5, 0, 2.5, 5, 7.5, 10)
     bt_moves: tuple[float, ...] = (-20, 0, 20)
@@ -144,15 +148,17 @@ class MPC:
         setpoints: Setpoints,
         what_if: Callable[[np.ndarray, list[dict[str, float]]], np.ndarray],
         up: dict[str, float] | None = None,
+        down: dict[str, float] | None = None,
     ) -> Plan | None:
-        """The best move on both horizons (``up``: the largest increase allowed per lever)."""
-        up = up or {}
+        """The best move on both horizons (``up`` / ``down``: the largest increase / decrease
+        allowed per lever)."""
+        up, down = up or {}, down or {}
         nominal = Setpoints()
         moisture = float(tags[-1, TAGS.index("blast_moisture_g_nm3")]) - setpoints.steam_g_nm3
         fast = []
         for dp, dbt, dst in itertools.product(self.pci_moves, self.bt_moves, self.steam_moves):
             move = {"pci_rate_kg_thm": dp, "blast_temp_c": dbt, "steam_g_nm3": dst}
-            if any(v > up.get(k, np.inf) for k, v in move.items()):
+            if any(v > up.get(k, np.inf) or -v > down.get(k, np.inf) for k, v in move.items()):
                 continue
             new = _apply(setpoints, move)
             if _changes(setpoints, new) != {k: v for k, v in move.items() if v}:
@@ -227,11 +233,20 @@ class MPC:
         steps_since_move: int,
     ) -> Plan:
         """The playbook's move when one is due; otherwise thermal control within the state's
-        limits (``ABNORMAL_UP``); always escalated. Never fuel into hanging."""
+        limits (``ABNORMAL_UP``, ``ABNORMAL_DOWN``); always escalated. Never fuel into hanging.
+
+        The playbook's first move (a chilled hearth's hot blast, steam and blank; the first
+        blast cut) is due as soon as thermal moves may be made (``abnormal_wait_steps``): the
+        thermal moves made every 30 min must not hold it back; a second blast cut waits
+        ``wait_steps`` after the last move."""
         what = ABNORMAL_WHAT[state]
         f_now = float(what_if(tags, [{}])[0])
         move = {}
-        if steps_since_move >= self.wait_steps:
+        first = state == "chilled_hearth" or (
+            setpoints.blast_volume_nm3_min >= Setpoints().blast_volume_nm3_min
+        )
+        wait = self.abnormal_wait_steps if first else self.wait_steps
+        if steps_since_move >= wait:
             move = self._playbook(setpoints, state, f_now)
         new = _apply(setpoints, move)
         deltas = _changes(setpoints, new)
@@ -252,7 +267,10 @@ class MPC:
             )
         plan = None
         if steps_since_move >= self.abnormal_wait_steps:
-            plan = self._thermal(tags, setpoints, what_if, ABNORMAL_UP[state])
+            hotter = replace(self, aim_c=self.aim_c + self.abnormal_aim_offset_c)
+            plan = hotter._thermal(
+                tags, setpoints, what_if, ABNORMAL_UP[state], ABNORMAL_DOWN.get(state)
+            )
         if plan is None:
             return Plan(
                 {}, {}, f_now, f_now, self.band_c, f_now, f_now,
