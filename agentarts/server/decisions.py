@@ -183,7 +183,11 @@ class DecisionsMixin:
                 by = ""
             else:
                 return None
-            result = agent.resume(thread_id)
+            try:
+                result = agent.resume(thread_id)
+            except Exception as exc:  # e.g. a tampered decision row: audited, not applied
+                self.users.audit(by or "server", "", "apply_refused", thread_id, str(exc)[:500])
+                raise
         self.users.audit(by or "server", "", "applied", thread_id, result.status)
         return str(result.status)
 

@@ -18,6 +18,9 @@ Renderers the console draws (``data`` shape for each):
   "boxes": [{"x", "y", "w", "h", "label"}, ...] (optional, in image pixels)}``
 - ``json``: any JSON value
 
+The bundled packs' providers: ``steel_panels`` below, ``rail_panels`` and ``weather_panels``
+in :mod:`agentarts.server.panels_packs`.
+
 Example, for a third-party pack::
 
     from agentarts.server.panels import Panel

@@ -144,6 +144,33 @@ def test_a_decision_recorded_before_a_crash_is_applied_by_the_next_server(
         assert second.app.state.service.resumer.scan(0.0) == 0
 
 
+def test_an_edited_decision_row_is_refused_by_the_background_resume(agent, db_url, tokens, clock):
+    """A decision row changed in the database between the answer and the resume fails its
+    signature: the thread is not resumed, the move does not happen, the refusal is audited."""
+    import sqlite3
+
+    from agentarts.server.service import Principal
+    from tests.agents import sample_agent
+    from tests.server.conftest import make_client
+
+    with make_client(agent, db_url, clock, background_resume=False) as first:
+        tid = _start(first, tokens)["thread_id"]
+        service = first.app.state.service
+        service.decide(Principal("approver", "approver"), tid, False, "too hot", wait=False)
+    with sqlite3.connect(db_url.split("///", 1)[1]) as conn:  # flip the rejection
+        conn.execute(
+            "UPDATE agentarts_approvals SET decision = 'approved' WHERE thread_id = ?", (tid,)
+        )
+    with make_client(agent, db_url, clock) as second:
+        _settle(second)
+        assert second.app.state.service.resumer.failed == 1
+        audit = second.get("/audit", params={"thread_id": tid}, headers=bearer(tokens["viewer"]))
+        top = audit.json()["audit"][0]
+        assert top["action"] == "apply_refused" and "signature" in top["outcome"]
+    assert sample_agent.VALVES["V-1"] == 40.0
+    assert agent.store.actuations(tid) == []
+
+
 def test_reject_needs_a_reason_and_leaves_the_plant_alone(client, tokens):
     from tests.agents import sample_agent
 
