@@ -234,8 +234,8 @@ async function viewRun(tid) {
     r.error ? h("p", { class: "error" }, r.error) : null,
     renderPanels(panels),
     table("Approvals", ["Decision", "By", "Action", "Reason", "At"], r.approvals.map((a) => [a.decision, a.by, a.action, a.reason, fmtTime(a.decided_at)])),
-    table("Steps", ["Node", "Status", "ms", "Started"], r.steps.map((x) => [x.node, x.status, x.duration_ms, fmtTime(x.started_at)])),
-    table("Tool calls", ["Tool", "Safety", "Input", "Output", "ms"], r.tool_calls.map((x) => [x.tool, x.safety, x.input, x.output, x.duration_ms])),
+    table("Steps", ["Node", "Status", "ms", "Started"], r.steps.map((x) => [x.node, x.status, Math.round(x.duration_ms), fmtTime(x.started_at)])),
+    table("Tool calls", ["Tool", "Safety", "Input", "Output", "ms"], r.tool_calls.map((x) => [x.tool, x.safety, x.input, x.output, Math.round(x.duration_ms)])),
     table("Alerts", ["Severity", "Code", "Message", "At"], r.alerts.map((a) => [a.severity, a.code, a.message, fmtTime(a.created_at)])),
     table("Work orders", ["Asset", "Title", "Priority", "Status"], r.work_orders.map((w) => [w.asset, w.title, w.priority, w.status])));
 }
