@@ -222,6 +222,8 @@ class RunStore(LedgerMixin):
     ) -> dict[str, Any]:
         """Record a signed decision; a second decision on the same interrupt raises
         ApprovalError. Returns the row as written."""
+        import sqlite3
+
         from sqlalchemy.exc import IntegrityError
 
         from agentarts.security import canonical_json
@@ -238,13 +240,18 @@ class RunStore(LedgerMixin):
             reason=reason,
         )
         values["sig"] = self.sign_approval(values)
+        # One plain INSERT through _sql: on SQLite it takes the raw connection (~0.1 ms instead
+        # of ~0.6 ms through SQLAlchemy), and it is the one write an acknowledged approval waits
+        # for. The unique (thread, interrupt) index makes a second decision fail here.
         try:
-            self._write(
-                self.t["approvals"]
-                .insert()
-                .values(**values, decided_at=now(), applied=applied, source=source)
+            self._sql(
+                "INSERT INTO agentarts_approvals (thread_id, run_id, interrupt_id, action, "
+                'proposal, digest, decision, "by", reason, sig, decided_at, applied, source) '
+                "VALUES (:thread_id, :run_id, :interrupt_id, :action, :proposal, :digest, "
+                ":decision, :by, :reason, :sig, :decided_at, :applied, :source)",
+                {**values, "decided_at": now(), "applied": applied, "source": source},
             )
-        except IntegrityError as exc:
+        except (IntegrityError, sqlite3.IntegrityError) as exc:
             raise ApprovalError(
                 f"thread {thread_id}: this approval request was already decided"
             ) from exc
