@@ -170,7 +170,7 @@ class Resumer:
             # max_defer_s after this one was queued (a steady stream cannot starve it)
             deadline = queued_at + self.max_defer_s
             while self._busy() and time.monotonic() < deadline and not self._stop.is_set():
-                time.sleep(0.002)
+                time.sleep(0.02)
             try:
                 self._apply(thread_id)
                 self.applied += 1
