@@ -15,13 +15,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from agentarts.errors import NotFoundError
 from agentarts.runtime.onnx_build import finish_model
 from agentarts.runtime.protocol import InferResult
+
+if TYPE_CHECKING:
+    from agentarts.runtime.local import LocalRuntime
 
 __all__ = [
     "FakeRuntime",
@@ -147,7 +150,7 @@ def free_port(ports: Sequence[int] = range(18000, 19000), exclude: Sequence[int]
 
 @contextlib.contextmanager
 def serve_in_thread(
-    runtime: Any,
+    runtime: LocalRuntime,
     *,
     grpc: bool = False,
     api_key: str | None = None,

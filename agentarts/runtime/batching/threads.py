@@ -25,27 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentarts.errors import ModelError, RequestTimeoutError, RuntimeOverloadedError
+from agentarts.runtime.engine.repository import BatcherConfig  # a model card's [batching]
 
 __all__ = ["BatchStats", "BatcherConfig", "DynamicBatcher"]
 
 # run(list of request payloads, total rows) -> list of per-request results (same order)
 BatchRunner = Callable[[list[Any], int], list[Any]]
-
-
-@dataclass(frozen=True)
-class BatcherConfig:
-    max_batch_size: int = 64
-    preferred_batch_sizes: tuple[int, ...] = ()
-    max_queue_delay_us: int = 0
-    max_queue_size: int = 1024
-    timeout_s: float = 10.0
-    enabled: bool = True
-
-    def __post_init__(self) -> None:
-        if self.max_batch_size < 1:
-            raise ValueError("max_batch_size must be >= 1")
-        if any(not 1 <= p <= self.max_batch_size for p in self.preferred_batch_sizes):
-            raise ValueError("preferred batch sizes must be between 1 and max_batch_size")
 
 
 @dataclass

@@ -34,16 +34,33 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from agentarts.errors import ModelError, NotFoundError
-from agentarts.runtime.batching.threads import BatcherConfig
 from agentarts.runtime.engine.datatypes import ONNX_TO_KSERVE
 
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["ModelCard", "ModelRepository", "TensorSpec", "load_card"]
+__all__ = ["BatcherConfig", "ModelCard", "ModelRepository", "TensorSpec", "load_card"]
 
 CARD_FILE = "model.toml"
 MODEL_FILE = "model.onnx"
+
+
+@dataclass(frozen=True)
+class BatcherConfig:
+    """A model's batching rules (Triton's names); the batchers in ``batching/`` apply them."""
+
+    max_batch_size: int = 64
+    preferred_batch_sizes: tuple[int, ...] = ()
+    max_queue_delay_us: int = 0
+    max_queue_size: int = 1024
+    timeout_s: float = 10.0
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1:
+            raise ValueError("max_batch_size must be >= 1")
+        if any(not 1 <= p <= self.max_batch_size for p in self.preferred_batch_sizes):
+            raise ValueError("preferred batch sizes must be between 1 and max_batch_size")
 
 
 @dataclass(frozen=True)

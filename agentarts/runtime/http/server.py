@@ -14,6 +14,7 @@ from their path and headers before their body is read, big JSON decoded in a hel
 # at runtime, and their types are imported inside create_app to keep imports lazy.
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import os
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
     from agentarts.runtime.local import LocalRuntime
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app", "is_loopback", "serve"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app", "is_loopback", "serve", "tune_gc"]
 
 log = logging.getLogger("agentarts.runtime.http.server")
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -97,6 +98,39 @@ class _ApiKeyGuard:
         await send({"type": "http.response.body", "body": body})
 
 
+_FRONT_CLASSES: dict[type, type] = {}
+
+
+def _front_app_class(base: type) -> type:
+    """A FastAPI subclass whose HTTP requests enter through ``app.state.front`` (the API key
+    guard and the infer endpoint), which hands everything else back to FastAPI itself."""
+    if base not in _FRONT_CLASSES:
+
+        async def __call__(self: Any, scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http":
+                await self.state.front(scope, receive, send)
+            else:
+                await base.__call__(self, scope, receive, send)
+
+        _FRONT_CLASSES[base] = type("AgentArtsRuntimeApp", (base,), {"__call__": __call__})
+    return _FRONT_CLASSES[base]
+
+
+def tune_gc() -> None:
+    """Fewer, cheaper garbage collections while serving.
+
+    Measured on the 10 us MLP under wrk: with CPython's default thresholds the collector ran
+    ~200 times a second for ~0.7 ms each (the imported libraries are a large heap to scan), 15 %
+    of the server's CPU. ``gc.freeze`` moves what startup allocated out of the collector's
+    sight; a higher first threshold makes young collections rarer. Request objects are freed by
+    reference counting; the collector only reclaims cycles (exceptions with tracebacks)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
 def create_app(
     runtime: "LocalRuntime",
     *,
@@ -128,7 +162,7 @@ def create_app(
         yield
         decoder.shutdown()
 
-    app = FastAPI(
+    app = _front_app_class(FastAPI)(
         title="AgentArts inference runtime",
         version=__version__,
         docs_url="/docs",
@@ -141,9 +175,10 @@ def create_app(
     app.state.http_errors = errors
     add_schemas(app)
 
-    # added last = runs first: the key is checked before anything else
-    app.add_middleware(
-        InferEndpoint,
+    # In front of FastAPI itself (not a FastAPI middleware): infer requests skip FastAPI's
+    # per-request telemetry check (~36 us) and middleware stack. The key is checked first.
+    front: Any = InferEndpoint(
+        functools.partial(FastAPI.__call__, app),
         runtime=runtime,
         admission=admission,
         decoder=decoder,
@@ -151,7 +186,8 @@ def create_app(
         max_body_bytes=max_body_bytes,
     )
     if api_key is not None:
-        app.add_middleware(_ApiKeyGuard, api_key=api_key, errors=errors)
+        front = _ApiKeyGuard(front, api_key=api_key, errors=errors)
+    app.state.front = front
 
     def _count(status: int) -> None:
         errors[status] = errors.get(status, 0) + 1
@@ -321,6 +357,7 @@ def serve(
         app, host=host, port=port, log_level=log_level, access_log=False, http="auto", loop="none"
     )
     server = uvicorn.Server(config)
+    tune_gc()
 
     async def main() -> None:
         grpc_server = None
