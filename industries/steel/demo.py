@@ -25,6 +25,11 @@ __all__ = ["HOURS_MAX", "HOURS_MIN", "run_demo", "simulate"]
 
 HOURS_MIN, HOURS_MAX = 8.0, 720.0
 HOURS_RULE = f"--hours must be more than {HOURS_MIN:g} and at most {HOURS_MAX:g}"
+EQUAL_RISK = (
+    "each run's q = mean - 1.96 x std of its dips (after the 6 h warm-up) put at 1,490 C, the "
+    "difference counted as coal (1.53 C per kg/tHM); as-run savings are at no more risk when "
+    "the agent's cold dips are no more than the baseline's"
+)
 
 
 def _decide(pending: dict[str, Any], auto: bool) -> tuple[bool, str, str]:
@@ -137,9 +142,23 @@ def simulate(
                 ),
                 "fuel_kg_thm": _diff(sides[name], sides["agent"], "fuel_rate_equal_risk_kg_thm"),
                 "cost_usd_thm": _diff(sides[name], sides["agent"], "fuel_cost_equal_risk_usd_thm"),
+                "priced_trims_kg_thm": _diff(
+                    sides[name], sides["agent"], "fuel_priced_trims_equal_risk_kg_thm"
+                ),
             }
             for name in ("rule", "pi")
         },
+        "savings_as_run": {
+            f"vs_{name}": {
+                "priced_kg_thm": _diff(sides[name], sides["agent"], "fuel_priced_kg_thm"),
+                "priced_trims_kg_thm": _diff(
+                    sides[name], sides["agent"], "fuel_priced_trims_kg_thm"
+                ),
+                "agent_cold_dips_no_more": _no_more(sides["agent"], sides[name]),
+            }
+            for name in ("rule", "pi")
+        },
+        "equal_risk_estimator": EQUAL_RISK,
         "forecast": forecast,
         "abnormal": {
             "events": sum(a["events"] for a in abnormal),
@@ -157,6 +176,13 @@ def simulate(
         "_traces": {"agent": run, "rule": rule, "pi": pi},
     }
     return summary
+
+
+def _no_more(agent: dict[str, Any], base: dict[str, Any]) -> bool | None:
+    """Whether the agent's share of cold dips is no larger than the baseline's."""
+    if agent.get("cold_dips_pct") is None or base.get("cold_dips_pct") is None:
+        return None
+    return bool(agent["cold_dips_pct"] <= base["cold_dips_pct"])
 
 
 def _diff(base: dict[str, Any], agent: dict[str, Any], key: str) -> float | None:

@@ -6,7 +6,11 @@
   also shown corrected per run to put ``q = mean - 1.96 x std`` of the run's dips at 1,490 C at
   the coal sensitivity (1.53 C of HMT per kg/tHM of coal), the correction priced as coal.
   "Priced" fuel is the coke and coal bill in kg/tHM of coke that would cost the same
-  (``control.PRICES``). Cold dips, moves and approvals per day are shown beside it.
+  (``control.PRICES``). Hot blast and steam are not fuel, but heat from them is heat coal need
+  not bring: ``*_trims_*`` figures add the steady-state heat of the run's mean hot blast and
+  steam away from their usual values (1,200 C, 3 g/Nm3) as the coal that would bring it
+  (priced as coal), so a controller that trades coal for hot blast gains nothing there. Cold
+  dips, moves and approvals per day are shown beside it.
 - **Forecast.** For every dip, the forecast made 2 h before it (with the move decided then) is
   scored against the dip; persistence is the mean of the HMT tag over the hour before the
   forecast. The trend is scored where HMT really moved by more than 5 C in those 2 h, against
@@ -29,7 +33,7 @@ import numpy as np
 
 from agentarts.industries.steel.control import HMT_BAND, PRICES, fuel_cost, fuel_priced
 from agentarts.industries.steel.features import HORIZON, TREND_CLASSES, WINDOW, trend_class
-from agentarts.industries.steel.simulator import STATES, TAGS, Physics, Reading
+from agentarts.industries.steel.simulator import STATES, TAGS, Physics, Reading, Setpoints
 
 __all__ = [
     "ALARM_LIMITS",
@@ -44,6 +48,9 @@ WARMUP_H = 6.0
 Z_RISK = 1.96
 _P = Physics()
 COAL_C_PER_KG = _P.k_fuel_c_per_kg * _P.pci_replacement  # 1.53 C per kg/tHM
+BLAST_C_PER_C = _P.bt_kg_per_100c / 100 * _P.k_fuel_c_per_kg  # 0.216 C of HMT per C of blast
+STEAM_C_PER_G = _P.moisture_kg_per_g * _P.k_fuel_c_per_kg  # 1.08 C of HMT per g/Nm3 less
+COAL_AS_COKE = PRICES["pci_rate_kg_thm"] / PRICES["coke_rate_kg_thm"]  # priced kg per kg coal
 #: Fixed alarm limits on the tag signature of each state (what a plant's DCS alarm would use).
 ALARM_LIMITS: dict[str, tuple[str, str, float]] = {
     "chilled_hearth": ("hmt_c", "<", 1460.0),
@@ -66,6 +73,14 @@ def summarise(readings: Sequence[Reading], moves: int, approvals: int = 0) -> di
     q = float(dips.mean() - Z_RISK * dips.std()) if len(dips) > 2 else float("nan")
     excess_kg = (q - HMT_BAND[0]) / COAL_C_PER_KG  # coal burnt above the equal-risk margin
     true_hmt = np.array([r.true_hmt_c for r in rs])
+    usual = Setpoints()
+    blast = float(np.mean([r.blast_temp_c for r in rs]))
+    steam = float(np.mean([r.steam_g_nm3 for r in rs]))
+    trim_heat = BLAST_C_PER_C * (blast - usual.blast_temp_c) + STEAM_C_PER_G * (
+        usual.steam_g_nm3 - steam
+    )
+    trims_kg = trim_heat / COAL_C_PER_KG * COAL_AS_COKE  # priced kg/tHM coke-eq.
+    priced_eq = fuel_priced(coke, pci) - excess_kg * COAL_AS_COKE
     return {
         "fuel_rate_kg_thm": _r(coke + pci, 2),
         "coke_rate_kg_thm": _r(coke, 2),
@@ -73,17 +88,17 @@ def summarise(readings: Sequence[Reading], moves: int, approvals: int = 0) -> di
         "fuel_cost_usd_thm": _r(fuel_cost(coke, pci), 2),
         # coke and coal priced: kg/tHM of coke that would cost the same
         "fuel_priced_kg_thm": _r(fuel_priced(coke, pci), 2),
-        "fuel_priced_equal_risk_kg_thm": _r(
-            fuel_priced(coke, pci)
-            - excess_kg * PRICES["pci_rate_kg_thm"] / PRICES["coke_rate_kg_thm"],
-            2,
-        ),
+        "fuel_priced_equal_risk_kg_thm": _r(priced_eq, 2),
+        # hot blast and steam away from their usual values counted as the coal they replace
+        "trim_heat_c": _r(trim_heat, 2),
+        "fuel_priced_trims_kg_thm": _r(fuel_priced(coke, pci) + trims_kg, 2),
+        "fuel_priced_trims_equal_risk_kg_thm": _r(priced_eq + trims_kg, 2),
         "fuel_rate_equal_risk_kg_thm": _r(coke + pci - excess_kg, 2),
         "fuel_cost_equal_risk_usd_thm": _r(
             fuel_cost(coke, pci) - excess_kg * PRICES["pci_rate_kg_thm"], 2
         ),
-        "blast_temp_mean_c": _r(float(np.mean([r.blast_temp_c for r in rs])), 1),
-        "steam_mean_g_nm3": _r(float(np.mean([r.steam_g_nm3 for r in rs])), 2),
+        "blast_temp_mean_c": _r(blast, 1),
+        "steam_mean_g_nm3": _r(steam, 2),
         "dips": len(dips),
         "dip_mean_c": _r(dips.mean() if len(dips) else float("nan"), 2),
         "dip_std_c": _r(dips.std() if len(dips) else float("nan"), 2),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import pytest
 
 from agentarts.industries.steel.control import PIController, pci_ceiling
 from agentarts.industries.steel.scoring import abnormal_scores, flags, summarise
@@ -74,3 +77,23 @@ def test_pi_acts_on_new_dips_within_the_move_limit_and_the_flame_limit():
         sp = new
     assert moves and max(moves) <= 10.0
     assert sp.pci_rate_kg_thm < 230.0  # held under the ceiling, not at the clip
+
+
+def test_hot_blast_and_steam_are_counted_as_the_coal_they_replace():
+    usual = summarise([_reading(i) for i in range(100)], 0)
+    assert usual["trim_heat_c"] == 0.0
+    assert usual["fuel_priced_trims_kg_thm"] == usual["fuel_priced_kg_thm"]
+    trimmed = [  # +10.8 C and +3.24 C of heat; a dip every 2 h
+        replace(
+            _reading(i, hmt_c=1500.0 + i % 7, dip=i % 12 == 0), blast_temp_c=1250.0, steam_g_nm3=0.0
+        )
+        for i in range(100)
+    ]
+    s = summarise(trimmed, 0)
+    assert s["trim_heat_c"] == pytest.approx(0.216 * 50 + 1.08 * 3, abs=0.01)
+    coal = s["trim_heat_c"] / 1.53  # kg/tHM of coal that brings the same heat
+    extra = s["fuel_priced_trims_kg_thm"] - s["fuel_priced_kg_thm"]
+    assert extra == pytest.approx(coal * 0.16 / 0.30, abs=0.02)
+    assert s["fuel_priced_trims_equal_risk_kg_thm"] - s[
+        "fuel_priced_equal_risk_kg_thm"
+    ] == pytest.approx(extra, abs=0.02)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from dataclasses import replace
 from importlib import resources
 
 import numpy as np
@@ -107,6 +108,40 @@ def test_chilled_hearth_playbook_blanks_coke_when_cold_and_holds_coal(window):
     assert "coke_rate_kg_thm" not in mild.deltas or mild.forecast_now_c < 1480
     held = MPC().plan(tags, Setpoints(), thermal.what_if, 1, "chilled_hearth")
     assert held is not None and held.deltas == {}  # no proposal that changes nothing
+
+
+def test_playbook_is_not_held_back_by_thermal_moves(window):
+    """Thermal moves every 30 min in an abnormal state must not keep the playbook's first
+    move (hot blast up and steam off; the first blast cut) waiting for 90 min without a move."""
+    tags, thermal = window
+    mpc = MPC()
+    chilled = mpc.plan(
+        tags, Setpoints(), thermal.what_if, mpc.abnormal_wait_steps, "chilled_hearth"
+    )
+    assert chilled.deltas["blast_temp_c"] == 50.0 and chilled.deltas["steam_g_nm3"] == -3.0
+    cut = mpc.plan(tags, Setpoints(), thermal.what_if, mpc.abnormal_wait_steps, "hanging_slip")
+    assert cut.deltas == {"blast_volume_nm3_min": -350.0}
+    once = Setpoints(blast_volume_nm3_min=6650.0)  # a second cut waits for the normal wait
+    again = mpc.plan(tags, once, thermal.what_if, mpc.abnormal_wait_steps, "hanging_slip")
+    assert "blast_volume_nm3_min" not in again.deltas
+    later = mpc.plan(tags, once, thermal.what_if, mpc.wait_steps, "hanging_slip")
+    assert later.deltas == {"blast_volume_nm3_min": -350.0}
+
+
+def test_chilled_hearth_keeps_its_hot_blast(window):
+    """In a chilled hearth, thermal control may trim coal but not take back the hot blast
+    the playbook raised, nor put steam back."""
+    _, thermal = window
+    furnace = BlastFurnace(2)  # over-fuelled for 8 h: a hot hearth that asks for less heat
+    hot_sp = Setpoints(coke_rate_kg_thm=340.0, pci_rate_kg_thm=200.0)
+    tags = np.array([furnace.step(hot_sp).tags() for _ in range(8 * 6)][-36:], np.float32)
+    raised = replace(hot_sp, blast_temp_c=1250.0, steam_g_nm3=0.0)
+    tags[:, 10], tags[:, 13] = 1250.0, 0.0  # the playbook's hot blast and steam in the window
+    normal = MPC().plan(tags, raised, thermal.what_if, 99)
+    assert normal is not None and normal.deltas.get("blast_temp_c", 0.0) < 0
+    plan = MPC().plan(tags, raised, thermal.what_if, 3, "chilled_hearth")
+    assert plan.deltas, "a hot hearth: thermal control goes on (less coal)"
+    assert plan.deltas.get("blast_temp_c", 0.0) >= 0 and plan.deltas.get("steam_g_nm3", 0.0) <= 0
 
 
 def test_no_proposal_changes_nothing(window):
