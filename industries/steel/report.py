@@ -65,11 +65,11 @@ def print_summary(s: dict[str, Any], plot: Path | None = None) -> None:
         f"fixed alarm limit, {ab['false_alarms_per_day']} false alarms/day"
     )
     sv, run = s["savings_equal_risk"]["vs_pi"], s["savings_as_run"]["vs_pi"]
-    risk = (
-        "no more cold dips than the PI: the as-run saving is at no more risk"
-        if run["agent_cold_dips_no_more"]
-        else "MORE cold dips than the PI: only the corrected figures are at equal risk"
-    )
+    risk = {
+        True: "no more cold dips than the PI: the as-run saving is at no more risk",
+        False: "MORE cold dips than the PI: only the corrected figures are at equal risk",
+        None: "no dips to compare the risk on",
+    }[run["agent_cold_dips_no_more"]]
     out.print(
         f"Priced fuel (coke + coal, kg/tHM coke-eq.) saved vs the tuned PI: "
         f"{fmt(run['priced_kg_thm'])} as run ({risk}); {fmt(sv['priced_kg_thm'])} at equal "
