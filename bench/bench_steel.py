@@ -1,14 +1,21 @@
 """Steel pack (issue 13): five 72 h closed loops on fresh seeds, the agent (MPC) against the
 operator rule and a tuned PI, scored on what a plant measures (scoring.py, docs/steel.md).
 
-Seeds 41-45 were used by nothing else: not training (1000+, 3000+), validation (2000+),
-calibration and tuning (500-511), model cards (9000-9009) nor tests (9300+). The detector is
-also scored on 20 held-out operated campaigns (9100-9119), where events are frequent enough to
-give a lead time. Aims are at equal risk by calibration (2.5 % cold dips on seeds 500-511).
-Targets: priced fuel (coke + coal, in kg/tHM of coke-equivalent money) >= 1.5 kg/tHM below the
-tuned PI with cold dips and moves per day no worse; HMT MAE <= 0.8x last-hour persistence on
-dips; trend beats always-"stable" where HMT moves; median detection lead >= 30 min before the
-fixed alarm limit with <= 1 false alarm per day; a 72 h demo in under 60 s.
+Seeds are used by nothing else: not training (1000+, 3000+), validation (2000+), calibration
+and tuning (500-547), model cards (9000-9009) nor tests (9300+). The detector is also scored on
+20 held-out operated campaigns, where events are frequent enough to give a lead time. Fresh
+sets: `python -c "import bench.bench_steel as b; b.SEEDS=(81, 82, 83, 84, 85);
+b.DETECTOR_SEEDS=range(9500, 9520); b.run()"`.
+
+Risk is counted on the dips: the PI's and the rule's aims put 2.5 % of their dips below
+1,490 C on the calibration seeds; the agent's aim was chosen there for about a quarter of the
+PI's cold dips. Where the agent's cold dips are no more than the PI's, its as-run saving is at
+no more risk; every run is also corrected to equal risk (its dips' mean - 1.96 std put at
+1,490 C, as coal). Targets: priced fuel (coke + coal, kg/tHM of coke-equivalent money) >= 1.5
+kg/tHM below the tuned PI at equal risk, with cold dips and moves per day no worse; HMT MAE <=
+0.8x last-hour persistence on dips; trend beats always-"stable" where HMT moves; median
+detection lead >= 30 min before the fixed alarm limit with <= 1 false alarm per day; a 72 h
+demo in under 60 s.
 """
 
 from __future__ import annotations
@@ -46,9 +53,10 @@ def _detector() -> dict[str, Any]:
 
 
 def run(hours: float = 72.0) -> dict[str, Any]:
+    from agentarts.industries.steel.control import HMT_BAND
     from agentarts.industries.steel.demo import simulate
     from agentarts.industries.steel.loop import Thermal
-    from agentarts.industries.steel.scoring import forecast_scores
+    from agentarts.industries.steel.scoring import WARMUP_H, forecast_scores
 
     rows, traces = [], []
     for seed in SEEDS:
@@ -70,6 +78,8 @@ def run(hours: float = 72.0) -> dict[str, Any]:
     keys = (
         "fuel_priced_kg_thm",
         "fuel_priced_equal_risk_kg_thm",
+        "fuel_priced_trims_kg_thm",
+        "fuel_priced_trims_equal_risk_kg_thm",
         "fuel_rate_kg_thm",
         "fuel_rate_equal_risk_kg_thm",
         "fuel_cost_equal_risk_usd_thm",
@@ -99,10 +109,22 @@ def run(hours: float = 72.0) -> dict[str, Any]:
     saving = pi["fuel_priced_kg_thm"] - a["fuel_priced_kg_thm"]
     saving_rule = rule["fuel_priced_kg_thm"] - a["fuel_priced_kg_thm"]
     corrected = pi["fuel_priced_equal_risk_kg_thm"] - a["fuel_priced_equal_risk_kg_thm"]
+    trims = pi["fuel_priced_trims_equal_risk_kg_thm"] - a["fuel_priced_trims_equal_risk_kg_thm"]
+    trims_run = pi["fuel_priced_trims_kg_thm"] - a["fuel_priced_trims_kg_thm"]
+    scored = {
+        name: [r.hmt_c for t in traces for r in t[name].readings if r.dip and r.time_h > WARMUP_H]
+        for name in ("agent", "pi", "rule")
+    }
+    cold_dips = {name: sum(d < HMT_BAND[0] for d in v) for name, v in scored.items()}
+    dips = {name: len(v) for name, v in scored.items()}
+    cold_pct = {name: 100 * cold_dips[name] / max(dips[name], 1) for name in dips}
+    safer = cold_pct["agent"] <= cold_pct["pi"]
     mass = pi["fuel_rate_kg_thm"] - a["fuel_rate_kg_thm"]
     cost = pi["fuel_cost_equal_risk_usd_thm"] - a["fuel_cost_equal_risk_usd_thm"]
     out["saving_vs_pi_kg_thm"], out["saving_vs_rule_kg_thm"] = saving, saving_rule
     out["saving_vs_pi_equal_risk_kg_thm"] = corrected
+    out["saving_vs_pi_trims_equal_risk_kg_thm"] = trims
+    out["cold_dips"], out["dips"] = cold_dips, dips
     ratio = forecast["hmt_mae_c"] / forecast["persistence_hmt_mae_c"]
     lead = detector["median_lead_min"]
 
@@ -120,9 +142,10 @@ def run(hours: float = 72.0) -> dict[str, Any]:
                 f"{saving:+.2f} kg/tHM vs PI as run (per seed "
                 f"{', '.join(f'{v:+.1f}' for v in per_seed)}), {saving_rule:+.2f} vs rule; "
                 + (
-                    "at equal risk only if its cold dips are no worse"
-                    if a["cold_dips_pct"] > pi["cold_dips_pct"]
-                    else f"target >= 1.5 vs PI: {met(saving >= 1.5)}"
+                    f"fewer or as many cold dips as the PI: at no more risk; >= 1.5: "
+                    f"{met(saving >= 1.5)}"
+                    if safer
+                    else "MORE cold dips than the PI: not at equal risk"
                 ),
             ),
             (
@@ -130,6 +153,12 @@ def run(hours: float = 72.0) -> dict[str, Any]:
                 f"{corrected:+.2f} kg/tHM",
                 "each run's q = mean - 1.96 std of its dips put at 1,490 C (coal sensitivity); "
                 f"target >= 1.5: {met(corrected >= 1.5)}",
+            ),
+            (
+                "  same, hot blast + steam counted as coal",
+                f"{trims:+.2f} kg/tHM",
+                f"as run {trims_run:+.2f}; the heat of each run's mean hot blast and steam "
+                "away from 1,200 C / 3 g/Nm3, as coal (not a target; docs/steel.md)",
             ),
             ("  coke + coal by mass, saved vs PI", f"{mass:+.2f} kg/tHM", "not priced"),
             (
@@ -140,8 +169,8 @@ def run(hours: float = 72.0) -> dict[str, Any]:
             (
                 "hot blast / steam, agent | PI",
                 f"{a['blast_temp_mean_c']:.0f} C / {a['steam_mean_g_nm3']:.1f}",
-                f"{pi['blast_temp_mean_c']:.0f} C / {pi['steam_mean_g_nm3']:.1f} g/Nm3 (not priced:"
-                " trims pulled back to their usual values)",
+                f"{pi['blast_temp_mean_c']:.0f} C / {pi['steam_mean_g_nm3']:.1f} g/Nm3 (not fuel; "
+                "counted as coal in the row above)",
             ),
             ("fuel cost, agent vs PI", f"{cost:+.2f} USD/tHM", "saved, corrected to equal q"),
             (
@@ -151,9 +180,10 @@ def run(hours: float = 72.0) -> dict[str, Any]:
             ),
             (
                 "cold dips (< 1,490 C), agent / PI / rule",
-                f"{a['cold_dips_pct']:.1f} / {pi['cold_dips_pct']:.1f} / "
-                f"{rule['cold_dips_pct']:.1f} %",
-                f"no worse than PI: {met(a['cold_dips_pct'] <= pi['cold_dips_pct'])}",
+                f"{cold_pct['agent']:.1f} / {cold_pct['pi']:.1f} / {cold_pct['rule']:.1f} %",
+                f"{cold_dips['agent']} / {cold_dips['pi']} / {cold_dips['rule']} of "
+                f"{dips['agent']} / {dips['pi']} / {dips['rule']} dips; no worse than PI: "
+                f"{met(safer)}",
             ),
             (
                 "moves per day, agent / PI / rule",
@@ -190,7 +220,7 @@ def run(hours: float = 72.0) -> dict[str, Any]:
                 "detected (events after the 6 h warm-up, all three runs)",
             ),
             (
-                "72 h demo (three loops, agent with approvals)",
+                f"{hours:g} h demo (three loops, agent with approvals)",
                 f"{out['demo_s']:.1f} s",
                 f"target < 60 s: {met(out['demo_s'] < 60)}",
             ),
