@@ -21,8 +21,11 @@ shift manager: *hanging/slip*: a blast cut (5 %, at most two), and no fuel or ho
 while it lasts; *channelling*: a blast cut, coal at most +5 kg/tHM a move; *chilled hearth*: hot
 blast up (at most +50 C) and steam off, a coke blank (+20 kg/tHM) once the 2 h forecast is
 below 1,480 C, coal at most +5 kg/tHM a move (a cold raceway burns coal poorly: never pushed
-to the guard). Between playbook moves the thermal control goes on within those limits, at
-most every 30 min; 2 h after the last abnormal sample the blast is restored in steps.
+to the guard); the raised hot blast is kept while the state lasts. The playbook's first move
+is due at once (30 min after the last move), a second blast cut after 90 min. Between playbook
+moves the thermal control goes on within those limits, at most every 30 min, aiming
+``abnormal_aim_offset_c`` hotter; 2 h after the last abnormal sample the blast is restored in
+steps. Aim, margin and offset: ``calibration.tune_agent`` (docs/steel.md).
 """
 
 from __future__ import annotations
