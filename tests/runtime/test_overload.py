@@ -13,6 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
+from agentarts.runtime.batching.admission import Admission
 from agentarts.runtime.local import LocalRuntime
 from agentarts.runtime.testing import make_mlp, serve_in_thread, write_model
 
@@ -42,20 +43,26 @@ def held(repo):
     rt.close(drain=False)
 
 
+def _fill(rt, host: str, port: str) -> list[http.client.HTTPConnection]:
+    """Two requests taking the held model's two slots: one running, one queued."""
+    blocked = []
+    for _ in range(2):
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        conn.request("POST", "/v2/models/held/infer", body=SMALL)
+        blocked.append(conn)
+    lm = rt.load("held")
+    deadline = time.monotonic() + 10
+    while lm.last_async is None or lm.last_async.queue_depth < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    return blocked
+
+
 def test_refusal_comes_before_the_body_is_read(held):
     rt, release = held
-    with serve_in_thread(rt) as (url, _):
+    with serve_in_thread(rt, admission=Admission(max_waiting=0)) as (url, _):
         host, port = url.split(":")
-        blocked = []
-        for _ in range(2):  # fill the model's slots: one running, one queued
-            conn = http.client.HTTPConnection(host, int(port), timeout=30)
-            conn.request("POST", "/v2/models/held/infer", body=SMALL)
-            blocked.append(conn)
-        lm = rt.load("held")
-        deadline = time.monotonic() + 10
-        while lm.last_async is None or lm.last_async.queue_depth < 1:
-            assert time.monotonic() < deadline
-            time.sleep(0.005)
+        blocked = _fill(rt, host, port)
         # headers announcing a 1 MB body, and no body at all: refused at once
         with socket.create_connection((host, int(port)), timeout=5) as s:
             t0 = time.perf_counter()
@@ -73,6 +80,44 @@ def test_refusal_comes_before_the_body_is_read(held):
             assert conn.getresponse().status == 200
         stats = rt.load("held").batcher.stats
         assert stats.request_failure >= 1 and stats.request_success == 2
+
+
+def test_a_request_beyond_the_limit_waits_in_line_then_is_served(held):
+    rt, release = held
+    admission = Admission()
+    with serve_in_thread(rt, admission=admission) as (url, _):
+        host, port = url.split(":")
+        blocked = _fill(rt, host, port)
+        third = http.client.HTTPConnection(host, int(port), timeout=30)
+        third.request("POST", "/v2/models/held/infer", body=SMALL)
+        deadline = time.monotonic() + 10
+        while not any(line.waiting for line in admission.lines.values()):
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        assert rt.load("held").last_async.queue_depth == 1  # it waits unread, not queued
+        release.set()
+        for conn in [*blocked, third]:
+            assert conn.getresponse().status == 200
+        assert admission.waited == 1 and admission.refused == 0
+        assert admission.in_flight == {id(rt.load("held")): 0}
+        assert admission.bytes_in_flight == 0
+
+
+def test_a_request_that_could_not_be_served_in_time_is_refused_with_retry_after(held):
+    rt, release = held
+    admission = Admission()
+    with serve_in_thread(rt, admission=admission) as (url, _):
+        host, port = url.split(":")
+        blocked = _fill(rt, host, port)
+        line = admission.lines[id(rt.load("held"))]
+        line.interval_s = 4.0  # as measured under load: 3 ahead x 4 s > the 10 s timeout
+        reply = httpx.post(f"http://{url}/v2/models/held/infer", content=SMALL, timeout=10)
+        assert reply.status_code == 429
+        assert reply.headers["retry-after"] == "12"
+        assert "in flight and waiting" in reply.json()["error"]
+        release.set()
+        for conn in blocked:
+            assert conn.getresponse().status == 200
 
 
 @pytest.mark.slow

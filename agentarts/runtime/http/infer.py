@@ -6,9 +6,10 @@ runtime's own work on a small model (measured: ~0.4 ms of dependency solving per
 cProfile). So this middleware answers infer requests itself, in this order:
 
 1. the model is looked up from the path (loaded on first use, on a thread);
-2. admission (``batching.admission``): 429 with Retry-After when the model has its limit in
-   flight or the bytes in flight would exceed theirs, from ``Content-Length`` alone, before a
-   byte of the body is read; then Content-Type (415) and the size limit (413);
+2. admission (``batching.admission``), from ``Content-Length`` alone, before a byte of the
+   body is read: at once when the model has a free slot, else after waiting unread in line, or
+   429 with Retry-After when it could not be served within the model's timeout; then
+   Content-Type (415) and the size limit (413);
 3. the body is read, inflated (gzip/deflate) and decoded (JSON or binary tensors; JSON over
    ``OFFLOAD_BYTES`` in a helper process: ``offload.DecodePool``);
 4. ``LocalRuntime.ainfer`` (the per-model asyncio batcher), then the answer is encoded.
@@ -173,7 +174,10 @@ class InferEndpoint:
         headers = {k: v for k, v in scope["headers"]}
         declared_text = headers.get(b"content-length", b"")
         declared = int(declared_text) if declared_text.isdigit() else 0
-        self.admission.admit(lm, min(declared, self.max_body_bytes))  # before the body
+        size = min(declared, self.max_body_bytes)
+        admission = self.admission
+        if not admission.try_admit(lm, size):  # before the body: wait unread, or 429
+            await admission.wait_admit(lm, size)
         try:
             try:
                 check_content_type(headers.get(b"content-type", b"").decode("latin-1"))
@@ -194,7 +198,7 @@ class InferEndpoint:
                 timeout_s=request.timeout_s,
             )
         finally:
-            self.admission.release(lm, min(declared, self.max_body_bytes))
+            admission.release(lm, size)
         return encode_response(result, request)
 
     async def _read_body(self, receive: Any) -> bytes:
