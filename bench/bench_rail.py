@@ -1,7 +1,8 @@
 """Rail pack (issue 11): a shift of generated trains on fresh seeds, triage through the runtime.
 
-Seeds 51-55 (trains 5100-5504) were used by neither training (frames 100000+), validation
-(200000+), the cards' test frames (300000+) nor any tuning. Targets: catalogue >= 350 fault
+Seeds 71-75 (trains 7100-7504) were used by neither training (frames 100000+), validation
+(200000+), the cards' test frames (300000+) nor any tuning (seeds 51-55 gave the figures of the
+previous session's report). Targets: catalogue >= 350 fault
 types, critical recall 1.0, recall >= 0.99, false alarms <= 5 per train, unseen-mode faults
 flagged >= 0.9, triage >= 500 crops/s through the runtime, a 40-car train end to end < 60 s.
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from bench._common import table
 
-SEEDS = (51, 52, 53, 54, 55)
+SEEDS = (71, 72, 73, 74, 75)
 TRAINS = 5
 
 
