@@ -7,8 +7,8 @@ so a file can start another forecast, and 2-D ``lat``/``lon`` auxiliary coordina
 
 To retrain on your own model's output (``agentarts train weather --data FILE.nc``) give either
 ``psi`` (time, layer=2, y=32, x=32) or both ``z500`` and ``t850`` anomalies (time, y=32, x=32),
-at a regular time step that divides one day, 8 days or more, on a doubly periodic 500 km
-grid.
+at a regular time step of 24, 12, 6 or 3 h (or one that divides 3 h), 8 days or more, on a
+doubly periodic 500 km grid.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from agentarts.errors import InvalidInputError
+
+_STEPS_OK = {1, 2, 4, 8} | {8 * k for k in range(2, 97)}  # frames a day the training takes
 
 __all__ = ["read_state", "read_training_netcdf", "write_forecast"]
 
@@ -209,8 +211,12 @@ def read_training_netcdf(path: Path) -> tuple[list[np.ndarray], float]:
     if len(set(steps.tolist())) != 1 or steps[0] <= 0:
         raise InvalidInputError(f"{path}: times must be regularly spaced and increasing")
     every = steps[0] / 86400.0
-    if every > 1 or abs(1 / every - round(1 / every)) > 1e-6:
-        raise InvalidInputError(f"{path}: the time step ({every:g} days) must divide one day")
+    per_day = 1 / every
+    if every > 1 or abs(per_day - round(per_day)) > 1e-6 or round(per_day) not in _STEPS_OK:
+        raise InvalidInputError(
+            f"{path}: the time step ({every * 24:g} h) must be 24, 12, 6 or 3 h or divide 3 h "
+            "(the emulator steps 3 h)"
+        )
     if (len(states) - 1) * every < 8:
         raise InvalidInputError(f"{path}: needs at least 8 days of data to learn from")
     return [states.astype(np.float32)], float(every)

@@ -1,253 +1,237 @@
-"""The emulator network (torch, for training) and its node-by-node ONNX export.
+"""The emulator network (torch, for training): a learned 6-hour stepper with the structure of
+the QG equations, chained 4 times per 24 h forecast step.
 
-One step maps the forecast-grid state psi (batch, 2, 32, 32) in m2/s to the state 24 h later,
-as a linear part plus a learned nonlinear correction:
+QG dynamics are the advection of potential vorticity (PV) by the flow it induces, a quadratic
+nonlinearity, plus linear terms (mean-flow advection, Rossby waves, drag). The network keeps
+that structure and learns its coefficients from the coarsened truth:
 
-* the linear part is a linear inverse model (LIM; Penland & Sardeshmukh 1995, J. Climate 8):
-  per Fourier mode, the 2x2 complex matrix G(k, l) = C(1 day) C(0)^-1 fitted in closed form on
-  the training data; it carries mean-flow advection, Rossby waves and linear growth and decay.
-  In ONNX it is a 2-D DFT written as MatMuls with the DFT matrices (no FFT operator needed);
-* the correction is a small U-Net on the periodic grid (every convolution pads circularly),
-  reading the state and its LIM forecast, with its last layer started at zero, so training
-  starts from the LIM's skill and only has to learn the nonlinear rest::
+* state: the spectrum X of the two layer streamfunctions (batch, 2, 32, 32) on the doubly
+  periodic grid (so every operation is translation-equivariant, no padding issue);
+* linear part: a 2 x 2 complex matrix per Fourier mode, E(k, l), propagating X over the step
+  (an integrating factor: the stiff, fast linear waves are exact for any step length);
+* nonlinear part N(X): 12 spectral fields of the state (psi, u, v, q, dq/dx, dq/dy per layer)
+  on the grid, a 3 x 3 circular convolution to 2m channels, the products of pairs of them
+  (m multiplicative interactions: ``u dq/dx + v dq/dy`` is four of them), a 1 x 1
+  convolution to 2 PV-tendency channels, then a per-mode 2 x 2 complex matrix S(k, l) that
+  maps the PV tendency to a streamfunction increment (the PV inversion, learned);
+* time stepping: 3-hour substeps, third-order Adams-Bashforth in the integrating-factor
+  (Lawson) form, started with Euler and AB2 like the numerical model (so each 24 h call
+  starts afresh)::
 
-    [x, lim(x)] / scale -> SpaceToDepth(2) -> 16x16x16 -> conv(c) -> conv(c)  --- skip --+
-              -> conv stride 2 -> 8x8x2c -> conv(2c) x depth8                           |
-              -> conv(4c) -> DepthToSpace(2) -> 16x16xc -> concat(skip) -> conv(c) <----+
-              -> conv1x1(8) -> DepthToSpace(2) -> 32x32x2 = increment
-    out = lim(x) + increment * step_scale
+      X' = E (X + (23 N(X) - 16 E N(X-1) + 5 E^2 N(X-2)) / 12)
 
-Activations are SiLU (x * sigmoid(x)). The ONNX graph uses only MatMul, Unsqueeze, ReduceSum,
-Slice, Concat, Conv, Sigmoid, Mul, Add, Sub, SpaceToDepth and DepthToSpace (opset 17), so it
-runs on onnxruntime and converts for Ascend (ATC) without custom operators; it is written
-from the trained weights directly, so it does not depend on an exporter version.
+Initialisation: E = exp(L dt) of the QG linear operator times pyqg's filter for the step, S =
+the QG PV inversion times the step, the first four product pairs = the Jacobian J(psi, q) and
+the other m - 4 pairs' outputs zero. So before training the network is a coarse (6 h step)
+QG solver without any closure; training on the coarsened 128 x 128 truth learns what the 32 x
+32 grid cannot resolve (the eddy-PV fluxes of the unresolved scales, the time-truncation and
+filtering errors) and corrects E and S mode by mode (``dE``, ``dS``: start at zero). This is
+the "learned discretisation" idea (Bar-Sinai et al. 2019, PNAS 116; Kochkov et al. 2021, PNAS
+118) with a spectral layer as in Fourier neural operators (Li et al. 2021, ICLR).
+
+E and S are made Hermitian-symmetric (E(-k) = conj E(k)) so a real state stays real. The ONNX
+graph (``onnx_export``) writes the DFTs as MatMuls with the DFT matrices (no FFT operator).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["build_net", "export_onnx"]
+from agentarts.industries.weather.qg import QGParams
+
+__all__ = ["CHANNELS", "STEP_HOURS", "SUBSTEPS", "build_net", "physics_operators"]
+
+#: substeps per 24 h forecast step (3 h: 4 h and 6 h steps are unstable before training)
+SUBSTEPS = 8
+STEP_HOURS = 24 / SUBSTEPS
+HYPER_HOURS = 1.5
+#: the spectral fields the nonlinear part sees (per layer)
+CHANNELS = ("psi1", "psi2", "u1", "v1", "u2", "v2", "q1", "q2", "q1x", "q1y", "q2x", "q2y")
+#: the fields the convolution reads (indices into CHANNELS): psi1, psi2, q1, q2
+INPUTS = (0, 1, 6, 7)
 
 
-def build_net(channels: int = 24, depth8: int = 3) -> Any:
-    """The torch module (imports torch)."""
+def physics_operators(n: int = 32, params: QGParams | None = None) -> dict[str, np.ndarray]:
+    """The QG operators on the n x n grid (full 2-D spectrum, numpy's fft2 ordering).
+
+    Returns ``deriv`` (12, 2, n, n) complex (channel c = sum_j deriv[c, j] X_j), ``e0`` and
+    ``s0`` (2, 2, n, n) complex (the linear propagator over one substep with the filter, and
+    the PV inversion times the substep), and ``filter`` (n, n)."""
+    from scipy.linalg import expm
+
+    p = (params or QGParams()).at(n)
+    dx = p.dx
+    k = 2 * np.pi * np.fft.fftfreq(n, d=dx)[np.newaxis, :] * np.ones((n, 1))
+    l_ = 2 * np.pi * np.fft.fftfreq(n, d=dx)[:, np.newaxis] * np.ones((1, n))
+    nyq = np.abs(np.fft.fftfreq(n)) == 0.5
+    ik = np.where(nyq[np.newaxis, :], 0, 1j * k)  # odd derivatives drop the Nyquist wave
+    il = np.where(nyq[:, np.newaxis], 0, 1j * l_)
+    k2 = k**2 + l_**2
+    f1 = 1.0 / (p.rd_m**2 * (1.0 + p.delta))
+    f2 = p.delta * f1
+    one = np.ones((n, n))
+    lq = np.array([[-k2 - f1, f1 * one], [f2 * one, -k2 - f2]])  # q = lq psi
+    deriv = np.zeros((12, 2, n, n), complex)
+    for j in range(2):
+        deriv[j, j] = 1.0
+        deriv[2 + 2 * j, j] = -il  # u = -dpsi/dy
+        deriv[3 + 2 * j, j] = ik  # v = dpsi/dx
+    deriv[6:8] = lq
+    deriv[8] = ik * lq[0]
+    deriv[9] = il * lq[0]
+    deriv[10] = ik * lq[1]
+    deriv[11] = il * lq[1]
+    shear = p.u1 - p.u2
+    qy = (p.beta + f1 * shear, p.beta - f2 * shear)
+    dt = STEP_HOURS * 3600.0
+    wvx = np.sqrt(k2) * dx
+    cut = 0.65 * np.pi
+    filt = np.where(wvx <= cut, 1.0, np.exp(-23.6 * (wvx - cut) ** 4))
+    per_step = filt ** (dt / p.step_seconds())  # the numerical model's filter over the substep
+    # scale-selective hyperviscosity, e-folding time HYPER_HOURS at the grid scale: keeps the
+    # explicit 3 h step stable in strong jets (the learned dE may relax it)
+    per_step = per_step * np.exp(-(dt / (HYPER_HOURS * 3600.0)) * (np.sqrt(k2) * dx / np.pi) ** 8)
+    e0 = np.zeros((2, 2, n, n), complex)
+    s0 = np.zeros((2, 2, n, n), complex)
+    for a in range(n):
+        for b in range(n):
+            if k2[a, b] == 0:
+                continue
+            lqm = lq[:, :, a, b]
+            inv = np.linalg.inv(lqm)
+            mq = -1j * k[a, b] * np.diag([p.u1, p.u2]) @ lqm - 1j * k[a, b] * np.diag(qy)
+            mq[1, 1] += p.rek * k2[a, b]
+            e0[:, :, a, b] = expm(inv @ mq * dt) * per_step[a, b]
+            s0[:, :, a, b] = inv * dt * np.sqrt(per_step[a, b])
+    psi_q = np.zeros((4, 2, n, n), complex)  # (psi1, psi2, q1, q2) from psi
+    psi_q[0, 0] = psi_q[1, 1] = 1.0
+    psi_q[2:] = lq
+    return {"deriv": deriv, "psi_q": psi_q, "e0": e0, "s0": s0, "filter": filt}
+
+
+def hermitian(a: Any) -> Any:
+    """(a(k) + conj a(-k)) / 2 over the last two axes (torch complex tensor)."""
+    import torch
+
+    flipped = torch.roll(torch.flip(a, dims=(-2, -1)), shifts=(1, 1), dims=(-2, -1))
+    return 0.5 * (a + flipped.conj())
+
+
+def fd_kernels(dx: float) -> tuple[np.ndarray, np.ndarray]:
+    """Fourth-order centred first-derivative stencils d/dy, d/dx (5 x 5, cross-correlation
+    orientation: rows are y)."""
+    c = np.array([1.0, -8.0, 0.0, 8.0, -1.0]) / (12.0 * dx)
+    ky, kx = np.zeros((5, 5)), np.zeros((5, 5))
+    ky[:, 2] = c
+    kx[2, :] = c
+    return ky, kx
+
+
+def build_net(n: int = 32, pairs: int = 8, d_scale: np.ndarray | None = None) -> Any:
+    """The torch module (imports torch). ``d_scale`` (12,): the spread of each field of
+    ``CHANNELS`` on the training data (the network works with the fields divided by it)."""
     import torch
     from torch import nn
 
-    def circular(x: Any, pad: int) -> Any:
-        if pad == 0:
-            return x
-        x = torch.cat([x[..., -pad:, :], x, x[..., :pad, :]], dim=-2)
-        return torch.cat([x[..., -pad:], x, x[..., :pad]], dim=-1)
+    ops = physics_operators(n)
+    scale = np.ones(12) if d_scale is None else np.asarray(d_scale, float)
+    dy_k, dx_k = fd_kernels(QGParams().at(n).dx)
 
-    def s2d(x: Any) -> Any:  # ONNX SpaceToDepth channel order: (bh * 2 + bw) * C + c
-        n, c, h, w = x.shape
-        x = x.reshape(n, c, h // 2, 2, w // 2, 2).permute(0, 3, 5, 1, 2, 4)
-        return x.reshape(n, c * 4, h // 2, w // 2)
-
-    def d2s(x: Any) -> Any:  # ONNX DepthToSpace, mode DCR
-        n, c, h, w = x.shape
-        x = x.reshape(n, 2, 2, c // 4, h, w).permute(0, 3, 4, 1, 5, 2)
-        return x.reshape(n, c // 4, h * 2, w * 2)
-
-    class Conv(nn.Module):
-        def __init__(self, cin: int, cout: int, k: int = 3, stride: int = 1, act: bool = True):
-            super().__init__()
-            self.conv = nn.Conv2d(cin, cout, k, stride=stride)
-            self.pad = k // 2 if stride == 1 else 0  # k=2, stride 2: no overlap, no pad
-            self.stride = stride
-            self.act = act
-
-        def forward(self, x: Any) -> Any:
-            x = circular(x, self.pad)
-            y = self.conv(x)
-            return y * torch.sigmoid(y) if self.act else y
+    def mode_mul(m: Any, x: Any) -> Any:
+        return torch.einsum("ijkl,bjkl->bikl", m, x)
 
     class Net(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            c = channels
-            self.register_buffer("scale", torch.ones(1, 2, 1, 1))
-            self.register_buffer("step_scale", torch.ones(1, 2, 1, 1))
-            self.register_buffer("g_re", torch.zeros(2, 2, 32, 32))
-            self.register_buffer("g_im", torch.zeros(2, 2, 32, 32))
-            with torch.no_grad():  # identity until fitted
-                self.g_re[0, 0] = 1.0
-                self.g_re[1, 1] = 1.0
-            self.enc = nn.ModuleList([Conv(16, c), Conv(c, c)])
-            self.down = Conv(c, 2 * c, k=2, stride=2)
-            self.mid = nn.ModuleList([Conv(2 * c, 2 * c) for _ in range(depth8)])
-            self.up = Conv(2 * c, 4 * c)
-            self.dec = Conv(2 * c, c)
-            self.head = Conv(c, 8, k=1, act=False)
-            nn.init.zeros_(self.head.conv.weight)
-            nn.init.zeros_(self.head.conv.bias)
+            self.pairs = pairs
+            self.register_buffer("psi_q", torch.from_numpy(ops["psi_q"].astype(np.complex64)))
+            self.register_buffer("e0", torch.from_numpy(ops["e0"].astype(np.complex64)))
+            self.register_buffer("s0", torch.from_numpy(ops["s0"].astype(np.complex64)))
+            in_scale = scale[list(INPUTS)].astype(np.float32)
+            self.register_buffer("in_scale", torch.from_numpy(in_scale))
+            self.d_e = nn.Parameter(torch.zeros(2, 2, 2, n, n))  # re/im corrections of E
+            self.d_s = nn.Parameter(torch.zeros(2, 2, 2, n, n))  # S = s0 (I + dS)
+            self.conv = nn.Conv2d(4, 2 * pairs, 5)
+            self.out = nn.Conv2d(pairs, 2, 1, bias=False)
+            # r_scale: PV-tendency units of the output channels (u1 q1x, u2 q2x)
+            r_scale = np.array([scale[2] * scale[8], scale[4] * scale[10]], np.float32)
+            self.register_buffer("r_scale", torch.from_numpy(r_scale).reshape(1, 2, 1, 1))
+            with torch.no_grad():
+                w = self.conv.weight
+                for idx in (*range(4), *range(pairs, pairs + 4)):
+                    w[idx].zero_()
+                    self.conv.bias[idx].zero_()
+                # pairs 0-3: (u1, q1x), (v1, q1y), (u2, q2x), (v2, q2y); u = -dpsi/dy
+                for i, (src_a, kern_a, sign, a, src_b, kern_b, b) in enumerate(
+                    (
+                        (0, dy_k, -1.0, 2, 2, dx_k, 8),
+                        (0, dx_k, 1.0, 3, 2, dy_k, 9),
+                        (1, dy_k, -1.0, 4, 3, dx_k, 10),
+                        (1, dx_k, 1.0, 5, 3, dy_k, 11),
+                    )
+                ):
+                    wa = sign * kern_a * in_scale[src_a] / scale[a]
+                    w[i, src_a] = torch.from_numpy(wa.astype(np.float32))
+                    wb = kern_b * in_scale[src_b] / scale[b]
+                    w[pairs + i, src_b] = torch.from_numpy(wb.astype(np.float32))
+                o = self.out.weight
+                o.zero_()
+                o[0, 0, 0, 0] = -1.0
+                o[0, 1, 0, 0] = -scale[3] * scale[9] / r_scale[0]
+                o[1, 2, 0, 0] = -1.0
+                o[1, 3, 0, 0] = -scale[5] * scale[11] / r_scale[1]
 
-        def lim(self, x: Any) -> Any:
-            spec = torch.fft.fft2(x)
-            g = torch.complex(self.g_re, self.g_im)
-            return torch.fft.ifft2((g * spec.unsqueeze(1)).sum(2)).real
+        def operators(self) -> tuple[Any, Any]:
+            """E and S (2, 2, n, n) complex, Hermitian-symmetric."""
+            e = self.e0 + torch.complex(self.d_e[0], self.d_e[1])
+            eye = torch.eye(2, dtype=torch.complex64).reshape(2, 2, 1, 1)
+            ds = eye + torch.complex(self.d_s[0], self.d_s[1])
+            s = torch.einsum("ijkl,jmkl->imkl", self.s0, ds)
+            return hermitian(e), hermitian(s)
+
+        def nonlinear(self, x_hat: Any, s: Any) -> Any:
+            grid = torch.fft.ifft2(mode_mul(self.psi_q, x_hat)).real
+            grid = grid / self.in_scale.reshape(1, 4, 1, 1)
+            grid = torch.cat([grid[..., -2:, :], grid, grid[..., :2, :]], dim=-2)
+            grid = torch.cat([grid[..., -2:], grid, grid[..., :2]], dim=-1)
+            feats = self.conv(grid)
+            prod = feats[:, : self.pairs] * feats[:, self.pairs :]
+            return mode_mul(s, torch.fft.fft2(self.out(prod) * self.r_scale))
+
+        def rollout(self, x: Any, substeps: int) -> list[Any]:
+            """Grid states after each of ``substeps`` substeps (Lawson-AB3, from rest)."""
+            e, s = self.operators()
+            x_hat = torch.fft.fft2(x.to(torch.complex64))
+            h1 = h2 = None  # E N(n-1), E^2 N(n-2): the propagated tendency history
+            out = []
+            for _ in range(substeps):
+                nl = self.nonlinear(x_hat, s)
+                if h1 is None:
+                    y = x_hat + nl
+                elif h2 is None:
+                    y = x_hat + 1.5 * nl - 0.5 * h1
+                else:
+                    y = x_hat + (23.0 * nl - 16.0 * h1 + 5.0 * h2) / 12.0
+                h2 = None if h1 is None else mode_mul(e, h1)
+                h1 = mode_mul(e, nl)
+                x_hat = mode_mul(e, y)
+                out.append(torch.fft.ifft2(x_hat).real)
+            return out
 
         def forward(self, x: Any) -> Any:
-            linear = self.lim(x)
-            h = s2d(torch.cat([x, linear], dim=1) / self.scale.repeat(1, 2, 1, 1))
-            for layer in self.enc:
-                h = layer(h)
-            skip = h
-            h = self.down(h)
-            for layer in self.mid:
-                h = layer(h)
-            h = d2s(self.up(h))
-            h = self.dec(torch.cat([h, skip], dim=1))
-            return linear + d2s(self.head(h)) * self.step_scale
+            """The state 24 h (``SUBSTEPS`` substeps) after ``x``."""
+            return self.rollout(x, SUBSTEPS)[-1]
 
     return Net()
 
 
-class _Graph:
-    """Accumulates ONNX nodes and initializers."""
-
-    def __init__(self) -> None:
-        from onnx import helper, numpy_helper
-
-        self.helper, self.numpy_helper = helper, numpy_helper
-        self.nodes: list[Any] = []
-        self.inits: list[Any] = []
-        self.count = 0
-
-    def name(self, prefix: str) -> str:
-        self.count += 1
-        return f"{prefix}_{self.count}"
-
-    def const(self, value: np.ndarray, prefix: str = "c") -> str:
-        name = self.name(prefix)
-        self.inits.append(self.numpy_helper.from_array(np.asarray(value), name))
-        return name
-
-    def op(self, kind: str, inputs: list[str], **attrs: Any) -> str:
-        out = self.name(kind.lower())
-        self.nodes.append(self.helper.make_node(kind, inputs, [out], **attrs))
-        return out
-
-    def slice(self, x: str, start: int, end: int, axis: int) -> str:
-        i64 = np.int64
-        return self.op(
-            "Slice",
-            [
-                x,
-                self.const(np.array([start], i64)),
-                self.const(np.array([end], i64)),
-                self.const(np.array([axis], i64)),
-            ],
-        )
-
-    def circular(self, x: str, pad: int, size: int) -> str:
-        for axis in (2, 3):
-            x = self.op(
-                "Concat",
-                [self.slice(x, size - pad, size, axis), x, self.slice(x, 0, pad, axis)],
-                axis=axis,
-            )
-        return x
-
-    def conv(self, x: str, layer: Any, size: int) -> str:
-        w = layer.conv.weight.detach().numpy().astype(np.float32)
-        b = layer.conv.bias.detach().numpy().astype(np.float32)
-        if layer.pad:
-            x = self.circular(x, layer.pad, size)
-        y = self.op("Conv", [x, self.const(w, "w"), self.const(b, "b")], strides=[layer.stride] * 2)
-        if layer.act:
-            y = self.op("Mul", [y, self.op("Sigmoid", [y])])
-        return y
-
-
-def _lim(g: _Graph, net: Any, n: int) -> str:
-    """The LIM step as MatMuls: X = F x F (F the symmetric DFT matrix), Y_c = sum_j G_cj X_j,
-    y = Re(conj(F) Y conj(F)) / n^2."""
-    k = np.arange(n)
-    angle = -2 * np.pi * np.outer(k, k) / n
-    fr, fi = (
-        g.const(np.cos(angle).astype(np.float32), "dft_re"),
-        g.const(np.sin(angle).astype(np.float32), "dft_im"),
-    )
-    gr = net.g_re.detach().numpy().astype(np.float32) / n**2
-    gi = net.g_im.detach().numpy().astype(np.float32) / n**2
-
-    def mm(a: str, b: str) -> str:
-        return g.op("MatMul", [a, b])
-
-    a_re, a_im = mm(fr, "x"), mm(fi, "x")  # F x = (Fr + i Fi) x
-    x_re = g.op("Sub", [mm(a_re, fr), mm(a_im, fi)])
-    x_im = g.op("Add", [mm(a_re, fi), mm(a_im, fr)])
-    axes1, axes2 = g.const(np.array([1], np.int64)), g.const(np.array([2], np.int64))
-    xr, xi = g.op("Unsqueeze", [x_re, axes1]), g.op("Unsqueeze", [x_im, axes1])  # B,1,2,n,n
-    cgr, cgi = g.const(gr, "lim_re"), g.const(gi, "lim_im")
-    y_re = g.op(
-        "ReduceSum",
-        [g.op("Sub", [g.op("Mul", [xr, cgr]), g.op("Mul", [xi, cgi])]), axes2],
-        keepdims=0,
-    )
-    y_im = g.op(
-        "ReduceSum",
-        [g.op("Add", [g.op("Mul", [xi, cgr]), g.op("Mul", [xr, cgi])]), axes2],
-        keepdims=0,
-    )
-    # Re((Fr - i Fi)(Yr + i Yi)(Fr - i Fi)) = (Fr Yr + Fi Yi) Fr + (Fr Yi - Fi Yr) Fi
-    b_re = g.op("Add", [mm(fr, y_re), mm(fi, y_im)])
-    b_im = g.op("Sub", [mm(fr, y_im), mm(fi, y_re)])
-    return g.op("Add", [mm(b_re, fr), mm(b_im, fi)])
-
-
-def fit_lim(trajectories: list[np.ndarray], gap: int, ridge: float = 1e-4) -> np.ndarray:
-    """G (2, 2, n, n) complex with x(t + 1 day)^ = G x(t)^ per Fourier mode, least squares."""
-    cxy = cxx = 0
-    for frames in trajectories:
-        a = np.fft.fft2(frames[:-gap].astype(np.float64))
-        b = np.fft.fft2(frames[gap:].astype(np.float64))
-        cxy = cxy + np.einsum("nikl,njkl->klij", b, a.conj())
-        cxx = cxx + np.einsum("nikl,njkl->klij", a, a.conj())
-    lam = ridge * np.trace(cxx, axis1=2, axis2=3).mean()  # type: ignore[union-attr]
-    g = cxy @ np.linalg.inv(cxx + lam * np.eye(2))  # type: ignore[operator]
-    return np.transpose(g, (2, 3, 0, 1))
-
-
-def export_onnx(net: Any, path: Path, n: int = 32) -> None:
-    """Write ``net`` (a trained ``build_net`` module) as ONNX: input ``x``, output ``y``,
-    both (batch, 2, n, n) float32 streamfunctions in m2/s."""
-    from onnx import TensorProto, helper
-
-    g = _Graph()
-    scale = net.scale.detach().numpy().astype(np.float32)
-    step = net.step_scale.detach().numpy().astype(np.float32)
-    linear = _lim(g, net, n)
-    both = g.op("Concat", ["x", linear], axis=1)
-    inv = g.const(1.0 / np.concatenate([scale, scale], axis=1), "inv_scale")
-    h = g.op("SpaceToDepth", [g.op("Mul", [both, inv])], blocksize=2)
-    half = n // 2
-    for layer in net.enc:
-        h = g.conv(h, layer, half)
-    skip = h
-    h = g.conv(h, net.down, half)
-    for layer in net.mid:
-        h = g.conv(h, layer, half // 2)
-    h = g.op("DepthToSpace", [g.conv(h, net.up, half // 2)], blocksize=2, mode="DCR")
-    h = g.conv(g.op("Concat", [h, skip], axis=1), net.dec, half)
-    inc = g.op("DepthToSpace", [g.conv(h, net.head, half)], blocksize=2, mode="DCR")
-    g.nodes.append(
-        helper.make_node("Add", [linear, g.op("Mul", [inc, g.const(step, "step_scale")])], ["y"])
-    )
-    shape = ["batch", 2, n, n]
-    graph = helper.make_graph(
-        g.nodes,
-        "qg_emulator",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
-        g.inits,
-    )
-    from agentarts.runtime.onnx_build import save_model
-
-    save_model(graph, path, "agentarts.industries.weather.train")
+def field_scales(frames: np.ndarray) -> np.ndarray:
+    """The spread (rms) of each of the 12 spectral fields over ``frames`` (T, 2, n, n)."""
+    n = frames.shape[-1]
+    deriv = physics_operators(n)["deriv"]
+    sample = frames[:: max(1, len(frames) // 64)].astype(np.float64)
+    spec = np.fft.fft2(sample)
+    fields = np.fft.ifft2(np.einsum("cjkl,bjkl->bckl", deriv, spec)).real
+    return np.sqrt((fields**2).mean(axis=(0, 2, 3)))

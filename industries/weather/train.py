@@ -38,7 +38,12 @@ EVAL_SEEDS = range(9000, 9005)
 TRAIN_DAYS = 120
 FRAMES_PER_DAY = 4  # data every 6 h
 ROLLOUT = 3
-ONE_STEP_SHARE = 0.35  # of the training time on one-step loss; the rest on ROLLOUT-day rollouts
+#: shares of the training time on 1-day windows, then 2-day; the rest on ROLLOUT-day windows
+ONE_STEP_SHARE, TWO_DAY_SHARE = 0.3, 0.25
+LR, LR_SPECTRAL = 3e-4, 3e-5  # Adam: convolutions / per-mode corrections dE, dS
+BATCH_ONE, BATCH_MULTI = 16, 8
+VALID_EVERY_S = 45.0
+WARMUP = 50  # batches of linearly rising learning rate
 USER_MINUTES = 4.0  # training budget on a user's NetCDF
 
 
@@ -60,16 +65,28 @@ def generate(seeds: range, days: float, cache: Path | None = None) -> list[np.nd
     return out
 
 
-def _sequences(trajectories: list[np.ndarray], steps: int, gap: int) -> np.ndarray:
-    """All windows (start, start + 1 day, ..., start + steps days): (N, steps + 1, 2, n, n),
-    from trajectories with ``gap`` frames per day."""
+def _sequences(trajectories: list[np.ndarray], days: int, stride: int, gap: int) -> np.ndarray:
+    """All windows of ``days`` days (every ``stride``-th frame of trajectories with ``gap``
+    frames per day): (N, frames, 2, n, n)."""
+    span = days * gap
     windows = []
     for frames in trajectories:
-        for start in range(len(frames) - steps * gap):
-            windows.append(frames[start : start + steps * gap + 1 : gap])
+        for start in range(0, len(frames) - span):
+            windows.append(frames[start : start + span + 1 : stride])
     if not windows:
-        raise UsageError(f"the data hold no stretch of {steps} days to learn from")
+        raise UsageError(f"the data hold no stretch of {days} days to learn from")
     return np.stack(windows).astype(np.float32)
+
+
+def _supervision(gap: int) -> tuple[int, int]:
+    """(frame stride, substeps per kept frame) for data with ``gap`` frames per day."""
+    from agentarts.industries.weather.net import SUBSTEPS
+
+    if gap <= SUBSTEPS and SUBSTEPS % gap == 0:
+        return 1, SUBSTEPS // gap
+    if gap % SUBSTEPS == 0:
+        return gap // SUBSTEPS, 1
+    raise UsageError(f"{gap} frames a day: use 1, 2, 4, 8 or a multiple of {SUBSTEPS}")
 
 
 def fit(
@@ -80,86 +97,106 @@ def fit(
     log: Any = print,
     gap: int = FRAMES_PER_DAY,
 ) -> tuple[Any, dict[str, Any]]:
-    """Train the network: ONE_STEP_SHARE of the time on one step, the rest on ROLLOUT-day
-    rollouts (their loss is each step of the network's own rollout)."""
+    """Train the network: ONE_STEP_SHARE of the time on 1-day windows, the rest on
+    ROLLOUT-day rollouts; the loss is every supervised frame of the network's own rollout
+    (Z500-like psi1 and T850-like psi1 - psi2, each divided by its spread)."""
     import torch
 
-    from agentarts.industries.weather.net import build_net, fit_lim
+    from agentarts.industries.weather.net import build_net, field_scales
 
     torch.manual_seed(seed)
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     rng = np.random.default_rng(seed)
-    one = _sequences(trajectories, 1, gap)
-    multi = _sequences(trajectories, ROLLOUT, gap)
-    vseq = torch.from_numpy(_sequences(valid, ROLLOUT, gap))
-    net = build_net()
-    scale = one[:, 0].std(axis=(0, 2, 3)).reshape(1, 2, 1, 1)
-    step = (one[:, 1] - one[:, 0]).std(axis=(0, 2, 3)).reshape(1, 2, 1, 1)
-    net.scale.copy_(torch.from_numpy(scale))
-    net.step_scale.copy_(torch.from_numpy(step))
-    g = fit_lim(trajectories, gap)
-    net.g_re.copy_(torch.from_numpy(g.real.astype(np.float32)))
-    net.g_im.copy_(torch.from_numpy(g.imag.astype(np.float32)))
-    weight = torch.from_numpy(1.0 / scale.astype(np.float32))
-    opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-5)
+    stride, per_frame = _supervision(gap)
+    one = _sequences(trajectories, 1, stride, gap)
+    two = _sequences(trajectories, 2, stride, gap)
+    multi = _sequences(trajectories, ROLLOUT, stride, gap)
+    vseq = _sequences(valid, ROLLOUT, stride, gap)
+    vseq = torch.from_numpy(vseq[:: max(1, len(vseq) // 48)])
+    net = build_net(d_scale=field_scales(np.concatenate(trajectories)))
+    both = one[:, 0]
+    spread = np.array([both[:, 0].std(), (both[:, 0] - both[:, 1]).std()], np.float32)
+    weight = torch.from_numpy(1.0 / spread)
+    spectral = [net.d_e, net.d_s]
+    local = [p for name, p in net.named_parameters() if name not in ("d_e", "d_s")]
+    opt = torch.optim.Adam([{"params": local, "lr": LR}, {"params": spectral, "lr": LR_SPECTRAL}])
     budget = minutes * 60
     started = time.perf_counter()
     history: list[dict[str, float]] = []
     n = one.shape[-1]
+    per_day = gap // stride
 
-    def loss_of(batch: Any, k: int) -> Any:
-        state, total = batch[:, 0], 0.0
-        for s in range(1, k + 1):
-            state = net(state)
-            total = total + (((state - batch[:, s]) * weight) ** 2).mean()
-        return total / k
+    def errors(states: list[Any], batch: Any) -> Any:
+        """Squared normalised errors per supervised frame: (frames,)."""
+        out = []
+        for f in range(1, batch.shape[1]):
+            d = states[f * per_frame - 1] - batch[:, f]
+            z = d[:, 0] * weight[0]
+            t = (d[:, 0] - d[:, 1]) * weight[1]
+            out.append(0.5 * ((z**2).mean() + (t**2).mean()))
+        return torch.stack(out)
 
     def validate() -> list[float]:
-        net.eval()
         with torch.no_grad():
-            state, errs = vseq[:, 0], []
-            for s in range(1, ROLLOUT + 1):
-                state = net(state)
-                errs.append(float((((state - vseq[:, s]) * weight) ** 2).mean().sqrt()))
-        net.train()
-        return errs
+            states = net.rollout(vseq[:, 0], (vseq.shape[1] - 1) * per_frame)
+            err = errors(states, vseq).sqrt()
+        return [round(float(err[d * per_day - 1]), 5) for d in range(1, ROLLOUT + 1)]
 
-    epoch = 0
-    history.append({"epoch": 0, "rollout": 0, "valid_nrmse": validate()})
-    log(f"linear inverse model alone: valid normalised RMSE per day {history[0]['valid_nrmse']}")
+    history.append({"batches": 0, "rollout": 0, "valid_nrmse": validate()})
+    log(f"untrained (a 3 h QG solver): valid normalised RMSE per day {history[0]['valid_nrmse']}")
     best = (sum(history[0]["valid_nrmse"]), 0, copy.deepcopy(net.state_dict()))
-    kept = kept_lim = history[0]["valid_nrmse"]
-    rounds = 0  # a round: 1,024 windows, then a validation (the best round's weights are kept)
-    while time.perf_counter() - started < budget:
-        elapsed = time.perf_counter() - started
+    kept = kept_init = history[0]["valid_nrmse"]
+    batches = seen = skipped = 0
+    last_check = started
+    while (elapsed := time.perf_counter() - started) < budget:
         phase_multi = elapsed > ONE_STEP_SHARE * budget
-        data, k = (multi, ROLLOUT) if phase_multi else (one, 1)
-        batch_size = min(32 if phase_multi else 128, len(data))
-        lr = 3e-3 * (0.5 * (1 + np.cos(np.pi * min(1.0, elapsed / budget)))) + 5e-5
-        for group in opt.param_groups:
-            group["lr"] = lr
-        for _ in range(max(1, min(1024, len(data)) // batch_size)):
-            idx = rng.choice(len(data), batch_size, replace=False)
-            shift = rng.integers(0, n, 2)  # translation symmetry of the periodic domain
-            batch = torch.from_numpy(np.roll(data[idx, : k + 1], tuple(shift), axis=(-2, -1)))
-            opt.zero_grad()
-            loss = loss_of(batch, k)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            opt.step()
-        rounds += 1
-        epoch = round(rounds * min(1024, len(one)) / len(one), 2)
-        errs = validate()
-        history.append({"epoch": epoch, "rollout": k, "valid_nrmse": errs})
-        if sum(errs) < best[0]:
-            best = (sum(errs), rounds, copy.deepcopy(net.state_dict()))
-            kept = errs
-        log(f"round {rounds} ({k}-day loss, lr {lr:.2e}): valid normalised RMSE per day {errs}")
+        k = (
+            1
+            if not phase_multi
+            else 2
+            if elapsed < TWO_DAY_SHARE * budget + ONE_STEP_SHARE * budget
+            else ROLLOUT
+        )
+        data = {1: one, 2: two}.get(k, multi)
+        batch_size = min(BATCH_MULTI if phase_multi else BATCH_ONE, len(data))
+        decay = 0.5 * (1 + np.cos(np.pi * min(1.0, elapsed / budget))) * 0.95 + 0.05
+        decay *= min(1.0, (batches + 1) / WARMUP)
+        for group, base in zip(opt.param_groups, (LR, LR_SPECTRAL), strict=True):
+            group["lr"] = base * decay
+        idx = rng.choice(len(data), batch_size, replace=False)
+        shift = rng.integers(0, n, 2)  # translation symmetry of the periodic domain
+        batch = torch.from_numpy(np.roll(data[idx], tuple(shift), axis=(-2, -1)))
+        states = net.rollout(batch[:, 0], (batch.shape[1] - 1) * per_frame)
+        loss = errors(states, batch).mean()
+        opt.zero_grad()
+        if not torch.isfinite(loss):  # a window blew up: skip it (its gradient is no guide)
+            skipped += 1
+            continue
+        loss.backward()
+        if not torch.isfinite(torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)):
+            skipped += 1
+            continue
+        opt.step()
+        batches += 1
+        seen += batch_size
+        if time.perf_counter() - last_check > VALID_EVERY_S or elapsed > budget - 1:
+            last_check = time.perf_counter()
+            errs = validate()
+            history.append({"batches": batches, "rollout": k, "valid_nrmse": errs})
+            if sum(errs) < best[0] and np.isfinite(sum(errs)):
+                best = (sum(errs), batches, copy.deepcopy(net.state_dict()))
+                kept = errs
+            log(
+                f"batch {batches} ({k}-day loss, {elapsed:.0f} s, {skipped} skipped): "
+                f"valid nrmse per day {errs}"
+            )
     net.load_state_dict(best[2])
     net.eval()
-    log(f"kept round {best[1]} (sum of valid normalised RMSE {best[0]:.4f})")
-    info = {"epochs": epoch, "rounds": rounds, "kept_round": best[1], "valid_nrmse": kept}
-    return net, {**info, "history": history, "windows": len(one), "lim_nrmse": kept_lim}
+    log(f"kept batch {best[1]} (sum of valid normalised RMSE {best[0]:.4f})")
+    epoch = round(seen / len(one), 2)
+    info = {"epochs": epoch, "rounds": batches, "kept_round": best[1], "valid_nrmse": kept}
+    info["skipped_batches"] = skipped
+    return net, {**info, "history": history, "windows": len(one), "lim_nrmse": kept_init}
 
 
 def evaluate(onnx_path: Path, seeds: range, inits: int = 5, spacing: int = 3) -> dict[str, Any]:
@@ -208,10 +245,10 @@ def write_card(out: Path, info: dict[str, Any], metrics: dict[str, Any]) -> None
         f'data = "{info["data"]}"',
         f"windows = {info['windows']}",
         f"epochs = {info['epochs']}",
-        f"rounds = {info.get('rounds', 0)}",
-        f"kept_round = {info.get('kept_round', 0)}",
+        f"batches = {info.get('rounds', 0)}",
+        f"kept_batch = {info.get('kept_round', 0)}",
         f"valid_nrmse_per_day = {_toml(info.get('valid_nrmse', []))}",
-        f"valid_nrmse_per_day_linear_part_alone = {_toml(info.get('lim_nrmse', []))}",
+        f"valid_nrmse_per_day_untrained = {_toml(info.get('lim_nrmse', []))}",
         f"train_minutes = {info['minutes']}",
         f"parameters = {info['parameters']}",
         "",
@@ -240,7 +277,7 @@ def train(
     log: Any = print,
 ) -> dict[str, Any]:
     """Generate data, fit, export, score on the evaluation seeds, write the card."""
-    from agentarts.industries.weather.net import export_onnx
+    from agentarts.industries.weather.onnx_export import export_onnx
 
     started = time.perf_counter()
     log("generating truth runs ...")
@@ -319,7 +356,7 @@ def train_on(
 ) -> dict[str, Any]:
     """Fit on a user's trajectories (frames every ``every_days``); the last 20 % (at least
     ROLLOUT days) are held out for validation."""
-    from agentarts.industries.weather.net import export_onnx
+    from agentarts.industries.weather.onnx_export import export_onnx
 
     frames = np.concatenate(trajectories)
     gap = round(1 / every_days)
