@@ -652,7 +652,13 @@ def _serving_tables(repo: Path) -> dict[str, float]:
     import importlib.util
 
     if importlib.util.find_spec("ray") is None:
-        rows.append(("MLP: Ray Serve", "not installed", "ray[serve]; see BENCHMARKS.md"))
+        rows.append(
+            (
+                "MLP: Ray Serve",
+                "not installed",
+                "ray[serve] 2.60 would upgrade protobuf to 7.x, which tritonclient refuses",
+            )
+        )
     table("Runtime: serving, wrk, 64 connections, batch-1 requests, same run", rows)
     # cnn_500ms: the same CNN with a 500 ms timeout in its card, so that 2,560 connections
     # (~1.2 s of work in line) must be partly refused: the refusal latency is measured there.

@@ -99,6 +99,8 @@ def test_a_request_beyond_the_limit_waits_in_line_then_is_served(held):
         for conn in [*blocked, third]:
             assert conn.getresponse().status == 200
         assert admission.waited == 1 and admission.refused == 0
+        metrics = httpx.get(f"http://{url}/metrics").text
+        assert "agentarts_admission_waited 1" in metrics
         assert admission.in_flight == {id(rt.load("held")): 0}
         assert admission.bytes_in_flight == 0
 

@@ -25,7 +25,10 @@ def _esc(value: str) -> str:
 
 
 def render_metrics(
-    runtime: LocalRuntime, http_errors: dict[int, int] | None = None, refused: int = 0
+    runtime: LocalRuntime,
+    http_errors: dict[int, int] | None = None,
+    refused: int = 0,
+    waited: int = 0,
 ) -> str:
     """Prometheus exposition text for every loaded model and every simulated card, plus the
     front end's error answers by HTTP status and its admission refusals."""
@@ -39,6 +42,12 @@ def render_metrics(
             f"# HELP {name} Requests refused (429) before their body was read",
             f"# TYPE {name} counter",
             f"{name} {refused}",
+        ]
+        name = "agentarts_admission_waited"
+        lines += [
+            f"# HELP {name} Requests that waited, body unread, for a slot and were then admitted",
+            f"# TYPE {name} counter",
+            f"{name} {waited}",
         ]
     models = runtime.loaded()
     for metric, attr, help_text in _COUNTERS:

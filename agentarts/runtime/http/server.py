@@ -313,7 +313,9 @@ def create_app(
     @app.get("/metrics")
     async def metrics() -> Any:
         return PlainTextResponse(
-            render_metrics(runtime, http_errors=errors, refused=admission.refused),
+            render_metrics(
+                runtime, http_errors=errors, refused=admission.refused, waited=admission.waited
+            ),
             media_type="text/plain; version=0.0.4",
         )
 
