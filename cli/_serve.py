@@ -67,6 +67,7 @@ def build(
         session_idle_s=60 * float(idle_minutes or section.get("idle_minutes", 30)),
         open_local=loopback and not has_users,
         workers=8,
+        freeze_gc=True,  # a server process of its own: its start-up heap lives as long as it
     )
     industry = (settings.project or {}).get("industry")
     return create_app(loaded, settings.database_url, config, industry=industry), config

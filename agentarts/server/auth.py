@@ -77,6 +77,7 @@ class ServerConfig:
     workers: int = 8
     background_resume: bool = True  # approve/reject answer 202 and a worker resumes the run
     resume_threads: int = 2
+    freeze_gc: bool = False  # gc.freeze() after start-up (the CLI's server process sets it)
     clock: Callable[[], float] = time.time
 
 

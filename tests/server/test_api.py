@@ -343,3 +343,15 @@ def test_confirm_answers_only_an_uncertain_actuation(client, tokens):
         headers=bearer(tokens["approver"]),
     )
     assert r.status_code == 409 and "confirmation" in r.json()["error"]
+
+
+def test_freeze_gc_freezes_the_start_up_heap_for_the_server_life(agent, db_url, tokens, clock):
+    import gc
+
+    from tests.server.conftest import make_client
+
+    assert gc.get_freeze_count() == 0
+    with make_client(agent, db_url, clock, freeze_gc=True) as c:
+        assert gc.get_freeze_count() > 0
+        assert c.get("/ping").json() == {"status": "Healthy"}
+    assert gc.get_freeze_count() == 0
