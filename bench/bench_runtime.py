@@ -8,9 +8,13 @@
    of a crop classifier's size: `agentarts runtime serve` (JSON and binary tensors, a separate
    process) vs a bare FastAPI+onnxruntime server measured in the same run (its handler inline
    and in the thread pool; the better one is the baseline). Targets: MLP >= 1.0x, CNN >= 3x.
-   gRPC requests/s with a Python client; LitServe / Ray Serve only when installed.
+   LitServe (when installed) on the MLP with the same JSON body, batch 1 and its dynamic
+   batching (target: ours >= 3x the better); gRPC requests/s with a Python client.
 4. Overload: 2,560 connections (40x) for 15 s: goodput vs the sustainable rate (target >=
-   0.8x), and a probe's refusal latency (target: every refusal a 429 in under 5 ms).
+   0.8x), and a probe's latency per status (target: every refusal a 429 in under 5 ms). The
+   probe is a second wrk whose LuaJIT script times each answer, connected before the storm and
+   run at a higher CPU priority, so it measures the server rather than its own starvation.
+   ``cnn_500ms`` (the CNN with a 500 ms timeout) is where the storm must be partly refused.
 5. Cost model: a MatMul's simulated time against the roofline arithmetic done by hand.
 """
 
