@@ -47,6 +47,7 @@ def _detector() -> dict[str, Any]:
     return {
         "events": sum(s["events"] for s in scores),
         "detected": sum(s["detected"] for s in scores),
+        "censored": sum(s["censored"] for s in scores),
         "median_lead_min": float(np.median(leads)) if leads else None,
         "false_alarms_per_day": float(np.mean([s["false_alarms_per_day"] for s in scores])),
     }
@@ -98,6 +99,7 @@ def run(hours: float = 72.0) -> dict[str, Any]:
     out["abnormal_demo_runs"] = {
         "events": sum(r["abnormal"]["events"] for r in rows),
         "detected": sum(r["abnormal"]["detected"] for r in rows),
+        "censored": sum(r["abnormal"]["censored"] for r in rows),
     }
     out["abnormal_heldout"] = detector
     out["demo_s"] = float(np.mean([r["runtime_s"] for r in rows]))
@@ -212,12 +214,15 @@ def run(hours: float = 72.0) -> dict[str, Any]:
                 f"limit, {detector['false_alarms_per_day']:.2f} false alarms/day; target >= 30 "
                 f"min and <= 1/day: "
                 f"{met(lead is not None and lead >= 30 and detector['false_alarms_per_day'] <= 1)}"
-                f" ({len(DETECTOR_SEEDS)} campaigns, {detector_s:.0f} s)",
+                f" ({len(DETECTOR_SEEDS)} campaigns, {detector_s:.0f} s; "
+                f"{detector['censored']} cut off by the campaign's end, not scored)",
             ),
             (
                 "abnormal states in the demo runs",
                 f"{out['abnormal_demo_runs']['detected']}/{out['abnormal_demo_runs']['events']}",
-                "detected (events after the 6 h warm-up, all three runs)",
+                "detected (events after the 6 h warm-up, all three runs; "
+                f"{out['abnormal_demo_runs']['censored']} cut off by the run's end with neither "
+                "flag nor alarm yet, not scored)",
             ),
             (
                 f"{hours:g} h demo (three loops, agent with approvals)",

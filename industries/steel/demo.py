@@ -163,6 +163,7 @@ def simulate(
         "abnormal": {
             "events": sum(a["events"] for a in abnormal),
             "detected": sum(a["detected"] for a in abnormal),
+            "censored": sum(a["censored"] for a in abnormal),
             "median_lead_min": round(float(np.median(leads)), 1) if leads else None,
             "false_alarms_per_day": round(
                 float(np.mean([a["false_alarms_per_day"] for a in abnormal])), 2

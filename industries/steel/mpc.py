@@ -66,6 +66,8 @@ ABNORMAL_UP = {
 #: the playbook raised is not taken back until the state has passed (nor steam put back: above).
 ABNORMAL_DOWN = {"chilled_hearth": {"blast_temp_c": 0.0}}
 BLANK_BELOW_C = 1480.0  # a coke blank when the 2 h forecast is this cold in a chilled hearth
+RESTORE_AFTER_STEPS = 12  # hot blast and steam go back to usual 2 h after an abnormal state
+RESTORE_BT_C, RESTORE_STEAM = 20.0, 2.0  # a restoring step at most
 PCI_FLOOR = 120.0  # the envelope's lowest coal rate
 COKE_ROOM = 10.0  # kg/tHM of coal room below which coke takes over
 LEVER_NAMES = {
@@ -143,7 +145,40 @@ class MPC:
                 f"{_describe('blast_volume_nm3_min', restore)} back towards the usual blast",
                 playbook="recover",
             )
+        if normal_steps >= RESTORE_AFTER_STEPS:
+            restore = restoring_step(setpoints)
+            if restore:
+                return self._restore(tags, setpoints, what_if, restore)
         return self._thermal(tags, setpoints, what_if)
+
+    def _restore(
+        self,
+        tags: np.ndarray,
+        setpoints: Setpoints,
+        what_if: Callable[[np.ndarray, list[dict[str, float]]], np.ndarray],
+        restore: dict[str, float],
+    ) -> Plan:
+        """The playbook's way back: one step of hot blast and steam towards their usual
+        values, with the coal (or coke) the MPC then needs; proposed without the margin rule (a
+        step back alone is worth less than the margin, and the raised hot blast would stay)."""
+        plan = self._thermal(tags, setpoints, what_if, fixed=restore)
+        assert plan is not None  # the restore step itself is always a candidate
+        steps = ", ".join(_describe(k, v) for k, v in restore.items())
+        fuel = {k: v for k, v in plan.deltas.items() if k not in restore}
+        heat = (
+            "; with it " + ", ".join(_describe(k, v) for k, v in fuel.items()) + " for the aim"
+            if fuel
+            else ""
+        )
+        plan.reason = (
+            f"abnormal state over for {RESTORE_AFTER_STEPS // 6} h or more: {steps} back towards "
+            f"the usual hot blast {Setpoints().blast_temp_c:.0f} C and steam "
+            f"{Setpoints().steam_g_nm3:g} g/Nm3 (playbook){heat}; HMT in 2 h "
+            f"{plan.forecast_now_c:.0f} -> {plan.forecast_after_c:.0f} C "
+            f"(+-{self.band_c:.0f} C, 95 %)"
+        )
+        plan.playbook = "recover"
+        return plan
 
     def _thermal(
         self,
@@ -152,9 +187,11 @@ class MPC:
         what_if: Callable[[np.ndarray, list[dict[str, float]]], np.ndarray],
         up: dict[str, float] | None = None,
         down: dict[str, float] | None = None,
+        fixed: dict[str, float] | None = None,
     ) -> Plan | None:
         """The best move on both horizons (``up`` / ``down``: the largest increase / decrease
-        allowed per lever)."""
+        allowed per lever). ``fixed``: a restoring step of hot blast and steam every candidate
+        makes (only coal and coke are chosen), proposed whatever holding would cost."""
         up, down = up or {}, down or {}
         nominal = Setpoints()
         moisture = float(tags[-1, TAGS.index("blast_moisture_g_nm3")]) - setpoints.steam_g_nm3
@@ -169,6 +206,14 @@ class MPC:
             if dp > 0 and new.pci_rate_kg_thm > pci_ceiling(new, moisture) + 1e-6:
                 continue
             fast.append(move)
+        if fixed is not None:  # hold stays in the batch: the reference of the forecast
+            fast = [{"pci_rate_kg_thm": 0, "blast_temp_c": 0, "steam_g_nm3": 0}] + [
+                {"blast_temp_c": 0, "steam_g_nm3": 0, **fixed, "pci_rate_kg_thm": dp}
+                for dp in self.pci_moves
+                if dp <= 0
+                or _apply(setpoints, {**fixed, "pci_rate_kg_thm": dp}).pci_rate_kg_thm
+                <= pci_ceiling(_apply(setpoints, fixed), moisture) + 1e-6
+            ]
         f2 = what_if(tags, fast)
         zero = fast.index({"pci_rate_kg_thm": 0, "blast_temp_c": 0, "steam_g_nm3": 0})
         settle0 = float(f2[zero]) + pending_effect(tags)
@@ -185,6 +230,8 @@ class MPC:
         ]
         best, best_cost, hold_cost = None, np.inf, np.inf
         for i, move in enumerate(fast):
+            if fixed is not None and not any(move.values()):
+                continue
             for dc in coke_moves:
                 full = {**move, "coke_rate_kg_thm": dc}
                 new = _apply(setpoints, full)
@@ -212,7 +259,8 @@ class MPC:
                     hold_cost = cost
                 if cost < best_cost:
                     best, best_cost, best_f2, best_settle = full, cost, f2[i], settle
-        if best is None or not any(best.values()) or hold_cost - best_cost < self.min_gain:
+        margin = 0.0 if fixed is not None else self.min_gain
+        if best is None or not any(best.values()) or hold_cost - best_cost < margin:
             return None
         new = _apply(setpoints, best)
         deltas = _changes(setpoints, new)
@@ -303,6 +351,15 @@ class MPC:
             move["blast_temp_c"] = min(50.0, top - setpoints.blast_temp_c)
             move["steam_g_nm3"] = -setpoints.steam_g_nm3
         return move
+
+
+def restoring_step(setpoints: Setpoints) -> dict[str, float]:
+    """One step of hot blast (at most 20 C) and steam (at most 2 g/Nm3) back towards their
+    usual values ({} when both are there)."""
+    nominal = Setpoints()
+    bt = float(np.clip(nominal.blast_temp_c - setpoints.blast_temp_c, -RESTORE_BT_C, RESTORE_BT_C))
+    st = float(np.clip(nominal.steam_g_nm3 - setpoints.steam_g_nm3, -RESTORE_STEAM, RESTORE_STEAM))
+    return {k: round(v, 2) for k, v in (("blast_temp_c", bt), ("steam_g_nm3", st)) if round(v, 2)}
 
 
 def new_coke_above(setpoints: Setpoints) -> bool:

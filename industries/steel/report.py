@@ -61,8 +61,10 @@ def print_summary(s: dict[str, Any], plot: Path | None = None) -> None:
         f"{fmt(f['trend_hit_rate_moving'], '', 'no such sample')} vs always-stable "
         f"{fmt(f['stable_hit_rate_moving'], '', 'no such sample')}"
     )
+    cut = ab.get("censored") or 0
+    censored = f" (+{cut} cut off by the end of the run, not scored)" if cut else ""
     out.print(
-        f"Abnormal states: {ab['events']} events, {ab['detected']} detected, median lead "
+        f"Abnormal states: {ab['events']} events{censored}, {ab['detected']} detected, median lead "
         f"{fmt(ab['median_lead_min'], ' min', 'no event reached its alarm limit')} before the "
         f"fixed alarm limit, {ab['false_alarms_per_day']} false alarms/day"
     )

@@ -20,7 +20,10 @@
   Its alarm time is when its tag signature crosses a fixed alarm limit (``ALARM_LIMITS``); the
   detector's lead is the alarm time minus the first time the detector flagged that state (two
   consecutive samples above its threshold). A detector flag that overlaps no event (1 h slack)
-  is a false alarm.
+  is a false alarm. An event still running when the run ends, with neither a flag of its state
+  nor its alarm yet, is censored: its outcome is not known, so it is counted apart
+  (``censored``), not as a miss (as events that begin before the detector can run are not
+  scored at all).
 """
 
 from __future__ import annotations
@@ -187,7 +190,7 @@ def abnormal_scores(
             start = i
     # the detector reads 6 h of history: events that begin before it can run are not scored
     events = [e for e in events if e[0] >= WINDOW - 1]
-    leads, detected = [], 0
+    leads, detected, censored = [], 0, 0
     for a, b, s in events:
         tag, op, limit = ALARM_LIMITS[STATES[s]]
         column = TAGS.index(tag)
@@ -204,6 +207,9 @@ def abnormal_scores(
             None,
         )
         hit = next((i for i in range(a, b + 1) if flagged.get(i) == s), None)
+        if hit is None and alarm is None and b == len(readings) - 1:
+            censored += 1  # cut off by the end of the run: neither flagged nor alarmed yet
+            continue
         detected += hit is not None
         if hit is not None and alarm is not None:
             leads.append((alarm - hit) * 10.0)
@@ -217,8 +223,9 @@ def abnormal_scores(
         previous = on
     span_h = hours if hours is not None else len(flagged) / 6
     return {
-        "events": len(events),
+        "events": len(events) - censored,
         "detected": detected,
+        "censored": censored,
         "median_lead_min": _r(float(np.median(leads)) if leads else None, 1),
         "leads_min": leads,
         "false_alarms_per_day": _r(false / max(span_h / 24, 1e-9), 2),

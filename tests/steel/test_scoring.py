@@ -47,6 +47,25 @@ def test_lead_is_counted_to_the_fixed_alarm_limit():
     assert scores["false_alarms_per_day"] == round(1 / (65 / 6 / 24), 2)
 
 
+def test_events_cut_off_by_the_end_of_the_run_are_censored_not_missed():
+    """A leak that begins 1 h before the run ends has shown neither flag nor alarm: its
+    outcome is unknown (censored). One that crossed its alarm unflagged is a miss."""
+    readings = [_reading(i) for i in range(100)]
+    for i in range(94, 100):
+        readings[i] = _reading(i, state="chilled_hearth")
+    flagged = dict.fromkeys(range(35, 100), 0)
+    scores = abnormal_scores(readings, flagged)
+    assert (scores["events"], scores["detected"], scores["censored"]) == (0, 0, 1)
+    readings[98] = _reading(98, hmt_c=1450.0, state="chilled_hearth")  # the alarm, unflagged
+    scores = abnormal_scores(readings, flagged)
+    assert (scores["events"], scores["detected"], scores["censored"]) == (1, 0, 0)
+    flagged.update({96: 1, 97: 1})  # flagged before the end: detected
+    readings[98] = _reading(98, state="chilled_hearth")
+    scores = abnormal_scores(readings, flagged)
+    assert (scores["events"], scores["detected"], scores["censored"]) == (1, 1, 0)
+    assert scores["false_alarms_per_day"] == 0.0
+
+
 def test_flags_need_two_samples_of_the_same_state():
     probs = np.array([[0.2, 0.8, 0, 0], [0.2, 0, 0.8, 0], [0.2, 0, 0.8, 0], [0.9, 0.1, 0, 0]])
     assert flags(probs, 0.5).tolist() == [0, 0, 2, 0]
