@@ -25,7 +25,10 @@ to the guard); the raised hot blast is kept while the state lasts. The playbook'
 is due at once (30 min after the last move), a second blast cut after 90 min. Between playbook
 moves the thermal control goes on within those limits, at most every 30 min, aiming
 ``abnormal_aim_offset_c`` hotter; 2 h after the last abnormal sample the blast is restored in
-steps. Aim, margin and offset: ``calibration.tune_agent`` (docs/steel.md).
+steps, then hot blast and steam go back to their usual values (at most 20 C and 2 g/Nm3 a
+move, with the coal or coke the MPC then needs): a playbook move, proposed without the margin
+rule (a 20 C step back alone is worth less than the margin, so without it the raised hot blast
+stayed up for many hours). Aim, margin and offset: ``calibration.tune_agent`` (docs/steel.md).
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ ABNORMAL_DOWN = {"chilled_hearth": {"blast_temp_c": 0.0}}
 BLANK_BELOW_C = 1480.0  # a coke blank when the 2 h forecast is this cold in a chilled hearth
 RESTORE_AFTER_STEPS = 12  # hot blast and steam go back to usual 2 h after an abnormal state
 RESTORE_BT_C, RESTORE_STEAM = 20.0, 2.0  # a restoring step at most
+RESTORE_COLD_C = 5.0  # no restoring step that leaves the 2 h forecast colder than aim - this
 PCI_FLOOR = 120.0  # the envelope's lowest coal rate
 COKE_ROOM = 10.0  # kg/tHM of coal room below which coke takes over
 LEVER_NAMES = {
@@ -147,8 +151,9 @@ class MPC:
             )
         if normal_steps >= RESTORE_AFTER_STEPS:
             restore = restoring_step(setpoints)
-            if restore:
-                return self._restore(tags, setpoints, what_if, restore)
+            plan = self._restore(tags, setpoints, what_if, restore) if restore else None
+            if plan is not None:
+                return plan
         return self._thermal(tags, setpoints, what_if)
 
     def _restore(
@@ -157,12 +162,15 @@ class MPC:
         setpoints: Setpoints,
         what_if: Callable[[np.ndarray, list[dict[str, float]]], np.ndarray],
         restore: dict[str, float],
-    ) -> Plan:
+    ) -> Plan | None:
         """The playbook's way back: one step of hot blast and steam towards their usual
         values, with the coal (or coke) the MPC then needs; proposed without the margin rule (a
-        step back alone is worth less than the margin, and the raised hot blast would stay)."""
+        step back alone is worth less than the margin, and the raised hot blast would stay).
+        Not while the hearth is cold: a step that would leave the 2 h forecast more than
+        ``RESTORE_COLD_C`` below the aim even with its coal waits (None)."""
         plan = self._thermal(tags, setpoints, what_if, fixed=restore)
-        assert plan is not None  # the restore step itself is always a candidate
+        if plan is None or plan.forecast_after_c < self.aim_c - RESTORE_COLD_C:
+            return None
         steps = ", ".join(_describe(k, v) for k, v in restore.items())
         fuel = {k: v for k, v in plan.deltas.items() if k not in restore}
         heat = (

@@ -58,10 +58,10 @@ def test_no_return_while_the_state_is_recent_or_the_move_wait_runs(after_chill):
     assert chilled.deltas.get("blast_temp_c", 0.0) >= 0  # kept while the state lasts
 
 
-@pytest.mark.parametrize("seed", [5, 6])
+@pytest.mark.parametrize("seed", [5, 12])
 def test_the_return_brings_the_coal_it_needs(after_chill, seed):
     """Hot blast down and steam up cool the hearth by about 6.5 C: on a hearth near or below
-    the aim the restoring proposal adds the fuel that keeps the 2 h forecast near it (seed 6),
+    the aim the restoring proposal adds the fuel that keeps the 2 h forecast near it (seed 12),
     on a hot one it takes no fuel on (seed 5)."""
     _, raised, thermal = after_chill
     furnace = BlastFurnace(seed)
@@ -71,11 +71,28 @@ def test_the_return_brings_the_coal_it_needs(after_chill, seed):
     alone = float(thermal.what_if(tags, [restoring_step(raised)])[0])
     fuel = sum(GAINS[k] * plan.deltas.get(k, 0.0) for k in ("pci_rate_kg_thm", "coke_rate_kg_thm"))
     assert plan.playbook == "recover"
+    assert seed != 12 or alone < mpc.aim_c - 2  # the premise: a step alone leaves it cold
     if alone < mpc.aim_c - 2:
         assert fuel > 0 and plan.forecast_after_c > alone
         assert abs(plan.forecast_after_c - mpc.aim_c) < abs(alone - mpc.aim_c)
     elif alone > mpc.aim_c + 2:
         assert fuel <= 0
+
+
+def test_no_return_into_a_cold_hearth(after_chill):
+    """A hearth starved of fuel: even with the most coal a move may bring, a step back would
+    leave the 2 h forecast well below the aim, so the hot blast stays up for now."""
+    _, _, thermal = after_chill
+    furnace = BlastFurnace(1)
+    starved = Setpoints(coke_rate_kg_thm=300.0, pci_rate_kg_thm=120.0)
+    raised = replace(starved, blast_temp_c=1250.0, steam_g_nm3=0.0)
+    tags = np.array([furnace.step(raised).tags() for _ in range(10 * 6)][-36:], np.float32)
+    mpc = MPC()
+    alone = float(thermal.what_if(tags, [{"pci_rate_kg_thm": 10.0, **restoring_step(raised)}])[0])
+    assert alone < mpc.aim_c - 5  # the premise: cold even with +10 kg/tHM of coal
+    plan = mpc.plan(tags, raised, thermal.what_if, 99, "normal", 99)
+    assert plan is None or plan.playbook != "recover"
+    assert plan is None or plan.deltas.get("blast_temp_c", 0.0) >= 0
 
 
 def test_stepwise_return_reaches_usual_and_stops(after_chill):
