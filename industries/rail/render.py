@@ -250,13 +250,16 @@ def coupler(p: Patch, g: dict[str, Any], mode: str, rng: Any) -> tuple:
     ring = np.abs(circle(cx + 8, cy, 15)) - width / 2
     opening = box(cx + 22, cy + 6, 10, 7, turn)
     knuckle = np.maximum(ring, -opening)
+    rim = np.abs(circle(cx + 8, cy, 15 + width / 2)) - 0.8  # the lit outer edge
     if mode == "broken":
         a = float(rng.uniform(-1.6, 1.6))
-        knuckle = np.maximum(
-            knuckle, -box(cx + 8 + math.cos(a) * 15, cy + math.sin(a) * 15, 4.5, 8, a)
-        )
+        gap = box(cx + 8 + math.cos(a) * 15, cy + math.sin(a) * 15, 4.5, 8, a)
+        knuckle = np.maximum(knuckle, -gap)
+        # a break runs through the whole section, lit edge included (drawing the edge over the
+        # gap, as the first version did, hid the break behind an unbroken bright outline)
+        rim = np.maximum(rim, -gap)
     p.paint(knuckle, 0.6)
-    p.paint(np.abs(circle(cx + 8, cy, 15 + width / 2)) - 0.8, 0.78)
+    p.paint(rim, 0.78)
     if mode == "missing":  # knuckle pin gone
         p.paint(circle(cx + 8, cy - 15, 3.5), 0.08)
     else:

@@ -68,3 +68,23 @@ def test_render_frame_is_a_valid_image():
     image = render_frame(frame, "C70", np.random.default_rng(4))
     assert image.shape == (FRAME_H, FRAME_W)
     assert 30 < image.mean() < 200
+
+
+def test_a_broken_knuckle_breaks_its_lit_outline() -> None:
+    """The gap runs through the lit edge too (it used to be painted over the break)."""
+    from agentarts.industries.rail.render import draw_component
+
+    geometry = {"cx": 32.0, "cy": 32.0, "angle": 0.0, "tone": 0.45, "count": 3, "marks": [0.0] * 4}
+    angles = np.linspace(-1.5, 1.5, 200)  # the right half of the ring, where breaks are drawn
+    xs = np.round(40 + 19 * np.cos(angles)).astype(int)
+    ys = np.round(32 + 19 * np.sin(angles)).astype(int)
+    outline = {}
+    for mode in (None, "broken"):
+        lowest = []
+        for seed in range(8):
+            img = np.full((64, 64), 0.3, np.float32)
+            draw_component(img, "coupler", geometry, mode, np.random.default_rng(seed))
+            lowest.append(img[ys, xs].min())
+        outline[mode] = np.array(lowest)
+    assert (outline[None] > 0.6).all()
+    assert (outline["broken"] < 0.45).mean() >= 0.75, outline["broken"]
