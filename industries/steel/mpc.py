@@ -111,6 +111,8 @@ class MPC:
     trim_weight: float = 1.0  # C^2 per (10 C of hot blast)^2 or (g/Nm3 of steam)^2 off usual
     min_gain: float = 20.0  # C^2 the best move must beat holding by
     abnormal_aim_offset_c: float = 5.0  # aim this much hotter while an abnormal state lasts
+    restore_bt_c: float = RESTORE_BT_C  # a restoring step of hot blast at most (C)
+    restore_steam: float = RESTORE_STEAM  # and of steam (g/Nm3)
     band_c: float = 10.7  # 95 % band of a dip 2 h ahead (tools.forecast_band_c, from the card)
     pci_moves: tuple[float, ...] = (-10, -7.5, -5, -2.5, 0, 2.5, 5, 7.5, 10)
     bt_moves: tuple[float, ...] = (-20, 0, 20)
@@ -150,7 +152,7 @@ class MPC:
                 playbook="recover",
             )
         if normal_steps >= RESTORE_AFTER_STEPS:
-            restore = restoring_step(setpoints)
+            restore = restoring_step(setpoints, self.restore_bt_c, self.restore_steam)
             plan = self._restore(tags, setpoints, what_if, restore) if restore else None
             if plan is not None:
                 return plan
@@ -361,12 +363,14 @@ class MPC:
         return move
 
 
-def restoring_step(setpoints: Setpoints) -> dict[str, float]:
-    """One step of hot blast (at most 20 C) and steam (at most 2 g/Nm3) back towards their
-    usual values ({} when both are there)."""
+def restoring_step(
+    setpoints: Setpoints, bt_step: float = RESTORE_BT_C, steam_step: float = RESTORE_STEAM
+) -> dict[str, float]:
+    """One step of hot blast (at most ``bt_step`` C) and steam (at most ``steam_step`` g/Nm3)
+    back towards their usual values ({} when both are there)."""
     nominal = Setpoints()
-    bt = float(np.clip(nominal.blast_temp_c - setpoints.blast_temp_c, -RESTORE_BT_C, RESTORE_BT_C))
-    st = float(np.clip(nominal.steam_g_nm3 - setpoints.steam_g_nm3, -RESTORE_STEAM, RESTORE_STEAM))
+    bt = float(np.clip(nominal.blast_temp_c - setpoints.blast_temp_c, -bt_step, bt_step))
+    st = float(np.clip(nominal.steam_g_nm3 - setpoints.steam_g_nm3, -steam_step, steam_step))
     return {k: round(v, 2) for k, v in (("blast_temp_c", bt), ("steam_g_nm3", st)) if round(v, 2)}
 
 
