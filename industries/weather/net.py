@@ -1,33 +1,34 @@
-"""The emulator network (torch, for training): a learned 6-hour stepper with the structure of
-the QG equations, chained 4 times per 24 h forecast step.
+"""The emulator network (torch, for training): a learned 3-hour stepper with the structure of
+the QG equations, chained 8 times per 24 h forecast step.
 
 QG dynamics are the advection of potential vorticity (PV) by the flow it induces, a quadratic
 nonlinearity, plus linear terms (mean-flow advection, Rossby waves, drag). The network keeps
 that structure and learns its coefficients from the coarsened truth:
 
 * state: the spectrum X of the two layer streamfunctions (batch, 2, 32, 32) on the doubly
-  periodic grid (so every operation is translation-equivariant, no padding issue);
+  periodic grid (every operation is translation-equivariant; convolutions pad circularly);
 * linear part: a 2 x 2 complex matrix per Fourier mode, E(k, l), propagating X over the step
-  (an integrating factor: the stiff, fast linear waves are exact for any step length);
-* nonlinear part N(X): 12 spectral fields of the state (psi, u, v, q, dq/dx, dq/dy per layer)
-  on the grid, a 3 x 3 circular convolution to 2m channels, the products of pairs of them
-  (m multiplicative interactions: ``u dq/dx + v dq/dy`` is four of them), a 1 x 1
-  convolution to 2 PV-tendency channels, then a per-mode 2 x 2 complex matrix S(k, l) that
-  maps the PV tendency to a streamfunction increment (the PV inversion, learned);
-* time stepping: 3-hour substeps, third-order Adams-Bashforth in the integrating-factor
-  (Lawson) form, started with Euler and AB2 like the numerical model (so each 24 h call
-  starts afresh)::
+  (an integrating factor: the fast linear waves are exact for any step length);
+* nonlinear part N(X): psi and PV q of both layers on the grid (q from the spectrum), a 5 x 5
+  circular convolution to 2m features, the products of m pairs of them (multiplicative
+  interactions: ``u dq/dx + v dq/dy`` is four of them), a 1 x 1 convolution to 2
+  PV-tendency channels, then a per-mode 2 x 2 complex matrix S(k, l) that maps the PV
+  tendency to a streamfunction increment (the PV inversion, learned);
+* time stepping: third-order Adams-Bashforth in the integrating-factor (Lawson) form,
+  started with Euler and AB2 like the numerical model (each 24 h call starts afresh)::
 
       X' = E (X + (23 N(X) - 16 E N(X-1) + 5 E^2 N(X-2)) / 12)
 
-Initialisation: E = exp(L dt) of the QG linear operator times pyqg's filter for the step, S =
-the QG PV inversion times the step, the first four product pairs = the Jacobian J(psi, q) and
-the other m - 4 pairs' outputs zero. So before training the network is a coarse (6 h step)
-QG solver without any closure; training on the coarsened 128 x 128 truth learns what the 32 x
-32 grid cannot resolve (the eddy-PV fluxes of the unresolved scales, the time-truncation and
-filtering errors) and corrects E and S mode by mode (``dE``, ``dS``: start at zero). This is
-the "learned discretisation" idea (Bar-Sinai et al. 2019, PNAS 116; Kochkov et al. 2021, PNAS
-118) with a spectral layer as in Fourier neural operators (Li et al. 2021, ICLR).
+Initialisation: E = exp(L dt) of the QG linear operator times pyqg's filter over the step and
+a grid-scale hyperviscosity (``HYPER_HOURS``; 4 h and 6 h steps were unstable even so), S =
+the QG PV inversion times the step, the first four pairs = the Jacobian with fourth-order
+centred differences (u = -dpsi/dy, v = dpsi/dx, dq/dx, dq/dy), the other pairs' outputs zero.
+So before training the network is a coarse QG solver without any closure (a little worse
+than the spectral numerical model); training on the coarsened 128 x 128 truth fits every
+part: the stencils, the products, and E and S mode by mode (``d_e``, ``d_s`` start at zero),
+so it learns what the 32 x 32 grid cannot resolve and the 3 h step's truncation error. This
+is the "learned discretisation" idea (Bar-Sinai et al. 2019, PNAS 116; Kochkov et al. 2021,
+PNAS 118) with a spectral layer as in Fourier neural operators (Li et al. 2021, ICLR).
 
 E and S are made Hermitian-symmetric (E(-k) = conj E(k)) so a real state stays real. The ONNX
 graph (``onnx_export``) writes the DFTs as MatMuls with the DFT matrices (no FFT operator).
@@ -56,7 +57,8 @@ INPUTS = (0, 1, 6, 7)
 def physics_operators(n: int = 32, params: QGParams | None = None) -> dict[str, np.ndarray]:
     """The QG operators on the n x n grid (full 2-D spectrum, numpy's fft2 ordering).
 
-    Returns ``deriv`` (12, 2, n, n) complex (channel c = sum_j deriv[c, j] X_j), ``e0`` and
+    Returns ``deriv`` (12, 2, n, n) complex (channel c of ``CHANNELS`` = sum_j deriv[c, j]
+    X_j), ``psi_q`` (4, 2, n, n) (psi1, psi2, q1, q2 from psi), ``e0`` and
     ``s0`` (2, 2, n, n) complex (the linear propagator over one substep with the filter, and
     the PV inversion times the substep), and ``filter`` (n, n)."""
     from scipy.linalg import expm

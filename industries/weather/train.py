@@ -5,12 +5,14 @@
 
 Data: truth runs (128 x 128) from seeds 100-103, 120 days each after spin-up, coarsened to the
 32 x 32 forecast grid every 6 h; validation seed 500 (40 days); the card's skill is measured on
-seeds 9000-9004 (never used for training or tuning), 5 initial states each. The emulator steps
-24 h; it is trained on one step (35 % of the time), then on 3-day rollouts (the loss of each
-step of its own rollout), which keeps 5-day rollouts stable. Seeds are fixed (numpy, torch), but the
-training budget is wall time (``--minutes``), so how many rounds fit, and so the weights,
-depend on the machine's speed and load; the card records the rounds and the validation error
-of the kept round. The ONNX graph is written node by node (see ``net``).
+seeds 9000-9004 (never used for training or tuning), 5 initial states each. The emulator (see
+``net``) steps 24 h in eight 3 h substeps; the loss is the error of its own rollout at every
+6 h frame, on 1-day windows (30 % of the time), 2-day (25 %), then 3-day windows, which keeps
+5-day rollouts stable. Seeds are fixed (numpy, torch), but the training budget is wall time
+(``--minutes``), so how many batches fit, and so the weights, depend on the machine's speed
+and load; the card records the batches and the validation error of the kept state. The ONNX
+graph is written node by node (see ``onnx_export``). One core: run it under the machine's
+CPU-slot wrapper if you share the machine.
 
 ``agentarts train weather --data FILE.nc`` fits the same network on your own model's output
 (see ``ncio.read_training_netcdf`` for the format) and writes into ``--out``, never over the
