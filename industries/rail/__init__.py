@@ -13,4 +13,5 @@ PACK = IndustryPack(
     tools="agentarts.industries.rail.tools:TOOLS",
     agent="agentarts.industries.rail.agent:agent",
     train="agentarts.industries.rail.train:train_command",
+    panels="agentarts.server.panels_packs:rail_panels",
 )
