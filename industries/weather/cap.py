@@ -29,8 +29,8 @@ _EVENT = {
     "RAIL_RAIN_RESTRICT": "Heavy rain (rail speed restriction)",
     "WIND_OUTPUT_DROP": "Wind power output drop",
     "WIND_CUT_OUT": "Wind turbine cut-out",
-    "GRID_HEAT_LOAD": "Heat: high electricity load",
-    "GRID_COLD_LOAD": "Cold: high electricity load",
+    "GRID_HEAT_LOAD": "Heat, high electricity load",
+    "GRID_COLD_LOAD": "Cold spell, high electricity load",
 }
 
 
@@ -80,8 +80,8 @@ def draft_alert(
     _sub(
         info,
         "description",
-        f"{finding['text']}. Forecast for {when} after {issued:%Y-%m-%d %H:%M} UTC; worst "
-        f"value {finding['worst']} {finding['unit']}.",
+        f"{str(finding['text'])[:1].upper()}{str(finding['text'])[1:]}. Forecast for {when} "
+        f"after {issued:%Y-%m-%d %H:%M} UTC; worst value {finding['worst']} {finding['unit']}.",
     )
     _sub(info, "instruction", instruction)
     param = ET.SubElement(info, f"{{{CAP_NS}}}parameter")

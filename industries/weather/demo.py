@@ -72,7 +72,8 @@ def simulate(
         stepper.rollout(case.frames[0], 1)  # load the model before timing
         scores = score_cases(pair, [case], stepper.rollout, INITS, SPACING, leads)
         skill = summary(scores)
-        init = datetime(2026, 1, 1, tzinfo=UTC)
+        # the analysis is today's 00 UTC, so the alerts' onset follows the time they are sent
+        init = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         analysis = work / "analysis.nc"
         write_forecast(analysis, case.frames[:1], [diagnose(case.frames[0])], init, "truth")
         agent = weather_agent.Agent(

@@ -108,7 +108,8 @@ def plot_demo(summary: dict[str, Any], path: Path) -> None:
     ax.legend()
     a = summary["alerts"]
     fig.suptitle(
-        f"Weather pack demo, seed {summary['seed']}: {a['drafted']} alerts drafted, "
+        f"Weather pack demo, seed {summary['seed']}: {a['drafted']} "
+        f"alert{'' if a['drafted'] == 1 else 's'} drafted, "
         f"{a['issued']} issued after approval",
         fontsize=12,
     )
