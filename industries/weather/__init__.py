@@ -15,4 +15,5 @@ PACK = IndustryPack(
     tools="agentarts.industries.weather.tools:TOOLS",
     agent="agentarts.industries.weather.agent:agent",
     train="agentarts.industries.weather.train:train_command",
+    panels="agentarts.server.panels_packs:weather_panels",
 )
