@@ -101,7 +101,7 @@ class DecisionsMixin:
                 "agent": ref,
                 "pending": None,
                 "decision": decision,
-                "started_by": None,
+                "started_by": self.users.started_by(thread_id),
             }
         finally:
             with self._locks_guard:

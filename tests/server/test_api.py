@@ -69,6 +69,7 @@ def test_approval_is_acknowledged_once_recorded_then_applied_once(client, tokens
     assert body["status"] == "resuming" and body["pending"] is None and "error" not in body
     assert body["decision"]["by"] == "approver"  # the signed-in user, never a typed name
     assert body["decision"]["decision"] == "approved"
+    assert body["started_by"] == "operator"  # who started the run, as GET /runs/{id} says
     # a second approval of the same request is refused, queued or applied
     again = client.post(f"/runs/{tid}/approve", json={}, headers=bearer(tokens["admin"]))
     assert again.status_code == 409
