@@ -263,13 +263,22 @@ class Agent:
         from agentarts.graph.actuation import check_decision_text
 
         check_decision_text(by, reason)
+        pending, _ = self.record_decision(thread_id, approved, by, reason)
+        return self._apply_decision(thread_id, pending, approved, by, reason)
+
+    def record_decision(
+        self, thread_id: str, approved: bool, by: str, reason: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Record a signed decision on the request the thread waits for, without resuming
+        (``resume`` applies it later; the agent server answers here). A second decision on the
+        same request raises ApprovalError. Returns the pending request and the row written."""
         current = self.status(thread_id)
         if current.status != "waiting_approval" or current.pending is None:
             raise ApprovalError(
                 f"thread {thread_id} is not waiting for an approval (status: {current.status})"
             )
         pending = current.pending
-        self.store.record_approval(
+        row = self.store.record_approval(
             thread_id,
             self.store.latest_run_id(thread_id),
             pending["interrupt_id"],
@@ -280,7 +289,7 @@ class Agent:
             reason,
             digest=str(pending.get("digest") or ""),
         )
-        return self._apply_decision(thread_id, pending, approved, by, reason)
+        return pending, row
 
     def _apply_decision(
         self, thread_id: str, pending: dict[str, Any], approved: bool, by: str, reason: str

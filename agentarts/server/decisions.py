@@ -9,6 +9,7 @@ checking its signature and digest); ``unapplied`` is what its scan looks for.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,8 @@ __all__ = ["DecisionsMixin"]
 
 
 class DecisionsMixin:
-    """Accept a decision now, apply it in the background (mixed into ``AgentService``)."""
+    """Accept a decision now, apply it in the background (mixed into ``AgentService``, which
+    supplies the attributes and the two methods named below)."""
 
     agents: dict[str, Any]
     store: Any
@@ -31,11 +33,8 @@ class DecisionsMixin:
     accepting: int
     _locks_guard: Any
 
-    def _agent_for_thread(self, thread_id: str) -> tuple[str, Any]:
-        raise NotImplementedError
-
-    def _lock(self, thread_id: str) -> Any:
-        raise NotImplementedError
+    _agent_for_thread: Callable[[str], tuple[str, Any]]
+    _lock: Callable[[str], Any]
 
     @property
     def local_fast(self) -> bool:
@@ -62,24 +61,8 @@ class DecisionsMixin:
                     raise ApprovalError(
                         f"thread {thread_id}: this approval request was already decided"
                     )
-                current = agent.status(thread_id)
-                if current.status != "waiting_approval" or current.pending is None:
-                    raise ApprovalError(
-                        f"thread {thread_id} is not waiting for an approval "
-                        f"(status: {current.status})"
-                    )
-                pending = current.pending
-                row = agent.store.record_approval(  # one INSERT; a second one is refused
-                    thread_id,
-                    agent.store.latest_run_id(thread_id),
-                    pending["interrupt_id"],
-                    str(pending.get("action", "")),
-                    pending.get("proposal"),
-                    approved,
-                    who.name,
-                    reason,
-                    digest=str(pending.get("digest") or ""),
-                )
+                # one INSERT; the database refuses a second decision
+                pending, row = agent.record_decision(thread_id, approved, who.name, reason)
                 self.resumer.submit(thread_id)
             detail = {"action": row["action"], "proposal": pending.get("proposal")}
             self.users.audit(

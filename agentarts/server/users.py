@@ -112,7 +112,7 @@ class UserStore:
     """Users, tokens, sessions and the audit log at ``url`` (tables created on open)."""
 
     def __init__(self, url: str, clock: Any = time.time) -> None:
-        from agentarts.store.db import make_engine, with_retry
+        from agentarts.store.db import make_engine, raw_sqlite, with_retry
 
         self.url = url
         self.engine = make_engine(url)
@@ -123,18 +123,8 @@ class UserStore:
         self._hasher: Any = None
         # the per-request reads and the audit insert go through one raw connection on SQLite
         # (~50 us a statement there, ~500 us through SQLAlchemy's layers)
-        self._raw: Any = None
+        self._raw: Any = raw_sqlite(self.engine)
         self._raw_lock = threading.Lock()
-        database = self.engine.url.database
-        if self.engine.dialect.name == "sqlite" and database not in (None, "", ":memory:"):
-            import sqlite3
-
-            from agentarts.store.db import sqlite_pragmas
-
-            self._raw = sqlite3.connect(
-                database, timeout=30, check_same_thread=False, isolation_level=None
-            )
-            sqlite_pragmas(self._raw)
 
     def _fast(self, sql: str, params: tuple[Any, ...], statement: Any) -> Any:
         """``sql`` on the raw SQLite connection (rows, or None for a write); without one,

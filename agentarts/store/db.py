@@ -33,6 +33,20 @@ def sqlite_pragmas(dbapi_conn: Any, _record: Any = None) -> None:
     cursor.close()
 
 
+def raw_sqlite(engine: Any) -> Any:
+    """A plain ``sqlite3`` connection (autocommit, the pragmas above) to ``engine``'s SQLite
+    file, or None for other databases and in-memory SQLite. Hot per-request statements go
+    through it: ~30-50 us there against ~300-500 us through SQLAlchemy's layers."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or database in (None, "", ":memory:"):
+        return None
+    import sqlite3
+
+    conn = sqlite3.connect(database, timeout=30, check_same_thread=False, isolation_level=None)
+    sqlite_pragmas(conn)
+    return conn
+
+
 def make_engine(url: str) -> Any:
     """An SQLAlchemy engine for ``url``; creates the SQLite file's folder if needed."""
     from sqlalchemy import create_engine, event

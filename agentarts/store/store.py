@@ -13,7 +13,7 @@ from typing import Any
 
 from agentarts._process import identity
 from agentarts.errors import ApprovalError
-from agentarts.store.db import make_engine, migrate, sqlite_pragmas, with_retry
+from agentarts.store.db import make_engine, migrate, raw_sqlite, with_retry
 from agentarts.store.ledger import LedgerMixin
 
 __all__ = ["RunStore", "dumps", "now"]
@@ -77,43 +77,16 @@ class RunStore(LedgerMixin):
         self.host = identity()
         # Steps and tool calls are written on every node: on SQLite they go through one raw
         # connection (an INSERT + commit costs ~30 us there, ~300 us through the ORM layers).
-        self._raw: Any = None
+        self._raw: Any = raw_sqlite(self.engine)
         self._raw_lock = threading.Lock()
-        if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (
-            None,
-            "",
-            ":memory:",
-        ):
-            import sqlite3
-
-            self._raw = sqlite3.connect(
-                self.engine.url.database, timeout=30, check_same_thread=False, isolation_level=None
-            )
-            sqlite_pragmas(self._raw)
 
     def _insert_fast(self, name: str, values: dict[str, Any]) -> None:
         if self._raw is None:
             self._write(self.t[name].insert().values(**values))
             return
         columns = ", ".join(f'"{c}"' for c in values)
-        marks = ", ".join("?" for _ in values)
-        self._raw_execute(
-            f"INSERT INTO {self.t[name].name} ({columns}) VALUES ({marks})", self._params(values)
-        )
-
-    @staticmethod
-    def _params(values: dict[str, Any]) -> tuple[Any, ...]:
-        # datetimes as the text SQLAlchemy's SQLite dialect reads back as datetime
-        return tuple(
-            v.isoformat(sep=" ") if isinstance(v, datetime) else v for v in values.values()
-        )
-
-    def _raw_execute(self, sql: str, params: tuple[Any, ...]) -> None:
-        def run() -> None:
-            with self._raw_lock:
-                self._raw.execute(sql, params)
-
-        with_retry(run)
+        marks = ", ".join(f":{c}" for c in values)
+        self._sql(f"INSERT INTO {self.t[name].name} ({columns}) VALUES ({marks})", values)
 
     def _write(self, statement: Any) -> Any:
         def run() -> Any:
@@ -146,9 +119,9 @@ class RunStore(LedgerMixin):
             runs = self.t["runs"]
             self._write(runs.update().where(runs.c.id == run_id).values(**values))
             return
-        sets = ", ".join(f'"{c}" = ?' for c in values)
-        self._raw_execute(
-            f"UPDATE agentarts_runs SET {sets} WHERE id = ?", (*self._params(values), run_id)
+        sets = ", ".join(f'"{c}" = :{c}' for c in values)
+        self._sql(
+            f"UPDATE agentarts_runs SET {sets} WHERE id = :run_id", {**values, "run_id": run_id}
         )
 
     # -- steps and tool calls ------------------------------------------------------------------
