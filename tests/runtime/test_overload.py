@@ -115,11 +115,28 @@ def test_a_request_that_could_not_be_served_in_time_is_refused_with_retry_after(
         line.interval_s = 4.0  # as measured under load: 3 ahead x 4 s > the 10 s timeout
         reply = httpx.post(f"http://{url}/v2/models/held/infer", content=SMALL, timeout=10)
         assert reply.status_code == 429
-        assert reply.headers["retry-after"] == "12"
+        # back when its wait would fit the timeout: 12 s of work ahead - 10 s = 2 s
+        assert reply.headers["retry-after"] == "2"
+        assert reply.headers["retry-after-ms"] == "2000"
         assert "in flight and waiting" in reply.json()["error"]
+        line.interval_s = 3.5  # 10.5 s: half a second over, still a whole second for HTTP
+        reply = httpx.post(f"http://{url}/v2/models/held/infer", content=SMALL, timeout=10)
+        assert (reply.headers["retry-after"], reply.headers["retry-after-ms"]) == ("1", "500")
+        metrics = httpx.get(f"http://{url}/metrics").text
         release.set()
         for conn in blocked:
             assert conn.getresponse().status == 200
+    # both refusals timed inside the server, from the ASGI call to the 429 written
+    assert admission.refused == 2 and sum(admission.refusal_buckets) == 2
+    assert 0 < admission.refusal_sum_s < 1.0
+    assert 'agentarts_admission_refusal_seconds_bucket{le="+Inf"} 2' in metrics
+    assert "agentarts_admission_refusal_seconds_count 2" in metrics
+    buckets = [
+        int(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("agentarts_admission_refusal_seconds_bucket")
+    ]
+    assert buckets == sorted(buckets)  # cumulative, as Prometheus histograms are
 
 
 @pytest.mark.slow

@@ -20,14 +20,21 @@ what the request line and headers say (model, Content-Length), before touching t
   served in time anyway;
 - ``admit`` (gRPC, synchronous): refuses at once when no slot is free.
 
-``Retry-After`` is the expected time to drain what is in flight and waiting (at least 1 s: the
-header counts whole seconds).
+The wait a refused request is told (``RuntimeOverloadedError.retry_after_s``, sub-second) is
+the expected time until a request arriving then would be served within the model's timeout:
+its expected wait minus that timeout (refused for the timeout), else the time to drain what is
+in flight and waiting (the waiting room or the byte budget full). HTTP sends it rounded up to
+whole seconds as ``Retry-After`` (at least 1) and in milliseconds as ``retry-after-ms``.
+
+How long a refusal takes inside the server is kept as a histogram (``refusal_buckets``): the
+HTTP front end observes each 429 from the moment its ASGI call starts (the request head parsed)
+to the moment the answer is handed to the transport.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
+import bisect
 import time
 from collections import deque
 from typing import TYPE_CHECKING
@@ -37,10 +44,31 @@ from agentarts.errors import RuntimeOverloadedError
 if TYPE_CHECKING:
     from agentarts.runtime.local import LoadedModel
 
-__all__ = ["DEFAULT_MAX_INFLIGHT_BYTES", "DEFAULT_MAX_WAITING", "Admission"]
+__all__ = [
+    "DEFAULT_MAX_INFLIGHT_BYTES",
+    "DEFAULT_MAX_WAITING",
+    "REFUSAL_BUCKETS_S",
+    "Admission",
+]
 
 DEFAULT_MAX_INFLIGHT_BYTES = 256 * 1024 * 1024
 DEFAULT_MAX_WAITING = 8192  # per model
+# Upper bounds (s) of the refusal-time histogram: 25 us to 250 ms, then +Inf.
+REFUSAL_BUCKETS_S = (
+    25e-6,
+    50e-6,
+    100e-6,
+    250e-6,
+    500e-6,
+    1e-3,
+    2.5e-3,
+    5e-3,
+    10e-3,
+    25e-3,
+    50e-3,
+    100e-3,
+    250e-3,
+)
 
 
 class _Line:
@@ -71,6 +99,14 @@ class Admission:
         self.lines: dict[int, _Line] = {}  # id(LoadedModel) -> its line
         self.refused = 0
         self.waited = 0  # requests that waited for a slot (and were then served)
+        # refusal times (s): count per bucket of REFUSAL_BUCKETS_S (+Inf last), and their sum
+        self.refusal_buckets = [0] * (len(REFUSAL_BUCKETS_S) + 1)
+        self.refusal_sum_s = 0.0
+
+    def observe_refusal(self, seconds: float) -> None:
+        """Count one refusal that took ``seconds`` inside the server (see the module doc)."""
+        self.refusal_sum_s += seconds
+        self.refusal_buckets[bisect.bisect_left(REFUSAL_BUCKETS_S, seconds)] += 1
 
     @property
     def in_flight(self) -> dict[int, int]:
@@ -96,9 +132,14 @@ class Admission:
         per_row_us = stats.compute_us / stats.inference_count if stats.inference_count else 1e3
         return ahead * per_row_us / 1e6
 
-    def retry_after_s(self, lm: LoadedModel, waiting: int) -> float:
-        """Seconds to drain ``waiting`` requests (>= 1, whole seconds)."""
-        return max(1.0, math.ceil(self.expected_wait_s(lm, waiting)))
+    def retry_after_s(self, lm: LoadedModel, ahead: int, over_timeout: bool = False) -> float:
+        """When to come back, in seconds (at least 1 ms): with ``over_timeout``, until a
+        request with ``ahead`` requests before it would wait no longer than the model's
+        timeout; else until those ``ahead`` requests are answered."""
+        wait_s = self.expected_wait_s(lm, ahead)
+        if over_timeout:
+            wait_s -= lm.batcher.config.timeout_s
+        return max(1e-3, wait_s)
 
     def try_admit(self, lm: LoadedModel, size: int) -> bool:
         """Take a slot for a request of ``size`` declared body bytes if one is free now."""
@@ -116,7 +157,15 @@ class Admission:
         line = self._line(lm)
         ahead = line.in_flight + len(line.waiting) + 1
         wait_s = self.expected_wait_s(lm, ahead)
-        if len(line.waiting) >= self.max_waiting or wait_s > lm.batcher.config.timeout_s:
+        if wait_s > lm.batcher.config.timeout_s:
+            self._refuse(
+                lm,
+                f"model {lm.name}: {ahead - 1} requests in flight and waiting, ~{wait_s:.2f} s "
+                f"of work, over its {lm.batcher.config.timeout_s:g} s timeout",
+                ahead,
+                over_timeout=True,
+            )
+        if len(line.waiting) >= self.max_waiting:
             self._refuse(lm, f"model {lm.name}: {ahead - 1} requests in flight and waiting", ahead)
         if not line.in_flight:  # the bytes of other models' bodies fill the budget
             self._refuse(
@@ -181,8 +230,12 @@ class Admission:
             return
         line.in_flight -= 1
 
-    def _refuse(self, lm: LoadedModel, message: str, waiting: int) -> None:
+    def _refuse(
+        self, lm: LoadedModel, message: str, waiting: int, over_timeout: bool = False
+    ) -> None:
         self.refused += 1
         with lm.batcher._lock:
             lm.batcher.stats.request_failure += 1
-        raise RuntimeOverloadedError(message, retry_after_s=self.retry_after_s(lm, waiting))
+        raise RuntimeOverloadedError(
+            message, retry_after_s=self.retry_after_s(lm, waiting, over_timeout)
+        )

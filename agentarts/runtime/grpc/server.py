@@ -8,8 +8,8 @@ control (``admission.Admission``) and the same API key (``authorization: Bearer 
 sends) or typed ``contents``; outputs always go back as ``raw_output_contents``, as Triton does.
 
 Errors map to gRPC status codes from their HTTP status: 400 INVALID_ARGUMENT, 401
-UNAUTHENTICATED, 404 NOT_FOUND, 413 RESOURCE_EXHAUSTED, 429 UNAVAILABLE (with a
-``retry-after`` trailer, seconds), 503/507 UNAVAILABLE, 504 DEADLINE_EXCEEDED.
+UNAUTHENTICATED, 404 NOT_FOUND, 413 RESOURCE_EXHAUSTED, 429 UNAVAILABLE (with trailers
+``retry-after``, seconds, and ``retry-after-ms``), 503/507 UNAVAILABLE, 504 DEADLINE_EXCEEDED.
 
 Needs the ``grpc`` extra (grpcio and tritonclient[grpc]).
 """
@@ -129,7 +129,10 @@ def _make_servicer(
             except AgentArtsError as exc:
                 if isinstance(exc, RuntimeOverloadedError):
                     seconds = max(1, math.ceil(exc.retry_after_s))
-                    context.set_trailing_metadata((("retry-after", str(seconds)),))
+                    millis = max(1, math.ceil(exc.retry_after_s * 1e3))
+                    context.set_trailing_metadata(
+                        (("retry-after", str(seconds)), ("retry-after-ms", str(millis)))
+                    )
                 await context.abort(_status_code(grpc, error_status(exc)), str(exc))
 
         return call

@@ -62,7 +62,12 @@ class HttpRuntime:
                 message = response.text
             status = response.status_code
             if status == 429:
-                retry = float(response.headers.get("retry-after", "1") or 1)
+                millis = response.headers.get("retry-after-ms", "")
+                retry = (
+                    int(millis) / 1e3
+                    if millis.isdigit()
+                    else float(response.headers.get("retry-after", "1") or 1)
+                )
                 raise RuntimeOverloadedError(str(message), retry_after_s=retry)
             if status in (401, 403):
                 raise ConfigError(f"{self.url}: API key rejected ({message})")

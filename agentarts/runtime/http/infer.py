@@ -22,8 +22,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import zlib
 from collections.abc import Callable
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from agentarts.errors import (
@@ -40,7 +42,13 @@ if TYPE_CHECKING:
     from agentarts.runtime.http.offload import DecodePool
     from agentarts.runtime.local import LocalRuntime
 
-__all__ = ["OFFLOAD_BYTES", "InferEndpoint", "UnsupportedMediaError", "check_content_type"]
+__all__ = [
+    "OFFLOAD_BYTES",
+    "InferEndpoint",
+    "UnsupportedMediaError",
+    "check_content_type",
+    "retry_headers",
+]
 
 log = logging.getLogger("agentarts.runtime.http")
 OFFLOAD_BYTES = 256 * 1024  # JSON above this is decoded off the event loop
@@ -100,6 +108,17 @@ def infer_route(path: str) -> tuple[str, str | None] | None:
     return None
 
 
+def retry_headers(seconds: float) -> list[tuple[bytes, bytes]]:
+    """A 429's headers: ``Retry-After`` in whole seconds as HTTP defines it (rounded up, at
+    least 1), and ``retry-after-ms`` with the same wait in milliseconds (rounded up, at least
+    1) for clients that can come back sooner than a second."""
+    return [
+        (b"content-type", b"application/json"),
+        (b"retry-after", b"%d" % max(1, math.ceil(seconds))),
+        (b"retry-after-ms", b"%d" % max(1, math.ceil(seconds * 1e3))),
+    ]
+
+
 async def _send(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
     headers = [*headers, (b"content-length", b"%d" % len(body))]
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -132,6 +151,7 @@ class InferEndpoint:
         if route is None or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
+        started = perf_counter()
         try:
             content, length = await self._infer(route, scope, receive)
         except _Disconnected:
@@ -139,11 +159,12 @@ class InferEndpoint:
         except AgentArtsError as exc:
             status = error_status(exc)
             self.errors[status] = self.errors.get(status, 0) + 1
-            extra = []
-            if isinstance(exc, RuntimeOverloadedError):
-                extra = [(b"retry-after", b"%d" % max(1, round(exc.retry_after_s)))]
             answer = json.dumps({"error": str(exc)}).encode()
-            await _send(send, status, answer, [(b"content-type", b"application/json"), *extra])
+            if not isinstance(exc, RuntimeOverloadedError):
+                await _send(send, status, answer, [(b"content-type", b"application/json")])
+                return
+            await _send(send, status, answer, retry_headers(exc.retry_after_s))
+            self.admission.observe_refusal(perf_counter() - started)
             return
         except Exception as exc:  # a bug: logged, answered as JSON, the server carries on
             log.exception("unhandled error on %s", scope["path"])

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from agentarts.runtime.batching.admission import REFUSAL_BUCKETS_S
+
 if TYPE_CHECKING:
+    from agentarts.runtime.batching.admission import Admission
     from agentarts.runtime.local import LocalRuntime
 
 __all__ = ["render_metrics"]
@@ -24,15 +27,38 @@ def _esc(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+def _refusal_histogram(admission: Admission) -> list[str]:
+    """The time each 429 took inside the server, as a Prometheus histogram (seconds)."""
+    name = "agentarts_admission_refusal_seconds"
+    lines = [
+        f"# HELP {name} Time from a refused request's ASGI call (its head parsed) to its 429 "
+        "handed to the transport",
+        f"# TYPE {name} histogram",
+    ]
+    total = 0
+    for bound, count in zip(
+        (*REFUSAL_BUCKETS_S, float("inf")), admission.refusal_buckets, strict=True
+    ):
+        total += count
+        le = "+Inf" if bound == float("inf") else f"{bound:g}"
+        lines.append(f'{name}_bucket{{le="{le}"}} {total}')
+    lines += [f"{name}_sum {admission.refusal_sum_s:.6f}", f"{name}_count {total}"]
+    return lines
+
+
 def render_metrics(
     runtime: LocalRuntime,
     http_errors: dict[int, int] | None = None,
     refused: int = 0,
     waited: int = 0,
+    admission: Admission | None = None,
 ) -> str:
     """Prometheus exposition text for every loaded model and every simulated card, plus the
-    front end's error answers by HTTP status and its admission refusals."""
+    front end's error answers by HTTP status, its admission refusals and (with ``admission``)
+    the refusal-time histogram."""
     lines: list[str] = []
+    if admission is not None:
+        refused, waited = admission.refused, admission.waited
     if http_errors is not None:
         name = "agentarts_http_error_responses"
         lines += [f"# HELP {name} Error answers sent, by HTTP status", f"# TYPE {name} counter"]
@@ -49,6 +75,8 @@ def render_metrics(
             f"# TYPE {name} counter",
             f"{name} {waited}",
         ]
+        if admission is not None:
+            lines += _refusal_histogram(admission)
     models = runtime.loaded()
     for metric, attr, help_text in _COUNTERS:
         name = f"agentarts_{metric}"

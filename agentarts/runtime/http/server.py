@@ -313,9 +313,7 @@ def create_app(
     @app.get("/metrics")
     async def metrics() -> Any:
         return PlainTextResponse(
-            render_metrics(
-                runtime, http_errors=errors, refused=admission.refused, waited=admission.waited
-            ),
+            render_metrics(runtime, http_errors=errors, admission=admission),
             media_type="text/plain; version=0.0.4",
         )
 

@@ -171,7 +171,16 @@ INFER_OPENAPI: dict[str, Any] = {
         "422": _error("Invalid path parameters"),
         "429": {
             **_error("Overloaded: retry after the Retry-After header's seconds"),
-            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds to wait before retrying (rounded up, at least 1)",
+                    "schema": {"type": "integer", "minimum": 1},
+                },
+                "retry-after-ms": {
+                    "description": "The same wait in milliseconds (rounded up, at least 1)",
+                    "schema": {"type": "integer", "minimum": 1},
+                },
+            },
         },
         "503": _error("The model cannot be loaded or is shutting down"),
         "504": _error("The request waited longer than its timeout"),
