@@ -7,6 +7,7 @@ feature that needs them is used).
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from agentarts._lazy import lazy_getattr
@@ -24,6 +25,12 @@ from agentarts.errors import (
     RuntimeOverloadedError,
     UsageError,
 )
+
+# onnxruntime >= 1.32 on Linux records telemetry events in ~/.cache/Microsoft/DeveloperTools and
+# tries to upload them, from `import onnxruntime` on. AgentArts sends nothing anywhere and writes
+# nothing into the home directory by default, so opt out before any of our modules imports
+# onnxruntime; an explicit ORT_DISABLE_TELEMETRY in the environment is respected.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 if TYPE_CHECKING:
     from agentarts.config import Settings, load_settings

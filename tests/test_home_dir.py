@@ -1,0 +1,35 @@
+"""Nothing AgentArts does writes into the home directory (onnxruntime's telemetry cache)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import run_python
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_onnxruntime_writes_nothing_into_home(tmp_path: Path) -> None:
+    """``import agentarts`` opts out of onnxruntime's telemetry before onnxruntime loads."""
+    home = tmp_path / "home"
+    home.mkdir()
+    code = (
+        "import os; os.environ.pop('ORT_DISABLE_TELEMETRY', None)\n"
+        "import agentarts, onnxruntime\n"
+        "assert os.environ['ORT_DISABLE_TELEMETRY'] == '1'\n"
+    )
+    env = {"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")}
+    done = run_python(code, env=env)
+    assert done.returncode == 0, done.stderr
+    assert _files(home) == []
+
+
+def test_explicit_telemetry_setting_is_respected() -> None:
+    done = run_python(
+        "import os; import agentarts; print(os.environ['ORT_DISABLE_TELEMETRY'])",
+        env={"ORT_DISABLE_TELEMETRY": "0"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0"
