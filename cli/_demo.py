@@ -32,7 +32,7 @@ def _accepted(function: Callable[..., Any], options: dict[str, Any]) -> dict[str
 def demo(
     industry: str | None = typer.Argument(None, help="Industry pack, e.g. steel."),
     list_: bool = typer.Option(False, "--list", help="List installed packs and their demos."),
-    seed: int = typer.Option(7, "--seed", help="Random seed of the simulation."),
+    seed: int = typer.Option(7, "--seed", min=0, help="Random seed of the simulation."),
     hours: float | None = typer.Option(
         None, "--hours", help="Simulated hours (steel: more than 8, at most 720; default 72)."
     ),
@@ -85,7 +85,7 @@ def train(
     out: Path | None = typer.Option(
         None, "--out", help="Folder to write the new models to (default: inside the project)."
     ),
-    seed: int | None = typer.Option(None, "--seed", help="Random seed of the fit."),
+    seed: int | None = typer.Option(None, "--seed", min=0, help="Random seed of the fit."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON document."),
 ) -> None:
     """Fit a pack's models on your own data; never writes over the shipped models."""

@@ -151,7 +151,7 @@ def run_demo(
     """Entry point of `agentarts demo weather`."""
     if not auto_approve and not sys.stdin.isatty():
         raise UsageError("not a terminal: pass --auto-approve to approve the alerts")
-    if days != int(days) or not 1 <= days <= 10:
+    if not 1 <= days <= 10 or days != int(days):  # NaN fails the range test first
         raise UsageError("--days must be a whole number of days from 1 to 10")
     if plot is not None and plot.suffix.lower() != ".png":
         raise UsageError("--plot must name a .png file")
