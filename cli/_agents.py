@@ -418,6 +418,7 @@ def verify(
     """Check approvals and actuations against their signatures; exit 1 on any problem."""
     from rich.markup import escape
 
+    from agentarts.errors import NotFoundError
     from agentarts.graph.verify import verify as check
     from agentarts.store import RunStore
 
@@ -426,6 +427,8 @@ def verify(
     settings = _project_imports()
     store = RunStore(settings.database_url)
     try:
+        if thread_id is not None and not store.thread(thread_id)["runs"]:
+            raise NotFoundError(f"no run with thread id {thread_id!r}")
         report = check(store, thread_id)
     finally:
         store.close()

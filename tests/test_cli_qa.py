@@ -37,3 +37,9 @@ def test_weather_demo_refuses_nan_days(runner, cli) -> None:
         runner.invoke(cli, ["demo", "weather", "--days", "nan", "--auto-approve"])
     )
     assert "--days" in line
+
+
+def test_verify_of_an_unknown_thread_is_an_error(runner, cli) -> None:
+    line = _one_error_line(runner.invoke(cli, ["runs", "verify", "no-such-thread"]))
+    assert "no run with thread id 'no-such-thread'" in line
+    assert runner.invoke(cli, ["runs", "verify"]).exit_code == 0  # all (none) still checks out
