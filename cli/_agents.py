@@ -335,6 +335,13 @@ def show(thread_id: str, as_json: bool = typer.Option(False, "--json", help=_JSO
         out.print(
             f"actuation {escape(act['action'])} {escape(act['args'])}: {escape(act['status'])}"
         )
+    for al in record["alerts"]:
+        out.print(f"alert {escape(al['severity'])} {escape(al['code'])}: {escape(al['message'])}")
+    for wo in record["work_orders"]:
+        out.print(
+            f"work order {wo['id']} ({escape(wo['priority'])}, {escape(wo['status'])}) "
+            f"{escape(wo['asset'])}: {escape(wo['title'])}"
+        )
     if record["pending"]:
         out.print(
             f"[yellow]waiting: {escape(str(record['pending'].get('action')))} "

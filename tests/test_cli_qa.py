@@ -43,3 +43,23 @@ def test_verify_of_an_unknown_thread_is_an_error(runner, cli) -> None:
     line = _one_error_line(runner.invoke(cli, ["runs", "verify", "no-such-thread"]))
     assert "no run with thread id 'no-such-thread'" in line
     assert runner.invoke(cli, ["runs", "verify"]).exit_code == 0  # all (none) still checks out
+
+
+def test_show_prints_the_threads_alerts_and_work_orders(runner, cli) -> None:
+    """``runs show`` says it shows alerts and work orders; the text view printed neither."""
+    from agentarts.config import load_settings
+    from agentarts.store import RunStore
+
+    args = ["run", "examples.tank_agent.agent:builder", "--input", '{"tank_id": "T-2"}']
+    assert runner.invoke(cli, [*args, "--thread", "t-show"]).exit_code == 0
+    store = RunStore(load_settings().database_url)
+    try:
+        run_id = store.latest_run_id("t-show")
+        store.add_alert("t-show", run_id, "warning", "TANK_HIGH", "level above 90 %")
+        store.add_work_order("t-show", run_id, "T-2", "inspect the level switch", priority="high")
+    finally:
+        store.close()
+    result = runner.invoke(cli, ["runs", "show", "t-show"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.stderr
+    assert "alert warning TANK_HIGH: level above 90 %" in result.stdout
+    assert "work order 1 (high, open) T-2: inspect the level switch" in result.stdout
