@@ -122,35 +122,42 @@ def models(
             row.update(
                 task=params["task"],
                 max_batch_size=params["max_batch_size"],
-                inputs=[f"{t['name']}{t['shape']}" for t in meta["inputs"]],
-                outputs=[f"{t['name']}{t['shape']}" for t in meta["outputs"]],
+                inputs=[_tensor(t) for t in meta["inputs"]],
+                outputs=[_tensor(t) for t in meta["outputs"]],
                 hbm_reserved_bytes=params["hbm_reserved_bytes"],
                 device_time_us_batch1=round(rt.load(row["name"], row["version"]).device_us[1], 2),
             )
         rows.append(row)
+    profile = rt.devices.cards[0].profile.name
     rt.close()
     if as_json:
         print_json({"models": rows, "repositories": [str(r) for r in rt.repository.roots]})
         return
     from rich.table import Table
 
-    table = Table(title="Models")
-    for col in ("name", "version", "state", "task", "inputs", "outputs", "batch", "910B2 us@1"):
+    # the card the runtime simulates (settings or AGENTARTS_DEVICES), not always a 910B2
+    table = Table(title="Models", caption=f"us@1: simulated {profile} time of one row")
+    for col in ("name", "v", "state", "task", "inputs", "outputs", "max batch", "us@1"):
         # the name is what a user types next: never cut it
-        table.add_column(col, no_wrap=col in ("name", "version", "state", "batch"), overflow="fold")
+        table.add_column(col, no_wrap=col in ("name", "v"), overflow="fold")
     for r in rows:
         table.add_row(
             r["name"],
             r["version"],
             r["state"] if r["state"] == "READY" else f"{r['state']}: {r.get('reason', '')[:80]}",
-            r.get("task", ""),
-            " ".join(r.get("inputs", [])),
-            " ".join(r.get("outputs", [])),
+            r.get("task", "").replace("_", " "),
+            "\n".join(r.get("inputs", [])),
+            "\n".join(r.get("outputs", [])),
             str(r.get("max_batch_size", "")),
             str(r.get("device_time_us_batch1", "")),
         )
     out = console()
     out.print(table if rows else "No models found. Add --model-repository DIR.")
+
+
+def _tensor(meta: dict[str, Any]) -> str:
+    """``name[-1,36,14]``: a tensor as the table shows it (no spaces, so it wraps whole)."""
+    return meta["name"] + "[" + ",".join(str(d) for d in meta["shape"]) + "]"
 
 
 @runtime_app.command()

@@ -63,3 +63,13 @@ def test_show_prints_the_threads_alerts_and_work_orders(runner, cli) -> None:
     assert result.exit_code == 0, result.stderr
     assert "alert warning TANK_HIGH: level above 90 %" in result.stdout
     assert "work order 1 (high, open) T-2: inspect the level switch" in result.stdout
+
+
+def test_runtime_models_names_the_simulated_card(runner, cli) -> None:
+    """The timing column was headed "910B2" whatever card the settings simulate."""
+    env = {"AGENTARTS_DEVICES": "310P", "COLUMNS": "200"}
+    result = runner.invoke(cli, ["runtime", "models"], env=env)
+    assert result.exit_code == 0, result.stderr
+    assert "simulated 310P time of one row" in result.stdout
+    assert "910B2" not in result.stdout
+    assert "x[-1,36,14]" in result.stdout  # tensors print without spaces, so they wrap whole
