@@ -122,8 +122,8 @@ def models(
             row.update(
                 task=params["task"],
                 max_batch_size=params["max_batch_size"],
-                inputs=[_tensor(t) for t in meta["inputs"]],
-                outputs=[_tensor(t) for t in meta["outputs"]],
+                inputs=[f"{t['name']}{t['shape']}" for t in meta["inputs"]],
+                outputs=[f"{t['name']}{t['shape']}" for t in meta["outputs"]],
                 hbm_reserved_bytes=params["hbm_reserved_bytes"],
                 device_time_us_batch1=round(rt.load(row["name"], row["version"]).device_us[1], 2),
             )
@@ -146,8 +146,8 @@ def models(
             r["version"],
             r["state"] if r["state"] == "READY" else f"{r['state']}: {r.get('reason', '')[:80]}",
             r.get("task", "").replace("_", " "),
-            "\n".join(r.get("inputs", [])),
-            "\n".join(r.get("outputs", [])),
+            _tensors(r.get("inputs", [])),
+            _tensors(r.get("outputs", [])),
             str(r.get("max_batch_size", "")),
             str(r.get("device_time_us_batch1", "")),
         )
@@ -155,9 +155,9 @@ def models(
     out.print(table if rows else "No models found. Add --model-repository DIR.")
 
 
-def _tensor(meta: dict[str, Any]) -> str:
-    """``name[-1,36,14]``: a tensor as the table shows it (no spaces, so it wraps whole)."""
-    return meta["name"] + "[" + ",".join(str(d) for d in meta["shape"]) + "]"
+def _tensors(names: list[str]) -> str:
+    """``x[-1,36,14]``, one a line: tensors as the table shows them (no spaces inside)."""
+    return "\n".join(n.replace(" ", "") for n in names)
 
 
 @runtime_app.command()
