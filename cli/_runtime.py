@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,24 @@ runtime_app = typer.Typer(
 _REPO_HELP = "Extra model repository (repeatable); installed packs' models are always served."
 
 
+def _check_repos(repos: list[Path] | None) -> list[Path]:
+    """Each ``--model-repository`` is an existing folder (a typo was silently ignored)."""
+    from agentarts.errors import UsageError
+
+    for repo in repos or []:
+        if not repo.is_dir():
+            why = "does not exist" if not repo.exists() else "is not a folder"
+            raise UsageError(f"--model-repository {repo} {why}")
+    return list(repos or [])
+
+
 def _runtime(repos: list[Path] | None, devices: str | None, batching: bool = True) -> Any:
     from agentarts.config import load_settings
     from agentarts.runtime.local import LocalRuntime, default_repositories
 
     settings = load_settings()
     return LocalRuntime(
-        default_repositories(repos or []), devices or settings.devices, batching=batching
+        default_repositories(_check_repos(repos)), devices or settings.devices, batching=batching
     )
 
 
@@ -81,7 +93,7 @@ def serve(
 
         factory = functools.partial(
             LocalRuntime,
-            default_repositories(model_repository or []),
+            default_repositories(_check_repos(model_repository)),
             devices or load_settings().devices,
             batching=not no_batching,
         )
@@ -223,10 +235,10 @@ def plan(
     from agentarts.runtime.engine.repository import ModelRepository, load_card
     from agentarts.runtime.local import default_repositories
 
-    if qps <= 0 or p99_ms <= 0:
-        raise UsageError("--qps and --p99-ms must be positive")
+    if not (0 < qps < math.inf and 0 < p99_ms < math.inf):  # NaN fails too
+        raise UsageError("--qps and --p99-ms must be positive finite numbers")
     profile = parse_devices(device)[0]
-    repo = ModelRepository(default_repositories(model_repository or []))
+    repo = ModelRepository(default_repositories(_check_repos(model_repository)))
     entry, _version, path = repo.resolve(model)
     proto = onnx.load(str(path))
     card = load_card(model, proto, entry.card_path)

@@ -73,3 +73,19 @@ def test_runtime_models_names_the_simulated_card(runner, cli) -> None:
     assert "simulated 310P time of one row" in result.stdout
     assert "910B2" not in result.stdout
     assert "x[-1,36,14]" in result.stdout  # tensors print without spaces, so they wrap whole
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["runtime", "plan", "bf_thermal", "--qps", "nan", "--p99-ms", "1"],
+        ["runtime", "plan", "bf_thermal", "--qps", "1", "--p99-ms", "inf"],
+        ["runtime", "models", "--model-repository", "no-such-folder"],
+        ["runtime", "plan", "bf_thermal", "--qps", "1", "--p99-ms", "1", "--model-repository", "x"],
+        ["runtime", "serve", "--port", "18849", "--model-repository", "no-such-folder"],
+    ],
+)
+def test_runtime_bad_numbers_and_missing_repositories(runner, cli, args: list[str]) -> None:
+    """NaN reached ``math.ceil`` (traceback); a mistyped repository was silently ignored."""
+    line = _one_error_line(runner.invoke(cli, args))
+    assert "--qps" in line or "--model-repository" in line
