@@ -14,44 +14,50 @@
    0.8x), and a probe's latency per status (target: every refusal a 429 in under 5 ms). The
    probe is a second wrk whose LuaJIT script times each answer, connected before the storm and
    run at a higher CPU priority, so it measures the server rather than its own starvation.
-   ``cnn_500ms`` (the CNN with a 500 ms timeout) is where the storm must be partly refused.
+   ``cnn_500ms`` (the CNN with a 500 ms timeout) is where the storm must be partly refused:
+   there wrk's closed-loop clients (a refused client resends at once) and clients honouring
+   the 429's ``Retry-After`` (seconds) or ``retry-after-ms``; the server's own time per 429
+   comes from its /metrics histogram. Every storm and serving row says where the CPU went
+   (the server's us per answer, other processes, steal), since ratios move between runs.
 5. Cost model: a MatMul's simulated time against the roofline arithmetic done by hand.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
-import re
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from agentarts.runtime.testing import free_port
 from bench._common import (
-    ServerProcess,
-    console_script,
     grpc_infer_rps,
     kserve_bodies,
-    percentile_ms,
     table,
     wrk,
     wrk_available,
 )
-
-
-def _session(path: Path):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+from bench._runtime_peers import (
+    PORTS,
+    CpuMeter,
+    asyncio_floor,
+    bare_server,
+    histogram_quantile_ms,
+    litserve_rates,
+    ort_session,
+    ours_server,
+    probe_stats,
+    refusal_histogram,
+    sample,
+    storm,
+    tree_rss_mb,
+)
 
 
 def _per_call_us(fn, calls: int) -> float:
@@ -65,7 +71,7 @@ def overhead(repo: Path, rounds: int = 25) -> dict[str, float]:
     from agentarts.runtime.local import LocalRuntime
 
     rt = LocalRuntime([repo], include_packs=False)
-    session = _session(repo / "mlp" / "1" / "model.onnx")
+    session = ort_session(repo / "mlp" / "1" / "model.onnx")
     out = {}
     for batch, calls in ((1, 4000), (64, 600)):
         feeds = {"x": np.random.default_rng(0).standard_normal((batch, 64)).astype(np.float32)}
@@ -120,48 +126,12 @@ def _async_throughput(rt, callers: int, per_caller: int) -> float:
     return asyncio.run(load())
 
 
-def _asyncio_floor(session, callers: int, per_caller: int) -> float:
-    """The ceiling of any asyncio batcher in this interpreter: no runtime code at all, only a
-    future per request and one session.run per batch of everything queued (inline, as the
-    runtime runs short batches). What the event loop itself costs per request."""
-    run = session.run
-
-    async def load() -> float:
-        loop = asyncio.get_running_loop()
-        queue: list = []
-        scheduled = [False]
-
-        def dispatch() -> None:
-            scheduled[0] = False
-            batch = queue[:]
-            queue.clear()
-            out = run(None, {"x": np.concatenate([x for x, _ in batch])})[0]
-            for i, (_, future) in enumerate(batch):
-                future.set_result(out[i : i + 1])
-
-        async def one() -> None:
-            x = np.ones((1, 64), np.float32)
-            for _ in range(per_caller):
-                future = loop.create_future()
-                queue.append((x, future))
-                if not scheduled[0]:
-                    scheduled[0] = True
-                    loop.call_soon(dispatch)
-                await future
-
-        start = time.perf_counter()
-        await asyncio.gather(*(one() for _ in range(callers)))
-        return callers * per_caller / (time.perf_counter() - start)
-
-    return asyncio.run(load())
-
-
 def batching(repo: Path, callers: int = 64, per_caller: int = 400) -> dict[str, float]:
     from agentarts.runtime.local import LocalRuntime
 
     on = LocalRuntime([repo], include_packs=False)
     off = LocalRuntime([repo], include_packs=False, batching=False)
-    session = _session(repo / "mlp" / "1" / "model.onnx")
+    session = ort_session(repo / "mlp" / "1" / "model.onnx")
     x64 = {"x": np.ones((64, 64), np.float32)}
     out: dict[str, float] = {}
     for kind, measure in (("async", _async_throughput), ("threads", _threads_throughput)):
@@ -183,7 +153,7 @@ def batching(repo: Path, callers: int = 64, per_caller: int = 400) -> dict[str, 
         64e6 / _per_call_us(lambda: session.run(None, x64), 500) for _ in range(5)
     )
     out["async_on_vs_raw_b64"] = out["async_on_rps"] / out["raw_b64_rows_s"]
-    out["floor_rps"] = max(_asyncio_floor(session, callers, per_caller) for _ in range(5))
+    out["floor_rps"] = max(asyncio_floor(session, callers, per_caller) for _ in range(5))
     out["floor_vs_raw_b64"] = out["floor_rps"] / out["raw_b64_rows_s"]
     lm = on.load("mlp")
     out["device_rows_per_s_b1"] = 1e6 / lm.device_us[1]
@@ -193,337 +163,82 @@ def batching(repo: Path, callers: int = 64, per_caller: int = 400) -> dict[str, 
     return out
 
 
-BARE_SERVER = """
-import json, sys
-import numpy as np, onnxruntime as ort, uvicorn
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
-
-path, mode, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-options = ort.SessionOptions()
-options.intra_op_num_threads = 1
-options.inter_op_num_threads = 1
-session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-app = FastAPI()
-
-@app.get("/v2/health/ready")
-async def ready():
-    return {"ready": True}
-
-@app.post("/v2/models/{model}/infer")
-async def infer(model: str, request: Request):
-    body = json.loads(await request.body())
-    t = body["inputs"][0]
-    x = np.asarray(t["data"], dtype=np.float32).reshape(t["shape"])
-    if mode == "threads":
-        (y,) = await run_in_threadpool(session.run, None, {t["name"]: x})
-    else:
-        (y,) = session.run(None, {t["name"]: x})
-    out = {"model_name": model, "outputs": [{"name": "y", "datatype": "FP32",
-           "shape": list(y.shape), "data": y.ravel().tolist()}]}
-    return Response(json.dumps(out), media_type="application/json")
-
-uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-"""
-
-
-LITSERVE_SERVER = """
-import sys
-import numpy as np, onnxruntime as ort, litserve as ls
-
-path, port, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-
-class OnnxAPI(ls.LitAPI):
-    def setup(self, device):
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-
-    def decode_request(self, request):
-        t = request["inputs"][0]
-        return np.asarray(t["data"], dtype=np.float32).reshape(t["shape"])
-
-    def batch(self, inputs):
-        return np.concatenate(inputs)
-
-    def predict(self, x):
-        return self.session.run(None, {"x": x})[0]
-
-    def unbatch(self, y):
-        return [y[i : i + 1] for i in range(len(y))]
-
-    def encode_response(self, y):
-        return {"model_name": "mlp", "outputs": [{"name": "y", "datatype": "FP32",
-                "shape": list(y.shape), "data": y.ravel().tolist()}]}
-
-if __name__ == "__main__":
-    api = OnnxAPI(max_batch_size=batch, batch_timeout=0.002 if batch > 1 else 0.0,
-                  api_path="/v2/models/mlp/infer")
-    server = ls.LitServer(api, accelerator="cpu", devices=1, workers_per_device=1)
-    server.run(host="127.0.0.1", port=port, log_level="warning", generate_client_file=False)
-"""
-
-
-def _tree(pid: int) -> dict[int, int]:
-    """A process and its descendants: pid -> resident memory (KB), from ps."""
-    import subprocess as sp
-
-    out = sp.run(["ps", "-e", "-o", "pid=,ppid=,rss="], capture_output=True, text=True).stdout
-    rows = [tuple(map(int, line.split())) for line in out.splitlines() if line.strip()]
-    found = {pid: 0}
-    changed = True
-    while changed:
-        changed = False
-        for child, parent, rss in rows:
-            if parent in found and child not in found:
-                found[child] = rss
-                changed = True
-            elif child in found:
-                found[child] = rss
-    return found
-
-
-def _tree_rss_mb(pid: int) -> float:
-    return sum(_tree(pid).values()) / 1024
-
-
-class _Peer(ServerProcess):
-    """A peer server whose readiness route is not KServe's (LitServe: ``/health``)."""
-
-    def __init__(self, cmd: list[str], port: int, env_dir: Path, ready: str) -> None:
-        import os
-        import subprocess as sp
-
-        from bench._common import wait_http
-
-        self.url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "AGENTARTS_DATA_DIR": str(env_dir / ".data")}
-        self.proc = sp.Popen(cmd, stdout=sp.DEVNULL, stderr=sp.DEVNULL, env=env)
-        try:
-            wait_http(self.url + ready, 120)
-        except RuntimeError:
-            self.__exit__()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        import os
-        import signal
-
-        family = _tree(self.proc.pid)  # its worker processes too, by pid
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except Exception:
-            self.proc.kill()
-        for pid in family:
-            if pid != self.proc.pid:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
-
-
-def _litserve(repo: Path, batch: int) -> ServerProcess:
-    from agentarts.runtime.testing import free_port
-
-    script = repo / "litserve_server.py"
-    script.write_text(LITSERVE_SERVER)
-    port = free_port()
-    model = str(repo / "mlp" / "1" / "model.onnx")
-    return _Peer([sys.executable, str(script), model, str(port), str(batch)], port, repo, "/health")
-
-
-def _sample(shape: tuple[int, ...]) -> np.ndarray:
-    return np.random.default_rng(7).standard_normal(shape).astype(np.float32)
-
-
-def _ours(repo: Path, grpc_port: int | None = None) -> ServerProcess:
-    from agentarts.runtime.testing import free_port
-
-    port = free_port()
-    cmd = [console_script("agentarts"), "runtime", "serve", "--port", str(port)]
-    cmd += ["--model-repository", str(repo)]
-    if grpc_port:
-        cmd += ["--grpc-port", str(grpc_port)]
-    return ServerProcess(cmd, port, repo)
-
-
-def _bare(repo: Path, model: str, mode: str) -> ServerProcess:
-    from agentarts.runtime.testing import free_port
-
-    script = repo / "bare_server.py"
-    script.write_text(BARE_SERVER)
-    port = free_port()
-    cmd = [sys.executable, str(script), str(repo / model / "1" / "model.onnx"), mode, str(port)]
-    return ServerProcess(cmd, port, repo)
-
-
 def serving(repo: Path, seconds: float = 8.0, clients: int = 64) -> dict[str, float]:
     """Ours vs a bare FastAPI+onnxruntime server (both uvloop+httptools), same run, wrk."""
     out: dict[str, float] = {}
     for model, shape in (("mlp", (1, 64)), ("cnn", (1, 1, 64, 64))):
-        bodies = kserve_bodies(_sample(shape))
+        bodies = kserve_bodies(sample(shape))
         url = f"/v2/models/{model}/infer"
         for mode in ("inline", "threads"):
-            with _bare(repo, model, mode) as srv:
+            with bare_server(repo, model, mode) as srv:
                 wrk(srv.url + url, *bodies["json"], clients, 2, workdir=repo)  # warm up
+                meter = CpuMeter(srv.proc.pid)
                 r = wrk(srv.url + url, *bodies["json"], clients, seconds, workdir=repo)
-                r["rss_mb"] = _tree_rss_mb(srv.proc.pid)
+                r.update(meter.stop(r["rps"] * seconds))
+                r["rss_mb"] = tree_rss_mb(srv.proc.pid)
             out.update({f"{model}_bare_{mode}_{k}": v for k, v in r.items()})
         bare = max(out[f"{model}_bare_inline_rps"], out[f"{model}_bare_threads_rps"])
         out[f"{model}_bare_best_rps"] = bare
-        with _ours(repo) as srv:
+        with ours_server(repo) as srv:
             for kind in ("json", "binary"):
                 wrk(srv.url + url, *bodies[kind], clients, 2, workdir=repo)
+                meter = CpuMeter(srv.proc.pid)
                 r = wrk(srv.url + url, *bodies[kind], clients, seconds, workdir=repo)
-                r["rss_mb"] = _tree_rss_mb(srv.proc.pid)
+                r.update(meter.stop(r["rps"] * seconds))
+                r["rss_mb"] = tree_rss_mb(srv.proc.pid)
                 out.update({f"{model}_ours_{kind}_{k}": v for k, v in r.items()})
                 out[f"{model}_ours_{kind}_vs_bare"] = r["rps"] / bare
-    out.update(litserve(repo, seconds, clients))
-    return out
-
-
-def litserve(repo: Path, seconds: float = 8.0, clients: int = 64) -> dict[str, float]:
-    """LitServe on the MLP, the same JSON body: batch 1, and its dynamic batching (64 rows,
-    2 ms timeout); the better one is the peer's figure. Empty when LitServe is not installed."""
-    import importlib.util
-
-    if importlib.util.find_spec("litserve") is None:
-        return {}
-    out: dict[str, float] = {}
-    body, headers = kserve_bodies(_sample((1, 64)))["json"]
-    for batch in (1, 64):
-        with _litserve(repo, batch) as srv:
-            url = srv.url + "/v2/models/mlp/infer"
-            wrk(url, body, headers, clients, 2, workdir=repo)
-            r = wrk(url, body, headers, clients, seconds, workdir=repo)
-            r["rss_mb"] = _tree_rss_mb(srv.proc.pid)
-            r["processes"] = float(len(_tree(srv.proc.pid)))
-        out.update({f"mlp_litserve_b{batch}_{k}": v for k, v in r.items()})
+    out.update(litserve_rates(repo, seconds, clients))
     return out
 
 
 def grpc_throughput(repo: Path, seconds: float = 8.0, clients: int = 64) -> dict[str, float]:
-    from agentarts.runtime.testing import free_port
-
-    grpc_port = free_port()
-    with _ours(repo, grpc_port=grpc_port):
+    grpc_port = free_port(PORTS)
+    with ours_server(repo, grpc_port=grpc_port):
         address = f"127.0.0.1:{grpc_port}"
-        rps = asyncio.run(grpc_infer_rps(address, "mlp", _sample((1, 64)), clients, seconds))
+        rps = asyncio.run(grpc_infer_rps(address, "mlp", sample((1, 64)), clients, seconds))
     return {"mlp_grpc_rps": rps}
 
 
-PROBE_LUA = """
--- Latency of every answer by status, timed in the probe's own threads (LuaJIT FFI clock).
--- One connection per thread, so request() and response() alternate.
-local ffi = require("ffi")
-ffi.cdef[[
-typedef struct {{ long tv_sec; long tv_nsec; }} agentarts_ts;
-int clock_gettime(int clk, agentarts_ts *tp);
-]]
-local ts = ffi.new("agentarts_ts")
-local function now()
-  ffi.C.clock_gettime(1, ts)
-  return tonumber(ts.tv_sec) * 1e6 + tonumber(ts.tv_nsec) / 1e3
-end
-local f = io.open("{body}", "rb")
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-{headers}
-local started = 0
-local origin = now()
-samples = {{}}
-local threads = {{}}
-function setup(thread) table.insert(threads, thread) end
-function request() started = now(); return wrk.format() end
-function response(status, headers, body)
-  local t = now()
-  samples[#samples + 1] = string.format("%d %.0f %.0f", status, t - started, t - origin)
-end
-function done(summary, latency, requests)
-  for _, t in ipairs(threads) do
-    for _, v in ipairs(t:get("samples")) do io.write(v, "\\n") end
-  end
-end
-"""
-
-
-def probe(url: str, body: bytes, headers: dict[str, str], seconds: float, folder: Path):
-    """Start a wrk probe: 2 threads, one connection each, at a higher CPU priority than the
-    servers and the storm (``nice -n -5`` from the bench's niceness when allowed), timing each
-    answer in C/LuaJIT: it measures the server, not its own starvation. Returns the process."""
-    import subprocess as sp
-
-    (folder / "probe_body.bin").write_bytes(body)
-    lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
-    script = PROBE_LUA.format(body=folder / "probe_body.bin", headers=lines)
-    (folder / "probe.lua").write_text(script)
-    cmd = ["nice", "-n", "-5", "wrk", "-t2", "-c2", f"-d{seconds:.0f}s", "--timeout", "20s"]
-    cmd += ["-s", str(folder / "probe.lua"), url]
-    return sp.Popen(cmd, stdout=sp.PIPE, stderr=sp.DEVNULL, text=True)
-
-
-def probe_results(proc, start_s: float, end_s: float) -> dict[int, list[float]]:
-    """Latencies (s) by status of the answers a finished probe got between ``start_s`` and
-    ``end_s`` after it started (0: the probe's own socket errors and timeouts, counted)."""
-    out, _ = proc.communicate(timeout=120)
-    latencies: dict[int, list[float]] = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if (
-            len(parts) == 3
-            and all(p.isdigit() for p in parts)
-            and start_s <= int(parts[2]) / 1e6 <= end_s
-        ):
-            latencies.setdefault(int(parts[0]), []).append(int(parts[1]) / 1e6)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    if errors:
-        latencies[0] = [float("nan")] * sum(int(g) for g in errors.groups())
-    return latencies
-
-
-def _storm(
-    url: str, body: bytes, headers: dict[str, str], connections: int, seconds: float, repo: Path
-) -> tuple[dict[str, float], dict[int, list[float]]]:
-    """wrk's storm, and the probe beside it: the probe connects 1 s before the storm starts
-    (so its connections are not stuck behind the storm's in the listen backlog) and its
-    answers count from 3 s into the storm (built up) to 1 s before its end."""
-    prober = probe(url, body, headers, seconds + 1, repo)
-    time.sleep(1.0)
-    r = wrk(url, body, headers, connections, seconds, workdir=repo)
-    return r, probe_results(prober, 4.0, seconds)
+# Storms on ``cnn_500ms``, where the line must be partly refused: the clients of wrk's default
+# (closed loop: a refused client resends at once) and clients that honour a 429's wait.
+HONOURING = (("honour_s", "retry-after"), ("honour_ms", "retry-after-ms"))
 
 
 def overload(
-    repo: Path, sustainable_rps: float, model: str = "mlp", kind: str = "json", bare: bool = True
+    repo: Path,
+    sustainable_rps: float,
+    model: str = "mlp",
+    kind: str = "json",
+    bare: bool = True,
+    honouring: bool = False,
 ) -> dict[str, float]:
-    """2,560 connections, 40x the 64 of the sustainable run, for 15 s (ours, and the bare
-    server when ``bare``), with the probe's latency per status."""
+    """2,560 connections, 40x the 64 of the sustainable run, for 15 s (ours, the bare server
+    when ``bare``, and ours under clients honouring Retry-After or retry-after-ms when
+    ``honouring``), with the probe's latency per status, the server's own refusal times (its
+    /metrics histogram) and where the CPU went."""
     out: dict[str, float] = {}
     shape = (1, 64) if model == "mlp" else (1, 1, 64, 64)
-    body, headers = kserve_bodies(_sample(shape))[kind]
-    servers = [("ours", lambda: _ours(repo))]
+    body, headers = kserve_bodies(sample(shape))[kind]
+    storms: list[tuple[str, Any, str | None]] = [("ours", lambda: ours_server(repo), None)]
     if bare:
-        servers.append(("bare", lambda: _bare(repo, model, "inline")))
-    for label, server in servers:
+        storms.append(("bare", lambda: bare_server(repo, model, "inline"), None))
+    if honouring:
+        storms += [(label, lambda: ours_server(repo), header) for label, header in HONOURING]
+    for label, server, honour in storms:
         with server() as srv:
             url = f"{srv.url}/v2/models/{model}/infer"
-            r, latencies = _storm(url, body, headers, 2560, 15.0, repo)
+            meter = CpuMeter(srv.proc.pid)
+            r, latencies = storm(url, body, headers, 2560, 15.0, repo, honour)
+            r.update(meter.stop(r["rps"] * 15.0))
+            if label != "bare":
+                buckets = refusal_histogram(srv.url)
+                r["server_429"] = float(buckets[-1][1] if buckets else 0)
+                r["server_429_p50_ms"] = histogram_quantile_ms(buckets, 0.50)
+                r["server_429_p99_ms"] = histogram_quantile_ms(buckets, 0.99)
         out.update({f"{label}_{k}": v for k, v in r.items()})
         out[f"{label}_goodput_vs_sustainable"] = r["goodput_rps"] / sustainable_rps
-        ok = latencies.get(200, [])
-        refused = latencies.get(429, [])
-        out[f"{label}_probe_200"] = float(len(ok))
-        out[f"{label}_probe_ok_p50_ms"] = percentile_ms(ok, 0.50)
-        out[f"{label}_probe_ok_p99_ms"] = percentile_ms(ok, 0.99)
-        out[f"{label}_probe_429_p50_ms"] = percentile_ms(refused, 0.50)
-        out[f"{label}_probe_429_p99_ms"] = percentile_ms(refused, 0.99)
-        out[f"{label}_probe_429_max_ms"] = max(refused, default=float("nan")) * 1e3
-        out[f"{label}_probe_429"] = float(len(refused))
-        out[f"{label}_probe_other"] = float(
-            sum(len(v) for k, v in latencies.items() if k not in (200, 429))
-        )
+        out.update({f"{label}_{k}": v for k, v in probe_stats(latencies).items()})
     return out
 
 
@@ -563,7 +278,7 @@ def _serving_rows(sv: dict[str, float]) -> list[tuple[str, str, str]]:
         ):
             key = f"{model}_{who}_{kind}"
             note = f"p50 {sv[key + '_p50_ms']:.1f} ms, p99 {sv[key + '_p99_ms']:.1f} ms"
-            note += f", {sv[key + '_rss_mb']:.0f} MB"
+            note += f", {sv[key + '_rss_mb']:.0f} MB; {_cpu_note(sv, key)}"
             if who == "ours":
                 ratio = sv[f"{key}_vs_bare"]
                 met = _met(ratio >= target)
@@ -598,11 +313,27 @@ def _serving_rows(sv: dict[str, float]) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _overload_rows(ov: dict[str, float], bare: bool) -> list[tuple[str, str, str]]:
+_STORM_NAMES = {
+    "ours": "ours",
+    "bare": "bare",
+    "honour_s": "ours, clients honour Retry-After",
+    "honour_ms": "ours, clients honour retry-after-ms",
+}
+
+
+def _cpu_note(r: dict[str, float], key: str) -> str:
+    return (
+        f"server CPU {r[key + '_server_us_per_answer']:.0f} us/answer, "
+        f"other processes {r[key + '_other_cores']:.2f} cores, steal {r[key + '_steal_cores']:.2f}"
+    )
+
+
+def _overload_rows(ov: dict[str, float], labels: list[str]) -> list[tuple[str, str, str]]:
     rows = []
-    for label in ("ours", "bare") if bare else ("ours",):
+    for label in labels:
+        name = _STORM_NAMES[label]
         good = ov[f"{label}_goodput_vs_sustainable"]
-        target = label == "ours"
+        target = label != "bare"
         refused = ov[f"{label}_probe_429"]
         p99 = ov[f"{label}_probe_429_p99_ms"]
         verdict = ""
@@ -610,7 +341,7 @@ def _overload_rows(ov: dict[str, float], bare: bool) -> list[tuple[str, str, str
             verdict = f" (target < 5 ms: {_met(p99 < 5)})" if refused else " (no refusal to time)"
         rows += [
             (
-                f"{label}: goodput at 2,560 connections",
+                f"{name}: goodput at 2,560 connections",
                 f"{ov[label + '_goodput_rps']:,.0f} req/s",
                 f"{good:.2f}x sustainable"
                 + (f"; target >= 0.8x: {_met(good >= 0.8)}" if target else "")
@@ -618,20 +349,31 @@ def _overload_rows(ov: dict[str, float], bare: bool) -> list[tuple[str, str, str
                 + f" socket errors; p50 {ov[label + '_p50_ms']:.0f} ms, p99 "
                 + f"{ov[label + '_p99_ms']:.0f} ms",
             ),
+            (f"{name}: CPU during the storm", "", _cpu_note(ov, label)),
             (
-                f"{label}: probe, 429 answers",
+                f"{name}: probe, 429 answers",
                 f"{refused:,.0f} x 429",
                 f"p50 {ov[label + '_probe_429_p50_ms']:.1f} ms, p99 {p99:.1f} ms, "
                 f"max {ov[label + '_probe_429_max_ms']:.1f} ms{verdict}",
             ),
             (
-                f"{label}: probe, 200 answers",
+                f"{name}: probe, 200 answers",
                 f"{ov[label + '_probe_200']:,.0f} x 200",
                 f"p50 {ov[label + '_probe_ok_p50_ms']:.1f} ms, "
                 f"p99 {ov[label + '_probe_ok_p99_ms']:.1f} ms; "
                 f"{ov[label + '_probe_other']:,.0f} other answers or socket errors",
             ),
         ]
+        if target and ov[f"{label}_server_429"]:
+            rows.append(
+                (
+                    f"{name}: 429s timed in the server",
+                    f"{ov[label + '_server_429']:,.0f} x 429",
+                    f"p50 <= {ov[label + '_server_429_p50_ms']:g} ms, p99 <= "
+                    f"{ov[label + '_server_429_p99_ms']:g} ms (ASGI call to answer written; "
+                    "/metrics histogram bucket)",
+                )
+            )
     return rows
 
 
@@ -666,16 +408,19 @@ def _serving_tables(repo: Path) -> dict[str, float]:
     table("Runtime: serving, wrk, 64 connections, batch-1 requests, same run", rows)
     # cnn_500ms: the same CNN with a 500 ms timeout in its card, so that 2,560 connections
     # (~1.2 s of work in line) must be partly refused: the refusal latency is measured there.
+    # It also runs storms of clients that honour the 429's wait (HONOURING).
     for model, kind, bare in (
         ("mlp", "json", True),
         ("cnn", "binary", False),
         ("cnn_500ms", "binary", False),
     ):
         sustainable = sv[f"{model[:3]}_ours_{kind}_goodput_rps"]
-        ov = overload(repo, sustainable, model, kind, bare)
+        honouring = model == "cnn_500ms"
+        ov = overload(repo, sustainable, model, kind, bare, honouring)
         sv.update({f"overload_{model}_{k}": v for k, v in ov.items()})
+        labels = ["ours", *(["bare"] if bare else []), *(["honour_s", "honour_ms"] * honouring)]
         title = f"Runtime: overload, {model} ({kind}), 2,560 connections"
-        table(f"{title} (sustainable {sustainable:,.0f} req/s)", _overload_rows(ov, bare))
+        table(f"{title} (sustainable {sustainable:,.0f} req/s)", _overload_rows(ov, labels))
     return sv
 
 

@@ -115,13 +115,13 @@ def test_a_request_that_could_not_be_served_in_time_is_refused_with_retry_after(
         line.interval_s = 4.0  # as measured under load: 3 ahead x 4 s > the 10 s timeout
         reply = httpx.post(f"http://{url}/v2/models/held/infer", content=SMALL, timeout=10)
         assert reply.status_code == 429
-        # back when its wait would fit the timeout: 12 s of work ahead - 10 s = 2 s
-        assert reply.headers["retry-after"] == "2"
-        assert reply.headers["retry-after-ms"] == "2000"
+        # the time to answer the 3 ahead of it: 12 s
+        assert reply.headers["retry-after"] == "12"
+        assert reply.headers["retry-after-ms"] == "12000"
         assert "in flight and waiting" in reply.json()["error"]
-        line.interval_s = 3.5  # 10.5 s: half a second over, still a whole second for HTTP
+        line.interval_s = 3.5  # 10.5 s: HTTP's whole seconds round up
         reply = httpx.post(f"http://{url}/v2/models/held/infer", content=SMALL, timeout=10)
-        assert (reply.headers["retry-after"], reply.headers["retry-after-ms"]) == ("1", "500")
+        assert (reply.headers["retry-after"], reply.headers["retry-after-ms"]) == ("11", "10500")
         metrics = httpx.get(f"http://{url}/metrics").text
         release.set()
         for conn in blocked:
