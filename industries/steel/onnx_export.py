@@ -136,6 +136,25 @@ def _toml_value(value: Any) -> str:
     return f"{float(value):.6g}" if isinstance(value, float) else str(value)
 
 
+#: The unit of each tag as the card states it (the tag names carry them in short form).
+TAG_UNITS = {
+    "hmt_c": "degC",
+    "si_pct": "wt%",
+    "eta_co": "1",  # CO utilisation CO2 / (CO + CO2), a fraction
+    "top_gas_temp_c": "degC",
+    "pressure_drop_kpa": "kPa",
+    "stave_lower_c": "degC",
+    "stave_upper_c": "degC",
+    "blast_moisture_g_nm3": "g/Nm3",
+    "coke_rate_kg_thm": "kg/tHM",
+    "pci_rate_kg_thm": "kg/tHM",
+    "blast_temp_c": "degC",
+    "oxygen_enrichment_pct": "%",
+    "blast_volume_nm3_min": "Nm3/min",
+    "steam_g_nm3": "g/Nm3",
+}
+
+
 def write_cards(
     out: Path,
     norm: dict[str, Any],
@@ -151,7 +170,7 @@ def write_cards(
 name = "x"
 description = "last {WINDOW} samples (6 h at 10 min) of {len(TAGS)} plant tags, oldest first"
 features = {_toml_list(TAGS)}
-unit = {_toml_list([t.rsplit("_", 1)[-1] for t in TAGS])}
+unit = {_toml_list([TAG_UNITS[t] for t in TAGS])}
 mean = {_toml_list(norm["mean"])}
 std = {_toml_list(norm["std"])}
 
