@@ -118,8 +118,9 @@ def steel_panels(ctx: PanelContext) -> list[Panel]:
     except ImportError:  # the pack is not installed: draw without the band
         band = None
     for key, fkey, title, unit, bkey in (
-        ("hmt_c", "hmt_2h_c", "Hot-metal temperature", "°C", band),
-        ("si_pct", "si_2h_pct", "Hot-metal silicon [Si]", "%", None),
+        # the unit is in the title: the chart's axes carry numbers only
+        ("hmt_c", "hmt_2h_c", "Hot-metal temperature (°C)", "°C", band),
+        ("si_pct", "si_2h_pct", "Hot-metal silicon [Si] (wt%)", "wt%", None),
     ):
         values = window.get(key)
         if not isinstance(values, list) or not values:
