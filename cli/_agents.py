@@ -265,7 +265,7 @@ def list_runs(
 
 def _show(thread_id: str) -> dict[str, Any]:
     from agentarts.errors import NotFoundError
-    from agentarts.graph.agent import _pid_alive
+    from agentarts.graph.agent import _pid_alive, shown_status
     from agentarts.store import RunStore
 
     _check_thread_id(thread_id)
@@ -287,7 +287,7 @@ def _show(thread_id: str) -> dict[str, Any]:
         agent = _agent(last["agent"])
         try:
             current = agent.status(thread_id)
-            status, pending = current.status, current.pending
+            status, pending = shown_status(last["status"], current.status), current.pending
         finally:
             agent.close()
     if last["status"] == "running" and _pid_alive(last["host"]):

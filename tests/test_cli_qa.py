@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -89,3 +90,16 @@ def test_runtime_bad_numbers_and_missing_repositories(runner, cli, args: list[st
     """NaN reached ``math.ceil`` (traceback); a mistyped repository was silently ignored."""
     line = _one_error_line(runner.invoke(cli, args))
     assert "--qps" in line or "--model-repository" in line
+
+
+def test_a_failed_run_is_listed_and_shown_as_failed(runner, cli) -> None:
+    """The checkpoint of a run whose node raised waits at that node ("interrupted", as after
+    a crash); the CLI showed that instead of the recorded "failed" (the server shows failed)."""
+    args = ["run", "examples.tank_agent.agent:builder", "--input", '{"tank_id": "T-9"}']
+    assert runner.invoke(cli, [*args, "--thread", "t-fail"]).exit_code == 1
+    listed = json.loads(runner.invoke(cli, ["runs", "list", "--json"]).stdout)["runs"]
+    assert [r["status"] for r in listed if r["thread_id"] == "t-fail"] == ["failed"]
+    shown = json.loads(runner.invoke(cli, ["runs", "show", "t-fail", "--json"]).stdout)
+    assert shown["status"] == "failed"
+    resumed = runner.invoke(cli, ["runs", "resume", "t-fail", "--json"])  # still retryable
+    assert resumed.exit_code == 1 and json.loads(resumed.stdout)["status"] == "failed"

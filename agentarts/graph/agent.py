@@ -27,7 +27,7 @@ from agentarts.errors import (
 from agentarts.graph.events import EventBus, RunEvent, otel_subscriber
 from agentarts.tools.context import _CURRENT, RunContext
 
-__all__ = ["Agent", "RunResult", "live_statuses"]
+__all__ = ["Agent", "RunResult", "live_statuses", "shown_status"]
 
 log = logging.getLogger("agentarts.agent")
 
@@ -442,7 +442,9 @@ class Agent:
 def live_statuses(rows: list[dict[str, Any]], load: Callable[[str], Agent]) -> None:
     """Replace each listed thread's recorded status (``rows`` as ``RunStore.list_threads``
     gives them) with the one its checkpoint gives; ``load(ref)`` loads the agent that ran it.
-    A thread whose agent cannot be loaded keeps what was recorded."""
+    A thread whose agent cannot be loaded keeps what was recorded, and so does a run recorded
+    ``failed`` (a node raised: its checkpoint waits at that node, which reads as "interrupted",
+    the state a crash leaves; ``runs resume`` retries it either way)."""
     agents: dict[str, Agent | None] = {}
     try:
         for row in rows:
@@ -458,13 +460,19 @@ def live_statuses(rows: list[dict[str, Any]], load: Callable[[str], Agent]) -> N
             if agent is None:
                 continue
             try:
-                row["status"] = agent.status(row["thread_id"]).status
+                row["status"] = shown_status(row["status"], agent.status(row["thread_id"]).status)
             except Exception:  # an unreadable checkpoint: keep the recorded status
                 log.debug("status of %s", row["thread_id"], exc_info=True)
     finally:
         for agent in agents.values():
             if agent is not None:
                 agent.close()
+
+
+def shown_status(recorded: str, live: str) -> str:
+    """The status to show a person: the checkpoint's, except that a run recorded ``failed``
+    stays ``failed`` while its checkpoint waits at the node that raised."""
+    return "failed" if recorded == "failed" and live == "interrupted" else live
 
 
 def _pid_alive(host: str) -> bool:
