@@ -38,12 +38,6 @@ def test_reject_without_then_with_a_reason(server, browser, tokens):  # noqa: F8
         "return document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2) === arguments[0]",
         reject,
     )
-    print(
-        browser.execute_script(
-            'return [JSON.stringify(arguments[0].getBoundingClientRect()), JSON.stringify(document.getElementById("toast").getBoundingClientRect()), window.innerWidth, window.innerHeight]',
-            reject,
-        )
-    )
     assert on_top, "the message covers the Reject button"
     # while the message shows, the person types a reason and rejects at once
     card.find_element(By.CSS_SELECTOR, "textarea.reason").send_keys("level sensor drifting")
