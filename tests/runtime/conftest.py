@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from agentarts.runtime import testing
 from agentarts.runtime.testing import make_matmul, make_mlp, write_model
+
+PORTS = range(18700, 18750)  # the runtime's tests listen only on these loopback ports
 
 CARD = """
 description = "test MLP"
@@ -42,3 +45,12 @@ def runtime(repo: Path):
     rt = LocalRuntime([repo], "910B2x2")
     yield rt
     rt.close(drain=False)
+
+
+@pytest.fixture(autouse=True)
+def _runtime_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Servers started by these tests (serve_in_thread, free_port) take ports from PORTS, so
+    they never race other areas' tests for a port."""
+    monkeypatch.setattr(testing.free_port, "__defaults__", (PORTS, ()))
+    kwdefaults = {**(testing.serve_in_thread.__wrapped__.__kwdefaults__ or {}), "ports": PORTS}
+    monkeypatch.setattr(testing.serve_in_thread.__wrapped__, "__kwdefaults__", kwdefaults)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from agentarts.errors import InvalidInputError
 from agentarts.runtime.engine.tensors import (
+    _tensor_head,
     decode_binary_tensor,
     decode_json_tensor,
     kserve_datatype,
@@ -122,8 +124,73 @@ def _positive(value: Any, what: str) -> float:
     return float(value)
 
 
+FLAT_MIN_BYTES = 4096  # below this the full parser costs a few us: no fast path
+_DATA_OPEN = re.compile(rb"[ \t\r\n]*:[ \t\r\n]*\[")
+_FLOAT_TYPES = {"FP16": np.float16, "FP32": np.float32, "FP64": np.float64}
+
+
+def _flat_json_request(body: bytes) -> InferRequest | None:
+    """The common KServe v2 body decoded faster, or None (then the full parser decides).
+
+    The common body is one input whose ``data`` is a flat list of numbers for a float
+    datatype. Decoding its numbers is most of the cost (measured on the 64x64 CNN's 85 KB
+    body: ``orjson.loads`` ~260 us, then ``numpy.asarray`` of the 4,096 Python floats ~180 us,
+    which first works out a dtype and a shape). Here the data array's bytes are cut out and
+    proven to hold numbers only (no ``"``, ``t``, ``f`` or ``n``: so no string, object,
+    boolean or null; ``memchr`` scans, ~2 us each; a nested list fails orjson or
+    ``numpy.fromiter``), the rest of the body is parsed with ``"data": []`` in its place, the
+    numbers by orjson (whose strict grammar refuses NaN/Infinity tokens and anything else JSON
+    does not allow), and ``numpy.fromiter`` makes the array (~100 us; through float64 as
+    ``numpy.asarray`` goes, so values round the same) once the count equals the shape's
+    product. Measured on a reserved core: 430 -> 393 us per 85 KB body, and the server's CPU
+    per answer on the CNN 1,103 -> 1,008 us (mean of 3 A/B runs each). Anything unusual
+    (another ``"data"`` key, ``\\u`` escapes in the rest, several inputs, an integer datatype,
+    a count that does not fit the shape, integers past 2**53, any error) returns None, so the
+    full parser decides and names every error."""
+    at = body.find(b'"data"')
+    if at <= 0 or body[at - 1] == 0x5C:  # not found, or an escaped quote inside a string
+        return None
+    opening = _DATA_OPEN.match(body, at + 6)
+    if opening is None:
+        return None
+    start = opening.end() - 1
+    end = body.find(b"]", start)
+    if end < 0:
+        return None
+    array = body[start : end + 1]
+    find = array.find
+    if find(b'"') >= 0 or find(b"t") >= 0 or find(b"f") >= 0 or find(b"n") >= 0:
+        return None  # strings (and so objects), booleans, null: nesting fails orjson or fromiter
+    rest = body[: start + 1] + body[end:]
+    if rest.count(b'"data"') != 1 or b"\\u" in rest or not _ORJSON:
+        return None
+    try:
+        obj = orjson.loads(rest)
+        tensors = obj["inputs"]
+        tensor = tensors[0]
+        if len(tensors) != 1 or tensor["data"] != [] or "parameters" in tensor:
+            return None
+        name, datatype, shape, count = _tensor_head(tensor, "inputs[0]")
+        dtype = _FLOAT_TYPES.get(datatype)
+        numbers = orjson.loads(array)
+        if dtype is None or len(numbers) != count:
+            return None
+        # via float64, as the full parser's numpy.asarray: the same rounding to float32
+        values = np.fromiter(numbers, np.float64, count)
+        if count and not float(np.abs(values).max()) < 2.0**53:
+            return None  # integers beyond float64's exact range (asarray keeps them int64)
+        inputs = {name: values.astype(dtype, copy=False).reshape(shape)}
+        return _request(obj, inputs)
+    except (orjson.JSONDecodeError, InvalidInputError, LookupError, TypeError, ValueError):
+        return None
+
+
 def decode_request(body: bytes, header_length: int | None) -> InferRequest:
     """The infer body (JSON, or a JSON header and binary tensors) -> InferRequest."""
+    if header_length is None and len(body) >= FLAT_MIN_BYTES:
+        fast = _flat_json_request(body)
+        if fast is not None:
+            return fast
     header = body if header_length is None else body[:header_length]
     try:
         obj = _loads(header or b"null")
@@ -162,6 +229,11 @@ def decode_request(body: bytes, header_length: int | None) -> InferRequest:
             f"{len(tail) - offset} bytes of binary data are not claimed by any input's "
             "binary_data_size"
         )
+    return _request(obj, inputs)
+
+
+def _request(obj: dict[str, Any], inputs: dict[str, np.ndarray]) -> InferRequest:
+    """The request-level fields of a decoded body (parameters, outputs, id) around ``inputs``."""
     params = obj.get("parameters")
     if params is None:
         params = {}
