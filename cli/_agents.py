@@ -14,7 +14,7 @@ import typer
 from agentarts.cli._base import console, print_json
 
 runs_app = typer.Typer(
-    help="Inspect and steer runs: list, show, approve, reject, resume, export.",
+    help="Inspect and steer runs: list, show, approve, reject, resume, resolve, verify, export.",
     no_args_is_help=True,
 )
 tools_app = typer.Typer(help="Tools of an agent or module.", no_args_is_help=True)

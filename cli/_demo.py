@@ -36,7 +36,9 @@ def demo(
     hours: float | None = typer.Option(
         None, "--hours", help="Simulated hours (steel: more than 8, at most 720; default 72)."
     ),
-    days: float | None = typer.Option(None, "--days", help="Forecast days (weather; default 5)."),
+    days: float | None = typer.Option(
+        None, "--days", help="Forecast days, a whole number from 1 to 10 (weather; default 5)."
+    ),
     trains: int | None = typer.Option(
         None, "--trains", help="Trains in the shift (rail; default 5)."
     ),

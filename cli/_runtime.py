@@ -42,7 +42,7 @@ def _runtime(repos: list[Path] | None, devices: str | None, batching: bool = Tru
 @runtime_app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Bind address (loopback by default)."),
-    port: int = typer.Option(8000, "--port", min=1, max=65535),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="HTTP port to listen on."),
     model_repository: list[Path] | None = typer.Option(None, "--model-repository", help=_REPO_HELP),
     devices: str | None = typer.Option(None, "--devices", help="Simulated cards, e.g. 910B2x8."),
     api_key: str | None = typer.Option(

@@ -72,7 +72,9 @@ def token(name: str = typer.Argument(..., help="User the token acts as.")) -> No
 @users_app.command("password")
 def password(
     name: str = typer.Argument(...),
-    password_stdin: bool = typer.Option(False, "--password-stdin"),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from the first line of stdin."
+    ),
 ) -> None:
     """Set NAME's password."""
     value = _read_password(password_stdin)

@@ -103,3 +103,32 @@ def test_a_failed_run_is_listed_and_shown_as_failed(runner, cli) -> None:
     assert shown["status"] == "failed"
     resumed = runner.invoke(cli, ["runs", "resume", "t-fail", "--json"])  # still retryable
     assert resumed.exit_code == 1 and json.loads(resumed.stdout)["status"] == "failed"
+
+
+def _commands(group, path=()):
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):  # a group (typer vendors its own click)
+            yield from _commands(command, (*path, name))
+        else:
+            yield (*path, name), command
+
+
+def test_every_option_says_what_it_does() -> None:
+    """``--help`` of every command explains every option (serve's --session-hours said nothing)."""
+    import typer.main
+
+    from agentarts.cli.main import app
+
+    silent = [
+        f"agentarts {' '.join(path)} {param.opts[0]}"
+        for path, command in _commands(typer.main.get_command(app))
+        for param in command.params
+        if param.param_type_name == "option" and not (getattr(param, "help", None) or "").strip()
+    ]
+    assert silent == []
+
+
+def test_runs_help_names_every_subcommand(runner, cli) -> None:
+    text = " ".join(runner.invoke(cli, ["runs", "--help"], env={"COLUMNS": "200"}).stdout.split())
+    for name in ("list", "show", "approve", "reject", "resume", "resolve", "verify", "export"):
+        assert name in text.split("Inspect and steer runs:")[1].split(".")[0], name
