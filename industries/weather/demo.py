@@ -220,6 +220,21 @@ class _Null:
         return None
 
 
+def _alert_lines(a: dict[str, Any]) -> list[str]:
+    """The alerts as the demo prints them; with none, why (so a quiet run reads as one)."""
+    lines = [
+        f"Alerts: {a['drafted']} drafted, {a['approved']} approved, {a['issued']} issued (CAP 1.2)"
+    ]
+    lines += [f"  - [{i['level']}] {i['headline']}: {i['description']}" for i in a["list"]]
+    if not a["drafted"]:
+        lines.append(
+            "  no site crossed a rule in these days (rail: gust over 15 m/s or rain 45 mm/h; "
+            "wind farm: output down 40 % of capacity or cut-out; grid: degree-days over "
+            "normal + 6): nothing to approve; other --seed values draw other weather"
+        )
+    return lines
+
+
 def _print(s: dict[str, Any], plot: Path | None) -> None:
     from rich.console import Console
     from rich.markup import escape
@@ -266,10 +281,6 @@ def _print(s: dict[str, Any], plot: Path | None) -> None:
     for row in s["sites"]:
         sites.add_row(row["site"], row["kind"], row["forecast"])
     out.print(sites)
-    a = s["alerts"]
-    out.print(
-        f"Alerts: {a['drafted']} drafted, {a['approved']} approved, {a['issued']} issued (CAP 1.2)"
-    )
-    for item in a["list"]:
-        out.print(escape(f"  - [{item['level']}] {item['headline']}: {item['description']}"))
+    for line in _alert_lines(s["alerts"]):
+        out.print(escape(line))
     out.print(f"{s['runtime_s']} s" + (f"; map: {plot}" if plot else ""))
