@@ -54,8 +54,8 @@ def plot_demo(summary: dict[str, Any], path: Path) -> None:
             shade = ax.contourf(lon, lat, z, levels=levels, cmap="RdBu_r", extend="both")
             fig.colorbar(shade, ax=ax, shrink=0.8, label="Z500 anomaly (m2/s2)")
         else:
-            shade = ax.pcolormesh(lon, lat, gust, cmap="YlOrRd", vmin=0, vmax=25, shading="auto")
-            fig.colorbar(shade, ax=ax, shrink=0.8, label="10 m gust (m/s)")
+            shade = ax.pcolormesh(lon, lat, gust, cmap="YlOrRd", vmin=0, vmax=35, shading="auto")
+            _gust_bar(fig.colorbar(shade, ax=ax, shrink=0.8, extend="max"))
         ax.contour(lon, lat, z, levels=levels, colors="k", linewidths=0.6)
         ax.set_title(title, fontsize=10)
         ax.set_xlim(float(west), float(east))
@@ -64,17 +64,7 @@ def plot_demo(summary: dict[str, Any], path: Path) -> None:
         ax.set_xlabel("longitude (E, tangent plane)")
         ax.set_ylabel("latitude (N)")
         _sites(ax, p)
-    from matplotlib.lines import Line2D
-
-    handles = [
-        Line2D([], [], color=c, marker="s", ls="", mec="k", label=label)
-        for label, c in (
-            ("no alert", "limegreen"),
-            ("advisory", _COLOURS["advisory"]),
-            ("restrict", _COLOURS["restrict"]),
-            ("stop", _COLOURS["stop"]),
-        )
-    ]
+    handles = _legend_handles()
     key = "\n".join(f"{i} {e['site']['name']}" for i, e in enumerate(p["extracted"]["sites"], 1))
     axes[1, 0].text(
         0.02,
@@ -116,6 +106,39 @@ def plot_demo(summary: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+#: The rail rules' gust thresholds (m/s), marked on the gust colour bar.
+_GUST_MARKS = ((15.0, "restrict"), (30.0, "stop"))
+
+
+def _gust_bar(bar: Any) -> None:
+    """The gust colour bar up to 35 m/s, with the rail rules' thresholds drawn across it (the
+    bar stopped at 25 m/s, so a gust at the 30 m/s stop looked like one at 25)."""
+    bar.set_label("10 m gust (m/s); rail: restrict > 15, stop > 30")
+    for value, level in _GUST_MARKS:
+        bar.ax.axhline(value, color="k", lw=1.5, ls="--" if level == "restrict" else "-")
+
+
+def _legend_handles() -> list[Any]:
+    """What the site marks mean: colour is the worst alert, shape the kind of site."""
+    from matplotlib.lines import Line2D
+
+    colours = [
+        Line2D([], [], color=c, marker="s", ls="", mec="k", label=label)
+        for label, c in (
+            ("no alert", "limegreen"),
+            ("advisory", _COLOURS["advisory"]),
+            ("restrict", _COLOURS["restrict"]),
+            ("stop", _COLOURS["stop"]),
+        )
+    ]
+    shapes = [
+        Line2D([], [], color="grey", lw=3, label="rail line"),
+        Line2D([], [], color="grey", marker="^", ls="", mec="k", label="wind farm"),
+        Line2D([], [], color="grey", marker="s", ls="", mec="k", label="city grid"),
+    ]
+    return colours + shapes
 
 
 def _sites(ax: Any, p: dict[str, Any]) -> None:
