@@ -380,6 +380,16 @@ def histogram_quantile_ms(buckets: list[tuple[float, int]], q: float) -> float:
     return float("nan")
 
 
+def listen_overflows() -> int:
+    """The kernel's count of connections dropped because a listen backlog was full
+    (TcpExt ListenOverflows, machine-wide: only the bench's servers listen on loopback here)."""
+    lines = [line.split() for line in Path("/proc/net/netstat").read_text().splitlines()]
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names[0] == "TcpExt:" and "ListenOverflows" in names:
+            return int(values[names.index("ListenOverflows")])
+    return 0
+
+
 def _proc_cpu_ticks(pid: int) -> int:
     """utime + stime of a live process (all its threads), in clock ticks; 0 once it is gone."""
     try:
@@ -398,6 +408,7 @@ class CpuMeter:
         self.pid = server_pid
         self.hz = os.sysconf("SC_CLK_TCK")
         self.start = self._read()
+        self.overflows = listen_overflows()
 
     def _read(self) -> tuple[float, ...]:
         values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
@@ -421,6 +432,7 @@ class CpuMeter:
             b - a for a, b in zip(self.start, end, strict=True)
         )
         return {
+            "listen_overflows": float(listen_overflows() - self.overflows),
             "server_us_per_answer": server / max(answers, 1) * 1e6,
             "server_cores": server / wall,
             "load_cores": children / wall,

@@ -228,8 +228,13 @@ def overload(
     for label, server, honour in storms:
         with server() as srv:
             url = f"{srv.url}/v2/models/{model}/infer"
+            paired = float("nan")
+            if label == "ours":  # this server's own 64-connection rate, just before its storm
+                wrk(url, body, headers, 64, 1, workdir=repo)
+                paired = wrk(url, body, headers, 64, 5, workdir=repo)["goodput_rps"]
             meter = CpuMeter(srv.proc.pid)
             r, latencies = storm(url, body, headers, 2560, 15.0, repo, honour)
+            r["paired_rps"] = paired
             r.update(meter.stop(r["rps"] * 15.0))
             if label != "bare":
                 buckets = refusal_histogram(srv.url)
@@ -349,7 +354,11 @@ def _overload_rows(ov: dict[str, float], labels: list[str]) -> list[tuple[str, s
                 + f" socket errors; p50 {ov[label + '_p50_ms']:.0f} ms, p99 "
                 + f"{ov[label + '_p99_ms']:.0f} ms",
             ),
-            (f"{name}: CPU during the storm", "", _cpu_note(ov, label)),
+            (
+                f"{name}: CPU during the storm",
+                "",
+                f"{_cpu_note(ov, label)}; {ov[label + '_listen_overflows']:,.0f} listen overflows",
+            ),
             (
                 f"{name}: probe, 429 answers",
                 f"{refused:,.0f} x 429",
@@ -364,6 +373,16 @@ def _overload_rows(ov: dict[str, float], labels: list[str]) -> list[tuple[str, s
                 f"{ov[label + '_probe_other']:,.0f} other answers or socket errors",
             ),
         ]
+        paired = ov[f"{label}_paired_rps"]
+        if paired == paired:  # measured (not nan)
+            rows.append(
+                (
+                    f"{name}: same server, 64 connections, just before",
+                    f"{paired:,.0f} req/s",
+                    f"storm goodput = {ov[label + '_goodput_rps'] / paired:.2f}x this rate "
+                    "(the target's ratio is against the serving table's rate)",
+                )
+            )
         if target and ov[f"{label}_server_429"]:
             rows.append(
                 (
