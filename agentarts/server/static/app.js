@@ -82,13 +82,24 @@ const RENDER = {
     const svg = s("svg", { viewBox: `0 0 ${w} ${ht}`, class: "image" }, s("image", { href: d.src, width: w, height: ht }));
     for (const b of d.boxes || []) {
       svg.append(s("rect", { x: b.x, y: b.y, width: b.w, height: b.h, class: "box" }));
-      // a label in the right half ends at its box's right edge, so it stays in the picture
-      const right = b.x + b.w / 2 > w / 2;
-      if (b.label) svg.append(s("text", { x: right ? b.x + b.w : b.x, y: b.y > 14 ? b.y - 4 : b.y + b.h + 12, "text-anchor": right ? "end" : "start", class: "boxlabel" }, b.label));
+      if (b.label) svg.append(s("text", { ...labelPlace(b, w), y: b.y > 14 ? b.y - 4 : b.y + b.h + 12, class: "boxlabel" }, b.label));
     }
     return svg;
   },
 };
+
+// Where a box's label goes so it stays in the picture: it starts at the box's left edge, or ends
+// at its right edge when that fits better; a label wider than the room left is pushed inside.
+// The width is estimated (bold 12 px: about 7.5 units a character): the text is not in the page
+// yet when the panel is drawn.
+function labelPlace(b, w) {
+  const wide = b.label.length * 7.5;
+  let right = b.x + b.w / 2 > w / 2;
+  if (!right && b.x + wide > w) right = true;
+  if (right && b.x + b.w - wide < 0) right = false;
+  if (right) return { x: Math.min(w - 2, Math.max(b.x + b.w, wide + 2)), "text-anchor": "end" };
+  return { x: Math.max(2, Math.min(b.x, w - wide - 2)), "text-anchor": "start" };
+}
 
 function renderSeries(d) {
   const W = 640, H = 200, L = 56, R = 12, T = 10, B = 28;
