@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -191,11 +192,18 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        return JSONResponse({"error": "invalid request", "detail": exc.errors()}, 422)
+        # the documented shape {"error", "type"}, naming the field ("query.limit: ..."); the
+        # validator's list stays in "detail" for programs
+        where = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
+            for e in exc.errors()
+        )
+        body = {"error": where or "invalid request", "type": "InvalidInputError"}
+        return JSONResponse({**body, "detail": jsonable_encoder(exc.errors())}, 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        return JSONResponse({"error": str(exc.detail)}, exc.status_code)
+        return JSONResponse({"error": str(exc.detail), "type": "HTTPException"}, exc.status_code)
 
     # -- Huawei AgentArts runtime contract ---------------------------------------------------
     health = {"checked": -1e9, "ok": True}
