@@ -81,6 +81,9 @@ async def serve_socket(websocket: Any, who: Any, service: Any, hub: EventHub) ->
                 await websocket.send_json({"type": "result", **result})
             except json.JSONDecodeError as exc:
                 await websocket.send_json({"type": "error", "status": 400, "error": str(exc)})
+            except RecursionError:  # a message nested too deeply for the parser
+                error = "the message's JSON is nested too deeply"
+                await websocket.send_json({"type": "error", "status": 400, "error": error})
             except AgentArtsError as exc:
                 status = exc.http_status if exc.http_status < 500 else 503
                 await websocket.send_json({"type": "error", "status": status, "error": str(exc)})
