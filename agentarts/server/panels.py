@@ -13,7 +13,8 @@ Renderers the console draws (``data`` shape for each):
 - ``code``: ``{"text": str}`` shown verbatim in a fixed-width font (XML, logs)
 - ``table``: ``{"columns": [str, ...], "rows": [[...], ...]}``
 - ``series``: ``{"unit": str, "series": [{"name": str, "points": [[x, y], ...]}, ...],
-  "band": [lo, hi] (optional), "x_label": str (optional)}``
+  "band": [lo, hi] (optional), "x_label": str (optional, after the last x),
+  "x_unit": str (optional, after the first x)}``
 - ``image``: ``{"src": "data:image/png;base64,...", "width": int, "height": int,
   "boxes": [{"x", "y", "w", "h", "label"}, ...] (optional, in image pixels)}``
 - ``json``: any JSON value
@@ -130,7 +131,7 @@ def steel_panels(ctx: PanelContext) -> list[Panel]:
         series = [{"name": "measured", "points": past}]
         if fkey in forecast:
             series.append({"name": "forecast 2 h", "points": [past[-1], [2.0, forecast[fkey]]]})
-        data = {"unit": unit, "series": series, "x_label": "hours from now"}
+        data = {"unit": unit, "series": series, "x_label": "hours from now", "x_unit": "h"}
         if bkey:
             data["band"] = bkey
         out.append(Panel(key, title, "series", data, "10-minute samples; forecast 2 h ahead"))

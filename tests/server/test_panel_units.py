@@ -15,3 +15,5 @@ def test_steel_panels_state_their_units() -> None:
     assert panels["si_pct"].title == "Hot-metal silicon [Si] (wt%)"
     assert panels["si_pct"].data["unit"] == "wt%"
     assert panels["si_pct"].data["series"][1]["points"][-1] == [2.0, 0.40]
+    # the time axis starts at "-0.3 h", not a bare "-0.3"
+    assert panels["hmt_c"].data["x_unit"] == "h"

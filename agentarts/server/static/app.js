@@ -121,7 +121,7 @@ function renderSeries(d) {
     svg.append(s("text", { x: L - 4, y: Y(y) + 4, class: "tick", "text-anchor": "end" }, fmtValue(y)));
   }
   const xt = (x) => (Number.isInteger(x) ? String(x) : x.toFixed(1));
-  svg.append(s("text", { x: L, y: H - 8, class: "tick" }, xt(x0)));
+  svg.append(s("text", { x: L, y: H - 8, class: "tick" }, d.x_unit ? `${xt(x0)} ${d.x_unit}` : xt(x0)));
   svg.append(s("text", { x: W - R, y: H - 8, class: "tick", "text-anchor": "end" }, `${xt(x1)} ${d.x_label || ""}`));
   if (x0 < 0 && x1 > 0) {  // a time axis around "now"
     svg.append(s("line", { x1: X(0), x2: X(0), y1: T, y2: H - B, class: "now" }));
