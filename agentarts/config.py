@@ -11,6 +11,7 @@ here: reading settings must never slow the CLI down.
 | agent | AGENTARTS_AGENT | [agent] ref | none |
 | devices | AGENTARTS_DEVICES | [runtime] devices | 910B2x1 |
 | model repositories | AGENTARTS_MODEL_REPOSITORIES (os.pathsep) | [runtime] model_repositories | packs' models |
+| tool path roots (served) | AGENTARTS_ALLOWED_ROOTS (os.pathsep) | [paths] allowed_roots | project folder and data dir only |
 | runtime URL | AGENTARTS_RUNTIME_URL | [runtime] url | none (in-process runtime) |
 | chat endpoint | AGENTARTS_CHAT_BASE_URL, _MODEL, _API_KEY | [chat] base_url, model, api_key_env | none |
 | offline switch | AGENTARTS_OFFLINE=1 forbids real chat-model calls | | off |
@@ -75,6 +76,8 @@ class Settings:
     agent_ref: str | None = None
     devices: str = "910B2x1"
     model_repositories: tuple[Path, ...] = ()
+    #: folders a served agent's tools may open besides the project and the data dir
+    allowed_roots: tuple[Path, ...] = ()
     runtime_url: str | None = None
     chat: ChatSettings = ChatSettings()
     offline: bool = False
@@ -131,6 +134,7 @@ def load_settings(
     agent = _section(doc, "agent", path)
     runtime = _section(doc, "runtime", path)
     chat = _section(doc, "chat", path)
+    paths = _section(doc, "paths", path)
 
     def rel(value: str) -> Path:
         candidate = Path(value).expanduser()
@@ -158,6 +162,10 @@ def load_settings(
     repos_raw = repos_env.split(os.pathsep) if repos_env else runtime.get("model_repositories", [])
     if not isinstance(repos_raw, list | tuple):
         raise ConfigError(f"{path}: [runtime] model_repositories must be a list of paths")
+    roots_env = env.get("AGENTARTS_ALLOWED_ROOTS")
+    roots_raw = roots_env.split(os.pathsep) if roots_env else paths.get("allowed_roots", [])
+    if not isinstance(roots_raw, list | tuple):
+        raise ConfigError(f"{path}: [paths] allowed_roots must be a list of folders")
     api_key_env = str(chat.get("api_key_env", "AGENTARTS_CHAT_API_KEY"))
     return Settings(
         project_root=root,
@@ -166,6 +174,7 @@ def load_settings(
         agent_ref=env.get("AGENTARTS_AGENT") or agent.get("ref"),
         devices=env.get("AGENTARTS_DEVICES") or str(runtime.get("devices", "910B2x1")),
         model_repositories=tuple(rel(str(p)) for p in repos_raw if str(p)),
+        allowed_roots=tuple(rel(str(p)).resolve() for p in roots_raw if str(p)),
         runtime_url=env.get("AGENTARTS_RUNTIME_URL") or runtime.get("url"),
         chat=ChatSettings(
             base_url=env.get("AGENTARTS_CHAT_BASE_URL") or chat.get("base_url"),

@@ -147,6 +147,9 @@ class Agent:
         self._module = sys._getframe(1).f_globals.get("__name__")  # where it was defined
         self._database_url = database_url
         self.runtime = runtime
+        #: where tools may open the paths they are given (``agentarts.tools.paths``); the
+        #: server sets it for the agents it serves, None lets any path through (CLI, scripts)
+        self.paths: Any = None
         self.events = EventBus(list(subscribers or []))
         otel = otel_subscriber()
         if otel is not None:
@@ -391,7 +394,9 @@ class Agent:
         store.start_run(
             run_id, thread_id, self._find_ref() or self.name, {"kind": kind, "input": record}
         )
-        ctx = RunContext(run_id, thread_id, self.name, store, self.events, runtime=self.runtime)
+        ctx = RunContext(
+            run_id, thread_id, self.name, store, self.events, runtime=self.runtime, paths=self.paths
+        )
         token = _CURRENT.set(ctx)
         events = self.events
         events.emit("run_start", ctx, agent=self.name, trigger=kind)

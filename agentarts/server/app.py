@@ -83,7 +83,12 @@ def load_project_agents(project_dir: Path | None = None, refs: list[str] | None 
             "no agent to serve: pass --agent REF or run inside a project whose agentarts.toml "
             "names [agent] ref"
         )
-    return settings, [Agent.from_ref(ref) for ref in refs]
+    from agentarts.tools.paths import PathPolicy
+
+    agents = [Agent.from_ref(ref) for ref in refs]
+    for agent in agents:  # remote callers name paths: keep them to the project's folders
+        agent.paths = PathPolicy.from_settings(settings)
+    return settings, agents
 
 
 def _who(request: Any) -> Principal:

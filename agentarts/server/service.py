@@ -73,7 +73,14 @@ class AgentService(DecisionsMixin):
         if not agents:
             raise UsageError("nothing to serve: no agent given")
         self.agents: dict[str, Any] = {}
+        self._confined: list[Any] = []  # agents given a path policy here (undone at close)
         for agent in agents:
+            if getattr(agent, "paths", None) is None:
+                from agentarts.config import load_settings
+                from agentarts.tools.paths import PathPolicy
+
+                agent.paths = PathPolicy.from_settings(load_settings())
+                self._confined.append(agent)
             ref = agent.ref or agent._find_ref() or agent.name
             self.agents[ref] = agent
             agent.events.subscribers.append(hub.on_run_event)
@@ -111,6 +118,8 @@ class AgentService(DecisionsMixin):
             with contextlib.suppress(ValueError):
                 agent.events.subscribers.remove(self.hub.on_run_event)
             agent.close()
+        for agent in self._confined:
+            agent.paths = None
 
     # -- helpers -----------------------------------------------------------------------------
     @contextlib.contextmanager

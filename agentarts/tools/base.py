@@ -119,9 +119,12 @@ class Tool:
     def _call_once(self, parsed: BaseModel) -> Any:
         if self.timeout_s is None:
             return self.fn(parsed)
+        import contextvars
+
         pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"tool-{self.name}")
+        ctx = contextvars.copy_context()  # the run (its store, its path policy) goes along
         try:
-            return pool.submit(self.fn, parsed).result(timeout=self.timeout_s)
+            return pool.submit(ctx.run, self.fn, parsed).result(timeout=self.timeout_s)
         except concurrent.futures.TimeoutError as exc:
             raise RequestTimeoutError(
                 f"tool {self.name} took longer than {self.timeout_s} s"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from agentarts.graph.events import EventBus
     from agentarts.store import RunStore
+    from agentarts.tools.paths import PathPolicy
 
 __all__ = ["RunContext", "actuation_key", "current_run", "proposal_digest"]
 
@@ -35,6 +36,8 @@ class RunContext:
     store: RunStore | None = None
     events: EventBus | None = None
     runtime: Any = None  # the Runtime model tools use unless they were given one
+    #: the folders tools may open paths in (set for served agents; None: any path)
+    paths: PathPolicy | None = None
 
 
 _CURRENT: ContextVar[RunContext | None] = ContextVar("agentarts_run", default=None)

@@ -12,6 +12,7 @@ from agentarts.industries.steel.mpc import GAINS, MPC
 from agentarts.industries.steel.plant import load_history, plant
 from agentarts.industries.steel.simulator import STATES, TAGS, Setpoints
 from agentarts.tools import ModelTool, tool
+from agentarts.tools.paths import data_path
 
 __all__ = [
     "TOOLS",
@@ -40,7 +41,9 @@ class ReadRequest(BaseModel):
 def read_plant_data(request: ReadRequest) -> PlantWindow:  # type: ignore[valid-type]
     """The last 6 h of plant tags, from the live plant or a historian CSV export."""
     if request.source != "live":
-        plant.load_rows(load_history(request.source, request.tag_map))
+        # served, the path must lie in the project's folders (agentarts.tools.paths)
+        path = data_path(request.source, "source")
+        plant.load_rows(load_history(path, request.tag_map))
     return PlantWindow(**plant.snapshot())
 
 

@@ -1,8 +1,10 @@
 """The weather pack's tools: forecast, site extraction, site rules, CAP drafts, issuing.
 
 Forecast fields travel as NetCDF files (CF conventions), not through the graph state; the
-tools pass their paths. ``issue_alerts`` is the one actuating tool: it runs only after an
-approval gate in the same run approved exactly the alerts it is given.
+tools pass their paths. Every path a tool is given goes through ``data_path``: served over
+HTTP, it must lie in the project folder, the data dir or a configured root.
+``issue_alerts`` is the one actuating tool: it runs only after an approval gate in the same
+run approved exactly the alerts it is given.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pydantic import BaseModel, Field
 from agentarts.errors import InvalidInputError
 from agentarts.industries.weather.sites import DEFAULT_SITES, Site
 from agentarts.tools import current_run, tool
+from agentarts.tools.paths import data_path
 
 __all__ = [
     "TOOLS",
@@ -54,7 +57,7 @@ def analysis_for(initial: str) -> tuple[np.ndarray, datetime]:
         return _ANALYSES[seed], datetime(2026, 1, 1, tzinfo=UTC)
     from agentarts.industries.weather.ncio import read_state
 
-    state, when = read_state(Path(initial))
+    state, when = read_state(data_path(initial, "initial"))
     return state, (when or datetime(2026, 1, 1)).replace(tzinfo=UTC)
 
 
@@ -82,6 +85,7 @@ def forecast(request: ForecastRequest) -> ForecastResult:
     from agentarts.industries.weather.fields import diagnose
     from agentarts.industries.weather.ncio import write_forecast
 
+    out = data_path(request.out, "out") if request.out else None  # refused before the work
     psi0, init = analysis_for(request.initial)
     started = time.perf_counter()
     if request.model == "emulator":
@@ -96,9 +100,7 @@ def forecast(request: ForecastRequest) -> ForecastResult:
     wall = time.perf_counter() - started
     fields = [diagnose(f.astype(np.float64)) for f in frames]
     stamp = init.strftime("%Y%m%dT%H")
-    path = (
-        Path(request.out) if request.out else _data_dir() / f"forecast_{request.model}_{stamp}.nc"
-    )
+    path = out or _data_dir() / f"forecast_{request.model}_{stamp}.nc"
     write_forecast(path, np.asarray(frames), fields, init, request.model)
     return ForecastResult(
         path=str(path),
@@ -133,7 +135,7 @@ def extract_sites(request: SitesRequest) -> SitesResult:
     from agentarts.industries.weather.sites import check_sites, site_series
 
     check_sites(request.sites)
-    ds = _open(Path(request.path))
+    ds = _open(data_path(request.path, "path"))
     missing = [v for v in ("gust", "rain", "hub_wind", "t850") if v not in ds]
     if missing:
         raise InvalidInputError(f"{request.path}: missing variables {', '.join(missing)}")
@@ -223,7 +225,7 @@ def issue_alerts(batch: AlertBatch) -> Issued:
     ``Exercise`` or ``Actual``, and record it in the run store (actuating)."""
     from agentarts.industries.weather.cap import CAP_NS, with_status
 
-    outbox = Path(batch.outbox) if batch.outbox else _data_dir() / "outbox"
+    outbox = data_path(batch.outbox, "outbox") if batch.outbox else _data_dir() / "outbox"
     outbox.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
     files = []
