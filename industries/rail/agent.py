@@ -92,9 +92,9 @@ def _summary(state: State) -> str:
     f = state["queue"][state["position"]]
     return (
         f"Suspected {p['fault_type']} ({p['criticality']}) on car {p['car_index']} "
-        f"{p['car_number']} at {p['evidence']}; scores: fault {f['fault_score']:.2f}, "
-        f"anomaly {f['anomaly_score']:.2f}. Approve = confirm and {p['action']}; reject = "
-        "false alarm; reject with reason 're-inspect ...' = look on site first"
+        f"{p['car_number']} at {p['evidence']}; fault score {f['fault_score']:.2f} (of which "
+        f"unexplained anomaly {f['anomaly_score']:.2f}). Approve = confirm and {p['action']}; "
+        "reject = false alarm; reject with reason 're-inspect ...' = look on site first"
     )
 
 

@@ -77,12 +77,11 @@ def shift(
     from agentarts.industries.rail import agent as rail_agent
     from agentarts.industries.rail import tools as rail_tools
     from agentarts.industries.rail.catalogue import load_catalogue
-    from agentarts.industries.rail.triage import CLASSIFIER, SCORER, runtime_for
+    from agentarts.industries.rail.triage import CLASSIFIER, runtime_for
 
     started = time.perf_counter()
     runtime = runtime_for()
-    for model in (CLASSIFIER, SCORER):  # load before the first train: not a triage cost
-        runtime.model_metadata(model)
+    runtime.model_metadata(CLASSIFIER)  # load before the first train: not a triage cost
     tmp = tempfile.TemporaryDirectory(prefix="agentarts-rail-")
     database_url = database_url or f"sqlite:///{tmp.name}/demo.db"
     rail_tools.LABELS_OVERRIDE[:] = [Path(tmp.name) / "labels"]

@@ -43,6 +43,7 @@ __all__ = [
     "FRAME_H",
     "FRAME_W",
     "LAYOUTS",
+    "SLOTS",
     "STATIONS",
     "VEHICLE_CLASSES",
     "Car",
@@ -52,6 +53,7 @@ __all__ = [
     "make_train",
     "render_frame",
     "save_train",
+    "slot_key",
 ]
 
 STATIONS = ("left_side", "right_side", "underbody", "front_bogie", "rear_bogie", "couplers")
@@ -233,6 +235,25 @@ LAYOUTS: dict[str, dict[str, list[list[str]]]] = {
 }
 VEHICLE_CLASSES = tuple(LAYOUTS)
 FREIGHT = ("C70", "P70", "X70", "G70")
+#: A *slot*: the same component of the same vehicle class, seen in the same window by a fixed
+#: station on every car ("vehicle_class/component", 192 of them). The models compare a crop with
+#: its slot's normal look (a reference table inside the ONNX graph, selected by slot index).
+SLOTS: tuple[str, ...] = tuple(
+    sorted(
+        {
+            f"{vc}/{comp}"
+            for vc, stations in LAYOUTS.items()
+            for frames in stations.values()
+            for comps in frames
+            for comp in comps
+        }
+    )
+)
+
+
+def slot_key(vehicle_class: str, component: str) -> str:
+    """The slot of a component window of a car of ``vehicle_class``."""
+    return f"{vehicle_class}/{component}"
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""`agentarts train rail`: fit both crop models on a railway's own labelled images.
+"""`agentarts train rail`: fit the crop model on a railway's own labelled images.
 
 ``--data DIR`` holds any mix of:
 
@@ -6,8 +6,13 @@
   them, plus ``labels.json``: ``{"faults": [{"file", "window", "component", "fault"}]}``; every
   window not listed there is taken as normal);
 * label folders written by the agent from people's decisions (``labels.jsonl`` lines with
-  ``crop`` (a 64 x 64 PNG), ``component`` and ``fault``: a mode, or ``normal`` for a rejected
-  false alarm).
+  ``crop`` (a 76 x 76 PNG: the window and its 6 px registration margin; 64 x 64 is
+  accepted), ``vehicle_class``, ``component`` and ``fault``: a mode, or
+  ``normal`` for a rejected false alarm).
+
+Every crop belongs to a slot (vehicle class / component, ``generator.SLOTS``); the model's
+reference table (each slot's normal look) is rebuilt from the normal crops of this data, a slot
+without enough of them borrows the same component's other slots.
 
 The models go to ``--out`` (default: the project's ``.agentarts/models``, else ``./models``),
 never over the shipped ones; a project's runtime serves them in place of the shipped models
@@ -43,11 +48,13 @@ def collect(data: Path) -> dict[str, np.ndarray]:
     """Crops, component indices and labels from every pass or label folder under ``data``."""
     from PIL import Image
 
-    from agentarts.industries.rail.generator import LABELS, MANIFEST, crop_windows
-    from agentarts.industries.rail.train import COMPONENT_NAMES, MODES
+    from agentarts.industries.rail.generator import LABELS, MANIFEST, SLOTS
+    from agentarts.industries.rail.slots import PAD, padded_windows
+    from agentarts.industries.rail.train import MODES
     from agentarts.industries.rail.triage import load_pass
 
-    xs, comps, faults, problems = [], [], [], []
+    slot_of = {k: i for i, k in enumerate(SLOTS)}
+    xs, slots, faults, problems, frame_ids = [], [], [], [], []
     for manifest in sorted(data.rglob(MANIFEST)):
         folder = manifest.parent
         train = load_pass(folder)
@@ -61,15 +68,18 @@ def collect(data: Path) -> dict[str, np.ndarray]:
                 }
             except (ValueError, KeyError, TypeError) as exc:
                 raise UsageError(f"{folder / LABELS}: not a valid labels file: {exc}") from exc
-        for _, frame in train.frames():
+        for car, frame in train.frames():
             if frame.image is None:
                 continue
-            windows = crop_windows(frame.image, len(frame.components))
+            windows = padded_windows(frame.image, len(frame.components))
+            frame_id = len(frame_ids) and frame_ids[-1] + 1
             for k, comp in enumerate(frame.components):
-                if comp not in COMPONENT_NAMES:
+                key = f"{car.vehicle_class}/{comp}"
+                if key not in slot_of:
                     continue
                 xs.append(windows[k])
-                comps.append(COMPONENT_NAMES.index(comp))
+                slots.append(slot_of[key])
+                frame_ids.append(frame_id)
                 faults.append(labels.get((frame.file or "", k), "normal"))
     for jsonl in sorted(data.rglob("labels.jsonl")):
         for n, line in enumerate(jsonl.read_text().splitlines(), start=1):
@@ -78,30 +88,40 @@ def collect(data: Path) -> dict[str, np.ndarray]:
             try:
                 entry = json.loads(line)
                 path = jsonl.parent / entry["crop"]
-                comp, fault = str(entry["component"]), str(entry["fault"])
+                key = f"{entry['vehicle_class']}/{entry['component']}"
+                fault = str(entry["fault"])
                 with Image.open(path) as im:
                     crop = np.asarray(im.convert("L"))
             except (ValueError, KeyError, TypeError, OSError) as exc:
                 problems.append(f"{jsonl}:{n}: skipped: {exc}")
                 continue
+            size = 64 + 2 * PAD
             if (
-                crop.shape != (64, 64)
-                or comp not in COMPONENT_NAMES
+                crop.shape not in ((64, 64), (size, size))
+                or key not in slot_of
                 or fault not in ("normal", *MODES)
             ):
                 problems.append(
-                    f"{jsonl}:{n}: skipped: needs a 64x64 crop, a known component "
-                    "and a known fault mode"
+                    f"{jsonl}:{n}: skipped: needs a {size}x{size} (or 64x64) crop, a known "
+                    "vehicle class and component, and a known fault mode"
                 )
                 continue
+            if crop.shape == (64, 64):  # a crop without its registration margin
+                crop = np.pad(crop, PAD, mode="reflect")
             xs.append(crop)
-            comps.append(COMPONENT_NAMES.index(comp))
+            slots.append(slot_of[key])
+            frame_ids.append(len(frame_ids) and frame_ids[-1] + 1)
             faults.append(fault)
     if not xs:
         raise UsageError(f"{data}: no pass folders (manifest.json) or labels.jsonl found")
+    from agentarts.industries.rail.train import SLOT_COMPONENT
+
+    slot = np.array(slots, np.int64)
     return {
-        "x": np.stack(xs),
-        "component": np.array(comps, np.int64),
+        "xp": np.stack(xs),
+        "frame": np.array(frame_ids, np.int64),
+        "slot": slot,
+        "component": SLOT_COMPONENT[slot],
         "fault": np.array(faults),
         "problems": np.array(problems, dtype=object),
     }
@@ -141,11 +161,11 @@ def run(
             )
         unknown = sorted(set(labels[np.isin(labels, HELD_OUT)]))
         if unknown:
-            # the shipped classifier's classes exclude these; keep them for the scorer's tests
+            # the shipped model's classes exclude these modes: such crops are left out
             keep = ~np.isin(labels, HELD_OUT)
             found = {k: v[keep] for k, v in found.items()}
         # a stable 80/20 split by crop content
-        key = np.array([zlib.crc32(x.tobytes()) % 5 for x in found["x"]])
+        key = np.array([zlib.crc32(x.tobytes()) % 5 for x in found["xp"]])
         tr = {k: v[key != 0] for k, v in found.items()}
         va = {k: v[key == 0] for k, v in found.items()}
         provenance = {

@@ -1,4 +1,4 @@
-"""Per-slot normal models of component crops (experimental, not in the triage decision yet).
+"""Per-slot PCA normal models of component crops (a measured baseline, not in the decision).
 
 A fixed camera station shows the same component of the same vehicle class in the same window of
 every car: a *slot* (vehicle class, component). Normal crops of one slot differ only by
@@ -238,14 +238,15 @@ def evaluate_union(valid: dict[str, np.ndarray], score: np.ndarray) -> dict[str,
     import tomllib
 
     from agentarts.industries.rail.decide import Thresholds, decide
-    from agentarts.industries.rail.train import CLASSES, COMPONENT_NAMES, MODELS, run_models
+    from agentarts.industries.rail.generator import SLOTS
+    from agentarts.industries.rail.train import CLASSES, MODELS, run_models
 
     comps = [k.split("/", 1)[1] for k in valid["key"]]
     centre = valid["x"][:, PAD : PAD + CROP, PAD : PAD + CROP]
-    probs, anomaly = run_models(MODELS, centre, np.array([COMPONENT_NAMES.index(c) for c in comps]))
+    probs = run_models(MODELS, centre, np.array([SLOTS.index(k) for k in valid["key"]]))
     card = tomllib.loads((MODELS / "rail_fault_classifier" / "model.toml").read_text())
     shipped = decide(
-        probs, anomaly, comps, CLASSES, Thresholds.from_metrics(card["metrics"]), load_catalogue()
+        probs, comps, CLASSES, Thresholds.from_metrics(card["metrics"]), load_catalogue()
     ).flagged
     fault = valid["fault"]
     normal = fault == "normal"

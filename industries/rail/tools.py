@@ -156,7 +156,10 @@ def record_decision(record: DecisionRecord) -> LabelWritten:
     last = _LAST
     folder = labels_dir()
     entry = {
-        **{k: f.get(k) for k in ("component", "file", "station", "frame", "window")},
+        **{
+            k: f.get(k)
+            for k in ("vehicle_class", "component", "file", "station", "frame", "window")
+        },
         "train_id": f.get("train_id"),
         "fault": label,
         "decision": record.decision,
@@ -181,7 +184,7 @@ def record_decision(record: DecisionRecord) -> LabelWritten:
 
 
 def _crop_of(train: Any, f: dict[str, Any]) -> Any:
-    from agentarts.industries.rail.generator import crop_windows
+    from agentarts.industries.rail.slots import padded_windows
 
     if train is None or train.train_id != f.get("train_id"):
         return None
@@ -192,7 +195,8 @@ def _crop_of(train: Any, f: dict[str, Any]) -> Any:
             if frame.station == f.get("station") and frame.number == f.get("frame"):
                 if frame.image is None:
                     return None
-                return crop_windows(frame.image, len(frame.components))[int(f["window"])]
+                # the window with its 6 px registration margin (76 x 76)
+                return padded_windows(frame.image, len(frame.components))[int(f["window"])]
     return None
 
 

@@ -1,5 +1,7 @@
 """Triage a train pass: load frames (folder + manifest, or the generator), cut the layout's
-crop windows, run both models through the runtime in batches, decide per crop.
+crop windows (with a 6 px margin), align each to its slot's template (the vehicle class and
+component, as the station always sees it; templates from the lookup model), run the crop model
+through the runtime in batches (it holds each slot's normal look), decide per crop.
 
 Bad input never stops a pass: a missing, corrupt, truncated or wrongly sized image, or a car of
 an unknown vehicle class, becomes an error entry naming the file (or car) and the rest of the
@@ -18,7 +20,7 @@ import numpy as np
 
 from agentarts.errors import UsageError
 from agentarts.industries.rail.catalogue import Catalogue, project_catalogue
-from agentarts.industries.rail.decide import Thresholds, decide
+from agentarts.industries.rail.decide import Thresholds, decide, logit
 from agentarts.industries.rail.generator import (
     FRAME_H,
     FRAME_W,
@@ -27,12 +29,13 @@ from agentarts.industries.rail.generator import (
     Car,
     Frame,
     Train,
-    crop_windows,
+    slot_key,
 )
+from agentarts.industries.rail.slots import padded_windows
 
 __all__ = ["TriageResult", "load_pass", "runtime_for", "triage"]
 
-CLASSIFIER, SCORER = "rail_fault_classifier", "rail_anomaly_scorer"
+CLASSIFIER, REFERENCE = "rail_fault_classifier", "rail_slot_reference"
 BATCH = 256
 
 
@@ -124,8 +127,8 @@ class TriageResult:
     device_us: list[float] = field(default_factory=list)  # simulated Ascend time per batch
     host_us: list[float] = field(default_factory=list)
     flags: np.ndarray | None = None  # per crop, in order (for evaluation)
-    margin: np.ndarray | None = None  # per crop: logit distance past the nearer threshold
-    cls_flags: np.ndarray | None = None  # what the classifier alone would flag
+    margin: np.ndarray | None = None  # per crop: logit distance past its threshold
+    cls_flags: np.ndarray | None = None  # what the trained-mode classes alone would flag
     keys: list[tuple[int, str, int, int]] = field(default_factory=list)  # car, station, frame, k
 
     def summary(self) -> dict[str, Any]:
@@ -150,8 +153,24 @@ def _card(runtime: Any) -> tuple[tuple[str, ...], tuple[str, ...], Thresholds]:
     meta = runtime.model_metadata(CLASSIFIER)
     params = meta["parameters"]
     classes = next(o for o in meta["outputs"] if o["name"] == "probs")["parameters"]["features"]
-    comps = next(i for i in meta["inputs"] if i["name"] == "component")["parameters"]["features"]
-    return tuple(classes), tuple(comps), Thresholds.from_metrics(params.get("metrics") or {})
+    slots = next(i for i in meta["inputs"] if i["name"] == "slot")["parameters"]["features"]
+    return tuple(classes), tuple(slots), Thresholds.from_metrics(params.get("metrics") or {})
+
+
+def _register(
+    runtime: Any, crops: list[np.ndarray], slots: np.ndarray, frames: np.ndarray, batch: int
+) -> np.ndarray:
+    """Align the padded windows to their slots' templates (served by the lookup model)."""
+    from agentarts.industries.rail.refnet import align
+
+    if not crops:
+        return np.zeros((0, 64, 64), np.uint8)
+    used = np.unique(slots)
+    table = np.zeros((int(used.max()) + 1, 64, 64), np.float32)
+    for i in range(0, len(used), batch):
+        part = used[i : i + batch]
+        table[part] = runtime.infer(REFERENCE, {"slot": part}).outputs["reference"]
+    return align(np.concatenate(crops), slots, frames, table)
 
 
 def triage(
@@ -160,13 +179,13 @@ def triage(
     catalogue: Catalogue | None = None,
     batch: int = BATCH,
 ) -> TriageResult:
-    """Every crop of every frame through both models, ``batch`` crops per request."""
+    """Every crop of every frame through the crop model, ``batch`` crops per request."""
     runtime = runtime or runtime_for()
     cat = catalogue or project_catalogue()
     start = time.perf_counter()
-    classes, comp_names, thresholds = _card(runtime)
-    index = {c: i for i, c in enumerate(comp_names)}
-    where, crops, comps = [], [], []
+    classes, slot_names, thresholds = _card(runtime)
+    index = {c: i for i, c in enumerate(slot_names)}
+    where, crops, comps, slots, frame_ids = [], [], [], [], []
     frames = 0
     errors = list(train.errors)
     for car in train.cars:
@@ -174,38 +193,37 @@ def triage(
             if frame.image is None:
                 continue
             frames += 1
-            known = [k for k, c in enumerate(frame.components) if c in index]
-            for c in frame.components:
-                if c not in index:
+            keys = [slot_key(car.vehicle_class, c) for c in frame.components]
+            known = [k for k, key in enumerate(keys) if key in index]
+            for c, key in zip(frame.components, keys, strict=True):
+                if key not in index:
                     errors.append(
                         {
                             "file": frame.file or f"car {car.index} {frame.station}",
-                            "error": f"the models do not know component {c!r}",
+                            "error": f"the model knows no normal look of component {c!r} on "
+                            f"a {car.vehicle_class} car (slot {key!r})",
                         }
                     )
             if not known:
                 continue
-            windows = crop_windows(frame.image, len(frame.components))
+            windows = padded_windows(frame.image, len(frame.components))
             crops.append(windows[known])
+            frame_ids += [frames] * len(known)
             comps += [frame.components[k] for k in known]
+            slots += [index[keys[k]] for k in known]
             where += [(car, frame, k) for k in known]
     n = len(comps)
     probs = np.zeros((n, len(classes)), np.float32)
-    scores = np.zeros((n, 1), np.float32)
     device_us, host_us = [], []
-    x_all = np.concatenate(crops) if crops else np.zeros((0, 64, 64), np.uint8)
-    onehot = np.zeros((n, len(comp_names)), np.float32)
-    onehot[np.arange(n), [index[c] for c in comps]] = 1.0
+    slot_all = np.array(slots, np.int64)
+    x_all = _register(runtime, crops, slot_all, np.array(frame_ids), batch)
     for i in range(0, n, batch):
         image = (x_all[i : i + batch, None] / np.float32(255.0)).astype(np.float32)
-        feeds = {"image": image, "component": onehot[i : i + batch]}
-        a = runtime.infer(CLASSIFIER, feeds)
-        b = runtime.infer(SCORER, feeds)
+        a = runtime.infer(CLASSIFIER, {"image": image, "slot": slot_all[i : i + batch]})
         probs[i : i + batch] = a.outputs["probs"]
-        scores[i : i + batch] = b.outputs["score"]
-        device_us.append(a.device_time_us + b.device_time_us)
-        host_us.append(a.host_time_us + b.host_time_us)
-    d = decide(probs, scores, comps, classes, thresholds, cat)
+        device_us.append(a.device_time_us)
+        host_us.append(a.host_time_us)
+    d = decide(probs, comps, classes, thresholds, cat)
     findings = []
     for i in np.flatnonzero(d.flagged):
         car, frame, k = where[i]
@@ -241,21 +259,7 @@ def triage(
         device_us,
         host_us,
         d.flagged,
-        _margin(d, thresholds, comps, cat),
-        d.fault_score >= np.array([thresholds.classifier[cat.worst(c)] for c in comps]),
+        logit(d.fault_score) - logit(thresholds.of(comps, cat)),
+        d.seen_only,
         [(car.index, frame.station, frame.number, k) for car, frame, k in where],
     )
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-7, 1 - 1e-7)
-    return np.log(p) - np.log1p(-p)
-
-
-def _margin(d: Any, thresholds: Thresholds, comps: list[str], cat: Catalogue) -> np.ndarray:
-    """How far past its threshold each crop is (logit units; >= 0 means flagged): moving
-    every threshold by the same logit offset traces the recall / false-alarm trade-off."""
-    worst = [cat.worst(c) for c in comps]
-    t_cls = np.array([thresholds.classifier[w] for w in worst])
-    t_an = np.array([thresholds.anomaly[w] for w in worst])
-    return np.maximum(_logit(d.fault_score) - _logit(t_cls), _logit(d.anomaly) - _logit(t_an))

@@ -115,7 +115,7 @@ def test_retrain_on_own_passes_writes_only_to_out(tmp_path):
     assert result["out"] == str(out)
     with LocalRuntime([out], include_packs=False) as rt:
         names = {m["name"] for m in rt.list_models()}
-        assert names == {"rail_fault_classifier", "rail_anomaly_scorer"}
+        assert names == {"rail_fault_classifier", "rail_slot_reference"}
         meta = rt.model_metadata("rail_fault_classifier")
         assert "decision" in meta["parameters"]["metrics"]
 
@@ -129,13 +129,19 @@ def test_people_s_decisions_are_training_data(tmp_path):
     folder = tmp_path / "labels"
     folder.mkdir()
     lines = []
+    base = {"vehicle_class": "C70", "component": "brake_shoe"}
     for i, fault in enumerate(("missing", "normal", "teapot")):
         Image.fromarray(np.full((64, 64), 40 * i, np.uint8)).save(folder / f"c{i}.png")
-        lines.append(json.dumps({"crop": f"c{i}.png", "component": "brake_shoe", "fault": fault}))
-    lines.append(json.dumps({"crop": "gone.png", "component": "brake_shoe", "fault": "worn"}))
+        lines.append(json.dumps({**base, "crop": f"c{i}.png", "fault": fault}))
+    lines.append(json.dumps({**base, "crop": "gone.png", "fault": "worn"}))
+    lines.append(json.dumps({**base, "crop": "c0.png", "fault": "worn", "vehicle_class": "Z9"}))
     (folder / "labels.jsonl").write_text("\n".join(lines) + "\n")
     found = collect(tmp_path)
     assert list(found["fault"]) == ["missing", "normal"]
-    assert found["x"].shape == (2, 64, 64)
+    assert found["xp"].shape == (2, 76, 76)  # 64 x 64 crops get a reflected margin
+    from agentarts.industries.rail.generator import SLOTS
+
+    assert [SLOTS[s] for s in found["slot"]] == ["C70/brake_shoe"] * 2
     problems = list(found["problems"])
-    assert len(problems) == 2 and "labels.jsonl:3" in problems[0] and "gone.png" in problems[1]
+    assert len(problems) == 3 and "labels.jsonl:3" in problems[0] and "gone.png" in problems[1]
+    assert "labels.jsonl:5" in problems[2] and "vehicle class" in problems[2]
