@@ -332,9 +332,10 @@ def show(thread_id: str, as_json: bool = typer.Option(False, "--json", help=_JSO
             f"{escape(a['action'])} {escape(json.dumps(a['proposal']))} {escape(a['reason'])}"
         )
     for act in record["actuations"]:
-        out.print(
-            f"actuation {escape(act['action'])} {escape(act['args'])}: {escape(act['status'])}"
-        )
+        # the grant keeps the arguments as proposed (1, not the signed canonical 1.0)
+        grant = json.loads(act.get("grant") or "null") or {}
+        args = json.dumps(grant["args"]) if "args" in grant else act["args"]
+        out.print(f"actuation {escape(act['action'])} {escape(args)}: {escape(act['status'])}")
     for al in record["alerts"]:
         out.print(f"alert {escape(al['severity'])} {escape(al['code'])}: {escape(al['message'])}")
     for wo in record["work_orders"]:

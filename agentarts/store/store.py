@@ -199,20 +199,23 @@ class RunStore(LedgerMixin):
 
         from sqlalchemy.exc import IntegrityError
 
-        from agentarts.security import canonical_json
-
+        # the row keeps the proposal as the agent made it ({"car_index": 1} stays 1, not 1.0);
+        # the signature covers its canonical form, as before (``approval_fields`` canonicalises
+        # the parsed column), so older rows, which stored the canonical text, verify alike
+        shown = dumps(proposal)
         values = dict(
             thread_id=thread_id,
             run_id=run_id,
             interrupt_id=interrupt_id,
             action=action,
-            proposal=canonical_json(proposal),
+            proposal=json.loads(shown),
             digest=digest,
             decision="approved" if approved else "rejected",
             by=by,
             reason=reason,
         )
         values["sig"] = self.sign_approval(values)
+        values["proposal"] = shown
         # One plain INSERT through _sql: on SQLite it takes the raw connection (~0.1 ms instead
         # of ~0.6 ms through SQLAlchemy), and it is the one write an acknowledged approval waits
         # for. The unique (thread, interrupt) index makes a second decision fail here.

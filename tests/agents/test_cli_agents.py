@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import BaseModel
 
+from agentarts.tools import tool
 from tests.agents.sample_agent import READING
 
 REF = "tests.agents.sample_agent:agent"
@@ -197,3 +199,33 @@ def test_bad_input_files_get_one_line(runner, cli, env, tmp_path, kind):
     result = runner.invoke(cli, ["run", REF, "--input", f"@{path}"])
     assert result.exit_code == 2, result.stdout
     assert result.stderr.startswith("error: --input") and result.stderr.count("\n") == 1
+
+
+
+class CarMove(BaseModel):
+    car_index: int
+    shift_mm: float
+
+
+@tool(safety="actuating")
+def move_car(move: CarMove) -> CarMove:
+    """Move a car (a test actuator with an integer argument)."""
+    return move
+
+
+def test_show_prints_the_proposal_as_the_agent_made_it(runner, cli, env):
+    """An integer in a proposal shows as the integer (was 1.0: the approval stored the
+    canonical form the signature covers); `runs verify` still passes."""
+    from agentarts.graph import Agent
+    from tests.agents.plant_agent import build
+
+    proposal = {"car_index": 1, "shift_mm": 2.5}
+    with Agent(build(actuator=move_car), name="cars") as agent:
+        assert agent.run({"proposal": proposal}, thread_id="i1").status == "waiting_approval"
+        assert agent.approve("i1", by="ana", reason="ok").status == "completed"
+    shown = json.loads(runner.invoke(cli, ["runs", "show", "i1", "--json"]).stdout)
+    assert shown["approvals"][0]["proposal"] == proposal
+    assert type(shown["approvals"][0]["proposal"]["car_index"]) is int
+    text = runner.invoke(cli, ["runs", "show", "i1"], terminal_width=200).stdout
+    assert '"car_index": 1,' in text and "1.0" not in text
+    assert runner.invoke(cli, ["runs", "verify", "i1"]).exit_code == 0

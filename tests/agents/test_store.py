@@ -129,3 +129,39 @@ def test_agent_on_postgres(env, monkeypatch):
     assert done.status == "completed"
     assert [a["by"] for a in second.store.thread(thread)["approvals"]] == ["pg"]
     second.close()
+
+
+def test_an_approval_keeps_the_proposal_as_made_and_signs_its_canonical_form(tmp_path):
+    """`runs show` printed {"car_index": 1.0} where the agent proposed 1: the row stored the
+    canonical (float) text. It now stores the proposal as made; the signature is unchanged,
+    so rows written before verify, and an edit is still caught."""
+    from agentarts.graph.verify import verify
+    from agentarts.security import canonical_json
+
+    store = RunStore(f"sqlite:///{tmp_path / 'runs.db'}")
+    proposal = {"car_index": 1, "opening_pct": 2.5, "cars": [3, 4.0]}
+    row = store.record_approval("t1", "r1", "i1", "set_car", proposal, True, "ana", "ok")
+    shown = store.thread("t1")["approvals"][0]["proposal"]
+    assert shown == proposal and type(shown["car_index"]) is int
+    assert type(shown["cars"][1]) is float
+    # the signature the previous version wrote for the same decision (canonical text)
+    old = {**row, "proposal": canonical_json(proposal)}
+    assert row["sig"] == store.signer.sign("approval", store.approval_fields(old))
+    assert store.approval_ok(store.decision_for("t1", "i1"))
+    # a row the previous version wrote: canonical text in the column, the same signature
+    store.record_approval("t2", "r2", "i2", "set_car", proposal, True, "ana", "ok")
+    with sqlite3.connect(tmp_path / "runs.db") as db:
+        db.execute(
+            "UPDATE agentarts_approvals SET proposal = ? WHERE thread_id = 't2'",
+            (canonical_json(proposal),),
+        )
+    assert store.approval_ok(store.decision_for("t2", "i2"))
+    assert verify(store).ok
+    with sqlite3.connect(tmp_path / "runs.db") as db:  # an edit of the value is caught
+        db.execute(
+            "UPDATE agentarts_approvals SET proposal = ? WHERE thread_id = 't1'",
+            ('{"car_index": 2, "opening_pct": 2.5, "cars": [3, 4.0]}',),
+        )
+    assert not store.approval_ok(store.decision_for("t1", "i1"))
+    assert [p["kind"] for p in verify(store).problems] == ["approval"]
+    store.close()
