@@ -223,7 +223,8 @@ class AgentService(DecisionsMixin):
         rows = self.store.list_threads(limit)
         out = []
         for r in rows:
-            item = {k: r[k] for k in ("thread_id", "agent", "status", "started_at", "ended_at")}
+            keys = ("thread_id", "agent", "status", "started_at", "run_started_at", "ended_at")
+            item = {k: r[k] for k in keys}  # started_at: the thread's first run
             item["error"] = r.get("error")
             if status is None or item["status"] == status:
                 out.append(item)

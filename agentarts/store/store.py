@@ -334,17 +334,23 @@ class RunStore(LedgerMixin):
 
     # -- reads -------------------------------------------------------------------------------
     def list_threads(self, limit: int = 50) -> list[dict[str, Any]]:
-        """The latest run of each thread, newest first."""
+        """The latest run of each thread, most recently active first. ``started_at`` is when
+        the thread started (its first run), ``run_started_at`` when its latest run did (after
+        an approval: the approval's resume)."""
         from sqlalchemy import func, select
 
         runs = self.t["runs"]
         latest = (
-            select(runs.c.thread_id, func.max(runs.c.started_at).label("at"))
+            select(
+                runs.c.thread_id,
+                func.max(runs.c.started_at).label("at"),
+                func.min(runs.c.started_at).label("first"),
+            )
             .group_by(runs.c.thread_id)
             .subquery()
         )
         query = (
-            select(runs)
+            select(runs, latest.c.first)
             .join(
                 latest,
                 (runs.c.thread_id == latest.c.thread_id) & (runs.c.started_at == latest.c.at),
@@ -353,7 +359,12 @@ class RunStore(LedgerMixin):
             .limit(limit)
         )
         with self.engine.connect() as conn:
-            return [_row(r, ("input", "output")) for r in conn.execute(query)]
+            rows = [_row(r, ("input", "output")) for r in conn.execute(query)]
+        for row in rows:
+            first = row.pop("first")
+            row["run_started_at"] = row["started_at"]
+            row["started_at"] = first.isoformat() if isinstance(first, datetime) else first
+        return rows
 
     def thread(self, thread_id: str) -> dict[str, Any]:
         """Everything recorded for a thread, oldest first."""

@@ -201,7 +201,6 @@ def test_bad_input_files_get_one_line(runner, cli, env, tmp_path, kind):
     assert result.stderr.startswith("error: --input") and result.stderr.count("\n") == 1
 
 
-
 class CarMove(BaseModel):
     car_index: int
     shift_mm: float
@@ -229,3 +228,17 @@ def test_show_prints_the_proposal_as_the_agent_made_it(runner, cli, env):
     text = runner.invoke(cli, ["runs", "show", "i1"], terminal_width=200).stdout
     assert '"car_index": 1,' in text and "1.0" not in text
     assert runner.invoke(cli, ["runs", "verify", "i1"]).exit_code == 0
+
+
+def test_list_started_is_the_threads_start(runner, cli, env, started):
+    """`runs list` "started" showed the latest run's start (the approval's resume)."""
+    approved = runner.invoke(cli, ["runs", "approve", "c1", "--by", "ana", "--reason", "ok"])
+    assert approved.exit_code == 0, approved.stderr
+    runs = json.loads(runner.invoke(cli, ["runs", "show", "c1", "--json"]).stdout)["runs"]
+    first, last = runs[0]["started_at"], runs[-1]["started_at"]
+    assert first < last
+    (row,) = json.loads(runner.invoke(cli, ["runs", "list", "--json"]).stdout)["runs"]
+    assert row["started_at"] == first  # was the latest run's start
+    assert row["run_started_at"] == last
+    table = runner.invoke(cli, ["runs", "list"], terminal_width=200).stdout
+    assert first[:19] in table

@@ -356,3 +356,20 @@ def test_freeze_gc_freezes_the_start_up_heap_for_the_server_life(agent, db_url, 
         assert gc.get_freeze_count() > 0
         assert c.get("/ping").json() == {"status": "Healthy"}
     assert gc.get_freeze_count() == 0
+
+
+def test_runs_list_started_is_the_threads_start_not_its_latest_run(client, tokens):
+    """After an approval the thread's latest run is the resume: GET /runs said the thread
+    started then."""
+    tid = _start(client, tokens)["thread_id"]
+    r = client.post(
+        f"/runs/{tid}/approve?wait=true", json={"reason": "ok"}, headers=bearer(tokens["approver"])
+    )
+    assert r.status_code == 200, r.text
+    shown = client.get(f"/runs/{tid}", headers=bearer(tokens["viewer"])).json()
+    first, last = shown["runs"][0]["started_at"], shown["runs"][-1]["started_at"]
+    assert first < last
+    (row,) = client.get("/runs", headers=bearer(tokens["viewer"])).json()["runs"]
+    assert row["started_at"] == first  # was the latest run's start
+    assert row["run_started_at"] == last
+    assert row["status"] == "completed"
