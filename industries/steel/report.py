@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["fmt", "plot_summary", "print_summary"]
+__all__ = ["fmt", "plot_summary", "print_summary", "summary_figure"]
 
 
 def fmt(value: Any, unit: str = "", why: str = "") -> str:
@@ -94,19 +94,30 @@ def print_summary(s: dict[str, Any], plot: Path | None = None) -> None:
 
 
 def plot_summary(summary: dict[str, Any], path: Path) -> None:
-    """Dips and true HMT beside each controller's aim, [Si], priced fuel, hot blast and every
-    setpoint move of the three runs; the warm-up (not scored) shaded."""
+    """Dips and true HMT beside each controller's aim, [Si], priced fuel, the two trims (hot
+    blast and steam) and every setpoint move of the three runs; the warm-up (not scored)
+    shaded."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    fig = summary_figure(summary)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def summary_figure(summary: dict[str, Any]) -> Any:
+    """The figure ``plot_summary`` saves (a matplotlib Figure; the caller closes it)."""
+    import matplotlib.pyplot as plt
+
     from agentarts.industries.steel.control import AIMS, HMT_BAND, fuel_priced
     from agentarts.industries.steel.scoring import WARMUP_H
+    from agentarts.industries.steel.simulator import Setpoints
 
     traces = summary["_traces"]
     sides = {"agent": summary["agent"], **summary["baselines"]}
-    fig, axes = plt.subplots(5, 1, figsize=(11, 12.5), sharex=True)
+    fig, axes = plt.subplots(6, 1, figsize=(11, 14.5), sharex=True)
     colours = {"rule": "tab:gray", "pi": "tab:orange", "agent": "tab:blue"}
     names = {"rule": "operator rule", "pi": "tuned PI", "agent": "agent (MPC)"}
     for row, (name, colour) in enumerate(colours.items()):
@@ -122,8 +133,9 @@ def plot_summary(summary: dict[str, Any], path: Path) -> None:
             t, [fuel_priced(r.coke_rate_kg_thm, r.pci_rate_kg_thm) for r in rs], color=colour
         )
         axes[3].plot(t, [r.blast_temp_c for r in rs], color=colour, lw=1.0)
+        axes[4].plot(t, [r.steam_g_nm3 for r in rs], color=colour, lw=1.0)
         moves = [at for at, _ in traces[name].actions]
-        axes[4].plot(moves, [row] * len(moves), "|", ms=12, mew=1.5, color=colour)
+        axes[5].plot(moves, [row] * len(moves), "|", ms=12, mew=1.5, color=colour)
     axes[0].axhspan(*HMT_BAND, color="tab:green", alpha=0.08, label="HMT band 1,490-1,510 C")
     axes[0].axhline(HMT_BAND[0], color="tab:red", lw=0.8, label="cold limit 1,490 C")
     for ax in axes:
@@ -133,22 +145,33 @@ def plot_summary(summary: dict[str, Any], path: Path) -> None:
     axes[0].set_ylabel("HMT (C)")
     axes[1].set_ylabel("[Si] lab (wt%)")
     axes[2].set_ylabel("fuel priced\n(kg/tHM coke-eq.)")
-    axes[3].set_ylabel("hot blast (C)\n(heat coal need not bring)")
-    axes[4].set_yticks(
+    # the trims: hotter blast brings heat (so less coal), steam takes heat (flame temperature)
+    usual = Setpoints()
+    for ax, value, unit, text in (
+        (axes[3], usual.blast_temp_c, 10.0, f"usual {usual.blast_temp_c:,.0f} C"),
+        (axes[4], usual.steam_g_nm3, 0.5, f"usual {usual.steam_g_nm3:g} g/Nm3"),
+    ):
+        ax.axhline(value, color="0.3", lw=0.8, ls=":", zorder=0)
+        ax.text(0.2, value, text, fontsize=7, color="0.3", va="bottom")
+        low, high = ax.get_ylim()
+        pad = max(0.08 * (high - low), unit)
+        ax.set_ylim(min(low, value - pad), max(high, value + pad))
+    axes[3].set_ylabel("hot blast temp.\n(C; brings heat)")
+    axes[4].set_ylabel("steam in blast\n(g/Nm3; takes heat)")
+    axes[5].set_yticks(
         range(3),
         [f"{names[n]}\n{sides[n]['moves_per_day']:.1f} moves/day" for n in colours],
         fontsize=8,
     )
-    axes[4].set_ylim(-0.6, 2.6)
-    axes[4].set_ylabel("setpoint moves\n(any lever)")
-    axes[4].set_xlabel("time (h)")
+    axes[5].set_ylim(-0.6, 2.6)
+    axes[5].set_ylabel("setpoint moves\n(any lever)")
+    axes[5].set_xlabel("time (h)")
     low, high = axes[0].get_ylim()
     axes[0].set_ylim(low, high + 0.35 * (high - low))  # room for the legend above the data
     axes[0].legend(loc="upper right", fontsize=7, ncol=2)
     fig.suptitle(_plot_title(summary), fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
 def _plot_title(summary: dict[str, Any]) -> str:
