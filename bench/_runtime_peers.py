@@ -520,3 +520,33 @@ def asyncio_floor(session: Any, callers: int, per_caller: int) -> float:
         return callers * per_caller / (time.perf_counter() - start)
 
     return asyncio.run(load())
+
+
+QUIET_CORES = 0.25  # other processes' CPU above which a serving row is measured again
+
+
+def quietest_wrk(
+    srv: ServerProcess,
+    path: str,
+    body_headers: tuple[bytes, dict[str, str]],
+    clients: int,
+    seconds: float,
+    folder: Path,
+    tries: int = 3,
+) -> dict[str, float]:
+    """A wrk row of ``srv`` with its CPU figures, measured again (up to ``tries`` times) while
+    other processes took more than ``QUIET_CORES`` of the machine: other helpers' jobs outside
+    the core reservation moved a row by up to 2x. Keeps the attempt with the least outside
+    load (not the fastest), and says how many were made."""
+    best: dict[str, float] = {}
+    for attempt in range(1, tries + 1):
+        meter = CpuMeter(srv.proc.pid)
+        r = wrk(srv.url + path, *body_headers, clients, seconds, workdir=folder)
+        r.update(meter.stop(r["rps"] * seconds), attempts=float(attempt))
+        if not best or r["other_cores"] < best["other_cores"]:
+            best = r
+        if r["other_cores"] <= QUIET_CORES:
+            break
+        time.sleep(2.0)
+    best["attempts"] = float(attempt)
+    return best

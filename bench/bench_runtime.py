@@ -53,6 +53,7 @@ from bench._runtime_peers import (
     ort_session,
     ours_server,
     probe_stats,
+    quietest_wrk,
     refusal_histogram,
     sample,
     storm,
@@ -172,9 +173,7 @@ def serving(repo: Path, seconds: float = 8.0, clients: int = 64) -> dict[str, fl
         for mode in ("inline", "threads"):
             with bare_server(repo, model, mode) as srv:
                 wrk(srv.url + url, *bodies["json"], clients, 2, workdir=repo)  # warm up
-                meter = CpuMeter(srv.proc.pid)
-                r = wrk(srv.url + url, *bodies["json"], clients, seconds, workdir=repo)
-                r.update(meter.stop(r["rps"] * seconds))
+                r = quietest_wrk(srv, url, bodies["json"], clients, seconds, repo)
                 r["rss_mb"] = tree_rss_mb(srv.proc.pid)
             out.update({f"{model}_bare_{mode}_{k}": v for k, v in r.items()})
         bare = max(out[f"{model}_bare_inline_rps"], out[f"{model}_bare_threads_rps"])
@@ -182,9 +181,7 @@ def serving(repo: Path, seconds: float = 8.0, clients: int = 64) -> dict[str, fl
         with ours_server(repo) as srv:
             for kind in ("json", "binary"):
                 wrk(srv.url + url, *bodies[kind], clients, 2, workdir=repo)
-                meter = CpuMeter(srv.proc.pid)
-                r = wrk(srv.url + url, *bodies[kind], clients, seconds, workdir=repo)
-                r.update(meter.stop(r["rps"] * seconds))
+                r = quietest_wrk(srv, url, bodies[kind], clients, seconds, repo)
                 r["rss_mb"] = tree_rss_mb(srv.proc.pid)
                 out.update({f"{model}_ours_{kind}_{k}": v for k, v in r.items()})
                 out[f"{model}_ours_{kind}_vs_bare"] = r["rps"] / bare
@@ -284,6 +281,8 @@ def _serving_rows(sv: dict[str, float]) -> list[tuple[str, str, str]]:
             key = f"{model}_{who}_{kind}"
             note = f"p50 {sv[key + '_p50_ms']:.1f} ms, p99 {sv[key + '_p99_ms']:.1f} ms"
             note += f", {sv[key + '_rss_mb']:.0f} MB; {_cpu_note(sv, key)}"
+            if sv[key + "_attempts"] > 1:
+                note += f" (quietest of {sv[key + '_attempts']:.0f} tries)"
             if who == "ours":
                 ratio = sv[f"{key}_vs_bare"]
                 met = _met(ratio >= target)
