@@ -101,6 +101,23 @@ function labelPlace(b, w) {
   return { x: Math.max(2, Math.min(b.x, w - wide - 2)), "text-anchor": "start" };
 }
 
+// Round axis ticks covering lo..hi: 1, 2 or 5 x 10^k apart, about `count` of them (min/mid/max
+// of the data gave 1488.1 / 1501.9 / 1515.7). Returns the ticks, the decimals their labels
+// need, and the axis ends (the outer ticks).
+function niceTicks(lo, hi, count = 5) {
+  if (!(hi > lo)) { const d = Math.abs(lo) * 0.01 || 1; lo -= d; hi += d; }  // flat data
+  const raw = (hi - lo) / (count - 1);
+  let mag = 10 ** Math.floor(Math.log10(raw));
+  let mult = [1, 2, 5, 10].find((m) => m * mag >= raw * (1 - 1e-9));
+  if (mult === 10) { mult = 1; mag *= 10; }
+  const decimals = Math.max(0, -Math.round(Math.log10(mag)));
+  const step = mult * mag;
+  const first = Math.floor(lo / step + 1e-9), last = Math.ceil(hi / step - 1e-9);
+  const ticks = [];
+  for (let i = first; i <= last; i++) ticks.push(Number((i * step).toFixed(decimals)));
+  return { ticks, decimals, lo: ticks[0], hi: ticks[ticks.length - 1] };
+}
+
 function renderSeries(d) {
   const W = 640, H = 200, L = 56, R = 12, T = 10, B = 28;
   const pts = (d.series || []).flatMap((x) => x.points);
@@ -109,16 +126,15 @@ function renderSeries(d) {
   if (d.band) ys = ys.concat(d.band);
   const xs = pts.map((p) => p[0]);
   const x0 = Math.min(...xs), x1 = Math.max(...xs);
-  let y0 = Math.min(...ys), y1 = Math.max(...ys);
-  const pad = (y1 - y0) * 0.08 || 1; y0 -= pad; y1 += pad;
+  const yt = niceTicks(Math.min(...ys), Math.max(...ys));
+  const y0 = yt.lo, y1 = yt.hi;  // the axis runs from one round tick to another
   const X = (x) => L + ((x - x0) / (x1 - x0 || 1)) * (W - L - R);
   const Y = (y) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img" });
   if (d.band) svg.append(s("rect", { x: L, y: Y(d.band[1]), width: W - L - R, height: Y(d.band[0]) - Y(d.band[1]), class: "band" }));
-  for (const f of [0, 0.5, 1]) {
-    const y = y0 + f * (y1 - y0);
+  for (const y of yt.ticks) {
     svg.append(s("line", { x1: L, x2: W - R, y1: Y(y), y2: Y(y), class: "gridline" }));
-    svg.append(s("text", { x: L - 4, y: Y(y) + 4, class: "tick", "text-anchor": "end" }, fmtValue(y)));
+    svg.append(s("text", { x: L - 4, y: Y(y) + 4, class: "tick ytick", "text-anchor": "end" }, y.toFixed(yt.decimals)));
   }
   const xt = (x) => (Number.isInteger(x) ? String(x) : x.toFixed(1));
   svg.append(s("text", { x: L, y: H - 8, class: "tick" }, d.x_unit ? `${xt(x0)} ${d.x_unit}` : xt(x0)));
