@@ -10,8 +10,9 @@ AgentArtsError
 ├── UsageError               bad input from the caller (exit 2, HTTP 400)
 │   ├── InvalidNameError
 │   ├── TargetExistsError
-│   └── InvalidInputError    tensors or tool inputs that do not fit (HTTP 400)
-│       └── PayloadTooLargeError (HTTP 413)
+│   ├── InvalidInputError    tensors or tool inputs that do not fit (HTTP 400)
+│   │   └── PayloadTooLargeError (HTTP 413)
+│   └── PathNotAllowedError  a served tool given a path outside its folders (HTTP 403)
 ├── NotFoundError            unknown model, version, thread, pack (exit 2, HTTP 404)
 │   └── PackNotInstalledError
 ├── ConfigError              agentarts.toml or environment settings are wrong (exit 2)
@@ -41,6 +42,7 @@ __all__ = [
     "ModelError",
     "NotFoundError",
     "PackNotInstalledError",
+    "PathNotAllowedError",
     "PayloadTooLargeError",
     "RequestTimeoutError",
     "RuntimeOverloadedError",
@@ -91,6 +93,13 @@ class PayloadTooLargeError(InvalidInputError):
     """A request body larger than the server accepts."""
 
     http_status = 413
+
+
+class PathNotAllowedError(UsageError):
+    """A served agent's tool was given a path outside the folders it may use
+    (``agentarts.tools.paths``)."""
+
+    http_status = 403
 
 
 class NotFoundError(AgentArtsError):

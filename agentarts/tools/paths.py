@@ -29,18 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agentarts.errors import UsageError
+from agentarts.errors import PathNotAllowedError
 
 if TYPE_CHECKING:
     from agentarts.config import Settings
 
 __all__ = ["PathNotAllowedError", "PathPolicy", "data_path"]
-
-
-class PathNotAllowedError(UsageError):
-    """A tool was given a path outside the folders this server lets tools use (HTTP 403)."""
-
-    http_status = 403
 
 
 @dataclass(frozen=True)
