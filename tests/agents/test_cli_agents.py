@@ -226,7 +226,8 @@ def test_show_prints_the_proposal_as_the_agent_made_it(runner, cli, env):
     assert shown["approvals"][0]["proposal"] == proposal
     assert type(shown["approvals"][0]["proposal"]["car_index"]) is int
     text = runner.invoke(cli, ["runs", "show", "i1"], terminal_width=200).stdout
-    assert '"car_index": 1,' in text and "1.0" not in text
+    assert '"car_index": 1,' in text  # the approval and the actuation lines
+    assert '"car_index": 1.0' not in text and '"car_index":1.0' not in text
     assert runner.invoke(cli, ["runs", "verify", "i1"]).exit_code == 0
 
 
