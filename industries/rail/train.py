@@ -1,7 +1,7 @@
 """Train the rail pack's crop model and export it to ONNX with its card.
 
     pip install torch==2.13.0        # the CPU build
-    python -m agentarts.industries.rail.train [--out DIR] [--frames 6000] [--epochs 16]
+    python -m agentarts.industries.rail.train [--out DIR] [--frames 8000] [--epochs 16]
 
 ``rail_fault_classifier`` is a reference-conditioned CNN (``refnet.py``): its input is the crop
 plus its slot's normal look (mean and per-pixel spread of normal crops of that vehicle class
@@ -397,7 +397,7 @@ def register_sets(train: dict[str, np.ndarray], *others: dict[str, np.ndarray] |
 
 def train(
     out: Path = MODELS,
-    frames: int = 6000,
+    frames: int = 8000,
     epochs: int = 16,
     seed: int = 0,
     cache: Path | None = None,
@@ -435,6 +435,9 @@ def train(
     metrics = fit_and_export(data, valid, test, out, epochs, seed, provenance)
     metrics["generate_seconds"] = round(gen_s, 1)
     metrics["seconds"] = round(time.time() - t0, 1)
+    with (out / CLASSIFIER / "model.toml").open("a") as card:  # [metrics] is the last table
+        card.write(f"generate_seconds = {metrics['generate_seconds']}\n")
+        card.write(f"seconds = {metrics['seconds']}\n")
     return metrics
 
 
@@ -470,7 +473,7 @@ def train_command(
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m agentarts.industries.rail.train")
     parser.add_argument("--out", type=Path, default=MODELS)
-    parser.add_argument("--frames", type=int, default=6000)
+    parser.add_argument("--frames", type=int, default=8000)
     parser.add_argument("--epochs", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path, default=None, help="keep generated crops here")
