@@ -248,3 +248,18 @@ def test_compiled_validator_agrees_with_the_full_one(repo):
         "mlp", onnx.load(str(repo / "mlp" / "1" / "model.onnx")), repo / "mlp" / "model.toml"
     )
     assert InputValidator(ranged).compiled().__class__ is InputValidator  # ranges: not compiled
+
+
+def test_first_call_host_time_leaves_out_the_model_load(runtime, monkeypatch):
+    """The first infer loads the model; its host time is the inference alone."""
+    import time
+
+    real_load = runtime._load
+
+    def slow_load(*args, **kwargs):
+        time.sleep(0.3)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(runtime, "_load", slow_load)
+    result = runtime.infer("mlp", {"x": np.ones((1, 64), np.float32)})
+    assert result.host_time_us < 250_000
