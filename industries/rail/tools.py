@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from agentarts.tools import current_run, tool
+from agentarts.tools.paths import data_path
 
 __all__ = [
     "TOOLS",
@@ -65,7 +66,8 @@ def inspect_train(request: InspectRequest) -> TrainTriage:
             from agentarts.errors import InvalidInputError
 
             raise InvalidInputError("source 'folder' needs a folder")
-        train = load_pass(request.folder)
+        # served, the folder must lie in the project's folders (agentarts.tools.paths)
+        train = load_pass(data_path(request.folder, "folder"))
     else:
         train = make_train(request.seed, request.cars, request.fault_rate)
     result = triage(train)

@@ -5,12 +5,15 @@ through the runtime in batches (it holds each slot's normal look), decide per cr
 
 Bad input never stops a pass: a missing, corrupt, truncated or wrongly sized image, or a car of
 an unknown vehicle class, becomes an error entry naming the file (or car) and the rest of the
-train is triaged and reported.
+train is triaged and reported. A frame the manifest names outside the pass folder (an absolute
+path, ``..``, or a symlink leading out) is refused the same way, before anything is opened, with
+one message whatever is there: a manifest cannot make the pack read, or probe for, other files.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +40,8 @@ __all__ = ["TriageResult", "load_pass", "runtime_for", "triage"]
 
 CLASSIFIER, REFERENCE = "rail_fault_classifier", "rail_slot_reference"
 BATCH = 256
+#: the one answer for a frame outside the pass folder (the same whether anything is there)
+OUTSIDE = "not inside the pass folder; not read"
 
 
 def load_pass(folder: Path | str) -> Train:
@@ -45,6 +50,9 @@ def load_pass(folder: Path | str) -> Train:
 
     folder = Path(folder)
     path = folder / MANIFEST
+    base = Path(os.path.realpath(folder))
+    if not Path(os.path.realpath(path)).is_relative_to(base):
+        raise UsageError(f"{path}: the manifest leads outside the pass folder; not read")
     try:
         doc = json.loads(path.read_text())
         cars_doc = doc["cars"]
@@ -77,8 +85,12 @@ def load_pass(folder: Path | str) -> Train:
                     {"file": name, "error": f"{vc} has no station {station!r} frame {number}"}
                 )
                 continue
+            target = Path(os.path.realpath(base / name))  # symlinks followed, '..' applied
+            if not target.is_relative_to(base):
+                train.errors.append({"file": name, "error": OUTSIDE})
+                continue
             try:
-                with Image.open(folder / name) as im:
+                with Image.open(target) as im:
                     im.load()
                     image = np.asarray(im.convert("L"))
             except FileNotFoundError:

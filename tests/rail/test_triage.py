@@ -13,6 +13,7 @@ from agentarts.errors import UsageError
 from agentarts.industries.rail import PACK
 from agentarts.industries.rail.generator import FRAME_H, FRAME_W, make_train
 from agentarts.industries.rail.triage import load_pass, triage
+from tests.rail.conftest import write_pass
 
 
 def test_shipped_model_and_card():
@@ -88,3 +89,63 @@ def test_flags_faults_and_stays_quiet_on_clean_cars(runtime):
     assert result.flags[is_fault].mean() > 0.9
     clean = triage(make_train(42, cars=6, fault_rate=0.0, kind="freight"), runtime)
     assert len(clean.findings) <= 12  # ~430 crops, no fault: ~1 % false alarms at most
+
+
+def test_frames_outside_the_pass_folder_are_refused_unread(pass_folder, runtime, tmp_path):
+    manifest = json.loads((pass_folder / "manifest.json").read_text())
+    frames = manifest["cars"][0]["frames"]
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    for i in range(3):  # real, readable station frames: only the path makes them wrong
+        (outside / f"x{i}.png").write_bytes((pass_folder / frames[i]["file"]).read_bytes())
+    (pass_folder / "link.png").symlink_to(outside / "x2.png")
+    (pass_folder / "sub").mkdir()
+    (pass_folder / "sub" / "ok.png").write_bytes((pass_folder / frames[3]["file"]).read_bytes())
+    names = {
+        0: str(outside / "x0.png"),  # absolute, exists
+        1: "../elsewhere/x1.png",  # '..' out of the folder, exists
+        2: "link.png",  # a symlink inside the folder to a file outside
+        3: "sub/../sub/ok.png",  # inside after '..': read
+        4: "/nonexistent/x.png",  # absolute, missing: the same answer as one that exists
+    }
+    for i, name in names.items():
+        frames[i]["file"] = name
+    (pass_folder / "manifest.json").write_text(json.dumps(manifest))
+    train = load_pass(pass_folder)
+    errors = {e["file"]: e["error"] for e in train.errors}
+    for i in (0, 1, 2, 4):
+        assert errors[names[i]] == "not inside the pass folder; not read"
+    assert names[3] not in errors and len(errors) == 4
+    result = triage(train, runtime)
+    assert result.frames == 24 - 4  # the rest of the train is inspected
+    assert len(result.errors) == 4
+
+
+def test_a_manifest_symlinked_from_outside_is_refused(tmp_path):
+    (tmp_path / "elsewhere.json").write_text('{"cars": []}')
+    folder = tmp_path / "pass"
+    folder.mkdir()
+    (folder / "manifest.json").symlink_to(tmp_path / "elsewhere.json")
+    with pytest.raises(UsageError, match="outside the pass folder"):
+        load_pass(folder)
+
+
+def test_served_inspect_train_opens_only_allowed_folders(pass_folder, tmp_path, runtime):
+    from agentarts.errors import PathNotAllowedError
+    from agentarts.industries.rail.tools import inspect_train
+    from agentarts.tools.context import _CURRENT, RunContext
+    from agentarts.tools.paths import PathPolicy
+
+    project = tmp_path / "project"
+    project.mkdir()
+    policy = PathPolicy((project.resolve(),), project.resolve())
+    token = _CURRENT.set(RunContext("r", "t", paths=policy, runtime=runtime))
+    try:
+        for folder in ("/etc", str(pass_folder), "../pass"):
+            with pytest.raises(PathNotAllowedError, match="outside the folders"):
+                inspect_train({"source": "folder", "folder": folder})
+        write_pass(project / "p", cars=1)
+        out = inspect_train({"source": "folder", "folder": "p"})  # relative to the project
+        assert out.frames == 12 and not out.errors
+    finally:
+        _CURRENT.reset(token)
