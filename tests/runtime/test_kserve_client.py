@@ -19,7 +19,10 @@ import time
 import numpy as np
 import pytest
 
-kserve = pytest.importorskip("kserve")
+if os.environ.get("AGENTARTS_REQUIRE_KSERVE"):  # CI's kserve venv: a missing kserve is a failure
+    import kserve
+else:
+    kserve = pytest.importorskip("kserve")
 
 SERVE = "import sys; from agentarts.cli.main import main; sys.argv[0] = 'agentarts'; main()"
 
