@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from agentarts.errors import UsageError
+from agentarts.errors import AgentArtsError, UsageError
 
 __all__ = ["FAULT_RATE", "run_demo", "score", "shift"]
 
@@ -106,7 +106,8 @@ def shift(
                     else agent.reject(thread, reason=reason, by="inspector")
                 )
             if result.status != "completed":
-                raise RuntimeError(f"train {train_seed}: run {result.status}: {result.error}")
+                # the CLI prints one `error:` line, exit 1 (the demo's run store is temporary)
+                raise AgentArtsError(f"train {train_seed}: run {result.status}: {result.error}")
             out = result.output
             scores.append(score(rail_tools._LAST["train"], rail_tools._LAST["result"]))
             per_train.append(

@@ -145,3 +145,17 @@ def test_people_s_decisions_are_training_data(tmp_path):
     problems = list(found["problems"])
     assert len(problems) == 3 and "labels.jsonl:3" in problems[0] and "gone.png" in problems[1]
     assert "labels.jsonl:5" in problems[2] and "vehicle class" in problems[2]
+
+
+def test_a_failed_run_is_one_error_line(runner, cli, monkeypatch):
+    from agentarts.industries.rail import generator
+
+    def broken(*args, **kwargs):
+        raise OSError("camera station offline")
+
+    monkeypatch.setattr(generator, "make_train", broken)
+    result = runner.invoke(cli, ["demo", "rail", "--trains", "1", "--auto-confirm", "--json"])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: train 700: run failed")
+    assert "camera station offline" in lines[0] and "Traceback" not in result.stderr
