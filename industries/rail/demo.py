@@ -2,9 +2,16 @@
 
 Each train is generated (seeded), triaged crop by crop through the runtime, and every suspected
 fault waits at an approval gate for a person: confirm (a work order: set the car out, repair on
-site or re-check), reject (a false alarm) or re-inspect. With ``--auto-confirm`` every gate is
-confirmed without a person (no labels are kept from such decisions). Recall and false alarms
-are scored against the generator's truth, which the models never see.
+site or re-check), reject (a false alarm) or re-inspect. ``--auto-confirm`` stands for a person
+who looks at each crop and answers from the generator's truth: a crop that holds a fault is
+confirmed (its work order raised), a normal crop is rejected as a false alarm. No labels are
+kept from such decisions. Recall and false alarms are scored against the same truth, which the
+models never see.
+
+Summary counts of the gates: ``work_orders`` (work orders raised: every confirmed finding),
+``work_orders_on_faults`` (of those, the ones on a crop that truly holds a fault; with
+auto-confirm all of them), ``false_alarms_rejected`` (findings rejected as false alarms) and
+``reinspections`` (sent to a look on site).
 """
 
 from __future__ import annotations
@@ -40,6 +47,27 @@ def _ask(pending: dict[str, Any]) -> tuple[str, str]:
     return "confirm", ""
 
 
+#: the reason auto-confirm gives when it rejects a normal crop
+NORMAL_REASON = "false alarm (generator truth: normal)"
+
+
+def _current(result: Any) -> dict[str, Any]:
+    """The finding waiting at the gate."""
+    state = result.output or {}
+    return state["queue"][state["position"]]
+
+
+def _truth_of(train: Any, finding: dict[str, Any]) -> str | None:
+    """The generator's fault in the finding's crop (None: the crop is normal)."""
+    for car in train.cars:
+        if car.index != finding["car_index"]:
+            continue
+        for frame in car.frames:
+            if frame.station == finding["station"] and frame.number == finding["frame"]:
+                return frame.faults[int(finding["window"])]
+    raise KeyError(f"finding not in train {train.train_id}: {finding}")
+
+
 def score(train: Any, result: Any) -> dict[str, Any]:
     """Triage of one generated train against its truth."""
     from agentarts.industries.rail.catalogue import load_catalogue
@@ -72,8 +100,13 @@ def shift(
     auto_approve: bool = True,
     progress: Any = None,
     database_url: str | None = None,
+    cars: int | None = None,
 ) -> dict[str, Any]:
-    """Run the shift; returns the summary (and per-train details under '_trains')."""
+    """Run the shift; returns the summary (and per-train details under '_trains').
+
+    ``auto_approve`` answers each gate from the generator's truth (confirm a real fault, reject
+    a normal crop as a false alarm); otherwise a person is asked on the terminal. ``cars``
+    fixes the train length (default: drawn per train)."""
     from agentarts.industries.rail import agent as rail_agent
     from agentarts.industries.rail import tools as rail_tools
     from agentarts.industries.rail.catalogue import load_catalogue
@@ -92,12 +125,15 @@ def shift(
             train_seed = seed * 100 + t
             thread = f"rail-{train_seed}"
             request = {"source": "generator", "seed": train_seed, "fault_rate": FAULT_RATE}
+            if cars is not None:
+                request["cars"] = cars
             result = agent.run({"request": request}, thread_id=thread)
-            decisions = 0
             while result.status == "waiting_approval":
-                decisions += 1
                 if auto_approve:
-                    result = agent.approve(thread, by="auto-confirm")
+                    if _truth_of(rail_tools._LAST["train"], _current(result)) is not None:
+                        result = agent.approve(thread, by="auto-confirm")
+                    else:
+                        result = agent.reject(thread, reason=NORMAL_REASON, by="auto-confirm")
                     continue
                 choice, reason = _ask(result.pending)
                 result = (
@@ -109,7 +145,10 @@ def shift(
                 # the CLI prints one `error:` line, exit 1 (the demo's run store is temporary)
                 raise AgentArtsError(f"train {train_seed}: run {result.status}: {result.error}")
             out = result.output
-            scores.append(score(rail_tools._LAST["train"], rail_tools._LAST["result"]))
+            truth_train = rail_tools._LAST["train"]
+            scores.append(score(truth_train, rail_tools._LAST["result"]))
+            for d in out.get("decisions") or []:  # scored afterwards, for people's answers too
+                d["true_fault"] = _truth_of(truth_train, d["finding"])
             per_train.append(
                 {
                     "seed": train_seed,
@@ -127,6 +166,7 @@ def shift(
         tmp.cleanup()
     summary = summarise(per_train, scores, len(load_catalogue().types))
     summary["seed"] = seed
+    summary["auto_confirm"] = auto_approve
     summary["runtime_s"] = round(time.perf_counter() - started, 1)
     summary["_trains"], summary["_scores"] = per_train, scores
     return summary
@@ -134,6 +174,17 @@ def shift(
 
 def _rate(hit: np.ndarray, mask: np.ndarray) -> float | None:
     return round(float(hit[mask].mean()), 4) if mask.any() else None
+
+
+def _count(per_train: list[dict], decision: str, true_fault: bool | None) -> int:
+    """Decisions of one kind; with ``true_fault`` only those on crops that hold a fault."""
+    return sum(
+        1
+        for p in per_train
+        for d in p["decisions"]
+        if d["decision"] == decision
+        and (true_fault is None or (d.get("true_fault") is not None) == true_fault)
+    )
 
 
 def summarise(per_train: list[dict], scores: list[dict], fault_types: int) -> dict[str, Any]:
@@ -170,6 +221,9 @@ def summarise(per_train: list[dict], scores: list[dict], fault_types: int) -> di
             float(np.mean([p["report"]["manual_minutes_per_train"] for p in per_train])), 2
         ),
         "work_orders": sum(len(p["work_orders"]) for p in per_train),
+        "work_orders_on_faults": _count(per_train, "confirm", True),
+        "false_alarms_rejected": _count(per_train, "reject", None),
+        "reinspections": _count(per_train, "re-inspect", None),
         "input_errors": sum(len(t["errors"]) for t in tri),
     }
 
@@ -223,7 +277,8 @@ def _print(s: dict[str, Any], plot: Path | None) -> None:
 
     out = Console()
     table = Table(title=f"Rail inspection shift: {s['trains']} trains, seed {s['seed']}")
-    for col in ("train", "cars", "crops", "suspected", "work orders", "minutes (manual)"):
+    columns = ("train", "cars", "crops", "suspected", "work orders", "rejected", "minutes (manual)")
+    for col in columns:
         table.add_column(col)
     for p in s["_trains"]:
         t, r = p["triage"], p["report"]
@@ -233,6 +288,7 @@ def _print(s: dict[str, Any], plot: Path | None) -> None:
             str(t["crops"]),
             str(len(t["findings"])),
             str(len(p["work_orders"])),
+            str(sum(d["decision"] == "reject" for d in p["decisions"])),
             f"{r['minutes_per_train']:.1f} ({r['manual_minutes_per_train']:.1f})",
         )
     out.print(table)
@@ -242,6 +298,12 @@ def _print(s: dict[str, Any], plot: Path | None) -> None:
         f"faults; {s['false_alarms_per_train']} false alarms per train of "
         f"{s['crops_per_train']:.0f} crops; {s['images_per_s']} images/s, {s['crops_per_s']} "
         f"crops/s; simulated 910B2 {s['device_ms_per_batch']} ms per batch (roofline estimate)"
+    )
+    out.print(
+        f"Gates: {s['work_orders']} work orders ({s['work_orders_on_faults']} on real faults), "
+        f"{s['false_alarms_rejected']} findings rejected as false alarms, "
+        f"{s['reinspections']} sent to re-inspection"
+        + (" (auto-confirm answered from the generator's truth)" if s.get("auto_confirm") else "")
     )
     out.print(s["_trains"][-1]["report"]["text"])
     if plot is not None:

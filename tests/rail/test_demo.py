@@ -18,6 +18,10 @@ KEYS = {
     "minutes_per_train",
     "manual_minutes_per_train",
     "unseen_fault_recall",
+    "work_orders",
+    "work_orders_on_faults",
+    "false_alarms_rejected",
+    "auto_confirm",
 }
 
 
@@ -69,7 +73,10 @@ def test_demo_json_and_plot(runner, cli, tmp_path, monkeypatch):
     assert out["fault_types"] >= 350 and out["trains"] == 1
     assert out["faults"] > 0 and 0 <= out["recall"] <= 1
     assert out["manual_minutes_per_train"] > out["minutes_per_train"] > 0
-    assert out["work_orders"] >= out["faults"] * out["recall"] - 0.5  # every gate confirmed
+    # auto-confirm answers from the truth: a work order per real fault found, the rest rejected
+    assert out["work_orders"] == out["work_orders_on_faults"]
+    assert abs(out["work_orders"] - out["faults"] * out["recall"]) < 0.5
+    assert out["false_alarms_rejected"] == round(out["false_alarms_per_train"])
     assert plot.stat().st_size > 20_000
 
 
@@ -159,3 +166,20 @@ def test_a_failed_run_is_one_error_line(runner, cli, monkeypatch):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: train 700: run failed")
     assert "camera station offline" in lines[0] and "Traceback" not in result.stderr
+
+
+def test_auto_confirm_confirms_real_faults_and_rejects_false_alarms(monkeypatch):
+    from agentarts.industries.rail import demo
+
+    monkeypatch.setattr(demo, "FAULT_RATE", 0.05)
+    s = demo.shift(seed=3, trains=1, cars=3)
+    (p,) = s["_trains"]
+    sc = s["_scores"][0]
+    real = int((sc["flags"] & sc["is_fault"]).sum())
+    false = int((sc["flags"] & ~sc["is_fault"]).sum())
+    assert real > 0 and false > 0  # both kinds of gate were met
+    assert s["work_orders"] == s["work_orders_on_faults"] == real == len(p["work_orders"])
+    assert s["false_alarms_rejected"] == false and s["reinspections"] == 0
+    rejected = [d for d in p["decisions"] if d["decision"] == "reject"]
+    assert all(d["reason"] == demo.NORMAL_REASON and d["true_fault"] is None for d in rejected)
+    assert "Work orders raised: " + str(real) in p["report"]["text"]
