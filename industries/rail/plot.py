@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_shift", "tradeoff"]
+__all__ = ["FA_FLOOR", "figure", "plot_shift", "tradeoff"]
 
 COLOURS = {"critical": "#c0392b", "major": "#e67e22", "minor": "#f1c40f"}
 
@@ -28,11 +28,27 @@ def tradeoff(scores: list[dict[str, Any]], offsets: np.ndarray) -> dict[str, np.
     return {k: np.array(v) for k, v in out.items()}
 
 
+#: the log-scaled trade-off axis starts here; a threshold with no false alarm at all is drawn
+#: at this floor (said on the axis label), since a log axis has no 0
+FA_FLOOR = 0.1
+
+
 def plot_shift(summary: dict[str, Any], path: Path) -> None:
+    """Write the shift plot to ``path`` (PNG)."""
+    fig = figure(summary)
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def figure(summary: dict[str, Any]) -> Any:
+    """The shift plot as a matplotlib figure (closed by the caller)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     trains, scores = summary["_trains"], summary["_scores"]
     fig = plt.figure(figsize=(13, 9))
@@ -71,13 +87,15 @@ def plot_shift(summary: dict[str, Any], path: Path) -> None:
             s=50,
             label="missed fault" if t == 0 else None,
         )
-        ax.axvline(x0 - 0.7, color="#555", lw=0.6)
+        if t:  # a line between trains, in the middle of the 2-car gap
+            ax.axvline(x0 - 1.5, color="#555", lw=0.6)
         ax.text(
             x0 + cars / 2, -0.7, f"{p['triage']['train_id']} ({cars} cars)", ha="center", fontsize=8
         )
         x0 += cars + 2
+    ax.set_xlim(-0.7, x0 - 2 - 0.3)  # the first car at the left edge, the last at the right
     top = max(1.0, ax.get_ylim()[1])
-    ax.set_ylim(-1.0, top + 0.5)
+    ax.set_ylim(-1.0, top + 1.2)  # headroom for the legend
     ax.set_yticks(range(int(top) + 1))
     ax.set_xticks([])
     ax.set_ylabel("suspected faults per car")
@@ -87,11 +105,12 @@ def plot_shift(summary: dict[str, Any], path: Path) -> None:
     ax2 = fig.add_subplot(grid[1, 0])
     offsets = np.linspace(-4, 6, 41)
     curve = tradeoff(scores, offsets)
-    ax2.plot(curve["fa"], curve["recall"], color="tab:blue", label="all faults")
-    ax2.plot(curve["fa"], curve["critical"], color=COLOURS["critical"], label="critical faults")
+    fa = np.maximum(curve["fa"], FA_FLOOR)
+    ax2.plot(fa, curve["recall"], color="tab:blue", label="all faults")
+    ax2.plot(fa, curve["critical"], color=COLOURS["critical"], label="critical faults")
     at = int(np.argmin(np.abs(offsets)))
     ax2.scatter(
-        [curve["fa"][at]],
+        [fa[at]],
         [curve["recall"][at]],
         color="black",
         zorder=3,
@@ -99,10 +118,15 @@ def plot_shift(summary: dict[str, Any], path: Path) -> None:
     )
     ax2.axvline(5, color="#999", ls="--", lw=0.8)
     ax2.text(5.3, 1.0, "5 per train", fontsize=8, color="#666", va="top")
-    ax2.set_xscale("symlog", linthresh=1)
-    ax2.set_xlim(left=0)
+    ax2.set_xscale("log")
+    right = max(10.0, float(fa.max()) * 1.2)
+    ax2.set_xlim(FA_FLOOR, right)
+    decades = [10.0**k for k in range(-1, int(np.log10(right)) + 1)]
+    ax2.xaxis.set_major_locator(FixedLocator(decades))
+    ax2.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax2.xaxis.set_minor_locator(NullLocator())
     ax2.set_ylim(0.5, 1.01)
-    ax2.set_xlabel("false alarms per train (log)")
+    ax2.set_xlabel(f"false alarms per train (log scale; none at all drawn at {FA_FLOOR:g})")
     ax2.set_ylabel("recall")
     ax2.set_title("Recall vs false alarms (moving every threshold)")
     ax2.legend(loc="lower right", fontsize=8)
@@ -124,8 +148,7 @@ def plot_shift(summary: dict[str, Any], path: Path) -> None:
         f"{summary['minutes_per_train']} vs {summary['manual_minutes_per_train']} min per train"
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
 
 
 def _truth_by_car(score: dict[str, Any], p: dict[str, Any]) -> dict[Any, Any]:
