@@ -29,6 +29,7 @@ from agentarts.industries.rail.tools import (
     inspect_train,
     raise_work_order,
     record_decision,
+    threshold_ratio,
     write_train_report,
 )
 from agentarts.tools import current_run
@@ -56,11 +57,12 @@ def start(state: State) -> dict[str, Any]:
 
 
 def rank(state: State) -> dict[str, Any]:
-    """Critical first, then by car, then most confident first: what a person should see first."""
+    """Critical first, then by car, then furthest past its threshold first: what a person
+    should see first."""
     findings = state["triage"]["findings"]
     queue = sorted(
         findings,
-        key=lambda f: (RANK.get(f["criticality"], 3), f["car_index"], -f["confidence"]),
+        key=lambda f: (RANK.get(f["criticality"], 3), f["car_index"], -threshold_ratio(f)),
     )
     return {"queue": queue, "position": 0}
 
@@ -93,7 +95,8 @@ def _summary(state: State) -> str:
     return (
         f"Suspected {p['fault_type']} ({p['criticality']}) on car {p['car_index']} "
         f"{p['car_number']} at {p['evidence']}; fault score {f['fault_score']:.2f} (of which "
-        f"unexplained anomaly {f['anomaly_score']:.2f}). Approve = confirm and {p['action']}; "
+        f"unexplained anomaly {f['anomaly_score']:.2f}), {threshold_ratio(f):.2f} x its threshold "
+        f"(flagged from 1). Approve = confirm and {p['action']}; "
         "reject = false alarm; reject with reason 're-inspect ...' = look on site first"
     )
 

@@ -54,7 +54,8 @@ class Decisions:
     anomaly: np.ndarray  # P(anomaly): the part of the fault score no trained mode explains
     mode: list[str]  # suspected mode per crop ("normal" when not flagged)
     criticality: list[str]  # of the suspected fault type ("" when not flagged)
-    confidence: np.ndarray  # fault score relative to its threshold (>= 1 flagged)
+    #: fault score / the crop's threshold: 1.58 = 58 % above the line; >= 1 is flagged
+    score_over_threshold: np.ndarray
     seen_only: np.ndarray  # what the trained-mode probabilities alone would flag
 
 
@@ -86,8 +87,8 @@ def decide(
         ft = catalogue.get(comp, mode)
         modes.append(mode)
         crits.append(ft.criticality if ft is not None else worst[comp])
-    confidence = fault / np.maximum(t, 1e-6)
-    return Decisions(flagged, fault, an, modes, crits, confidence, seen_only)
+    ratio = fault / np.maximum(t, 1e-6)
+    return Decisions(flagged, fault, an, modes, crits, ratio, seen_only)
 
 
 def choose_thresholds(

@@ -305,6 +305,6 @@ def _print(s: dict[str, Any], plot: Path | None) -> None:
         f"{s['reinspections']} sent to re-inspection"
         + (" (auto-confirm answered from the generator's truth)" if s.get("auto_confirm") else "")
     )
-    out.print(s["_trains"][-1]["report"]["text"])
+    out.print(s["_trains"][-1]["report"]["text"], markup=False)  # "[critical]" is text
     if plot is not None:
         out.print(f"plot: {plot}")

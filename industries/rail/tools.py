@@ -20,6 +20,7 @@ __all__ = [
     "inspect_train",
     "raise_work_order",
     "record_decision",
+    "threshold_ratio",
     "write_train_report",
 ]
 
@@ -240,8 +241,8 @@ def write_train_report(request: ReportRequest) -> TrainReport:
             f = d["finding"]
             lines.append(
                 f"    {d['decision']:<10} {f['fault_type']} ({f['criticality'] or 'n/a'}) at "
-                f"{f['station']} frame {f['frame']} window {f['window']}, score "
-                f"{max(f['fault_score'], f['anomaly_score']):.2f}"
+                f"{f['station']} frame {f['frame']} window {f['window']}, fault score "
+                f"{f['fault_score']:.2f} = {threshold_ratio(f):.2f} x its threshold"
                 + (f" by {d['by']}" if d.get("by") else "")
                 + (f": {d['reason']}" if d.get("reason") else "")
             )
@@ -255,6 +256,11 @@ def write_train_report(request: ReportRequest) -> TrainReport:
         minutes_per_train=round(agent_min, 2),
         manual_minutes_per_train=round(manual_min, 2),
     )
+
+
+def threshold_ratio(f: dict[str, Any]) -> float:
+    """Fault score / threshold (>= 1 flagged; stored runs before 2026-11-27: ``confidence``)."""
+    return float(f.get("score_over_threshold", f.get("confidence", 0.0)))
 
 
 def _per_car(decisions: Iterable[dict[str, Any]]) -> list[tuple[int, list[dict[str, Any]]]]:

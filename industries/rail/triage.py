@@ -256,7 +256,8 @@ def triage(
                 "criticality": d.criticality[i],
                 "fault_score": round(float(d.fault_score[i]), 4),
                 "anomaly_score": round(float(d.anomaly[i]), 4),
-                "confidence": round(float(d.confidence[i]), 3),
+                # fault score / its threshold (>= 1: flagged); not a probability
+                "score_over_threshold": round(float(d.score_over_threshold[i]), 3),
             }
         )
     return TriageResult(

@@ -183,3 +183,14 @@ def test_auto_confirm_confirms_real_faults_and_rejects_false_alarms(monkeypatch)
     rejected = [d for d in p["decisions"] if d["decision"] == "reject"]
     assert all(d["reason"] == demo.NORMAL_REASON and d["true_fault"] is None for d in rejected)
     assert "Work orders raised: " + str(real) in p["report"]["text"]
+
+
+def test_the_printed_report_keeps_its_brackets(monkeypatch, capsys):
+    from agentarts.industries.rail import demo
+
+    monkeypatch.setattr(demo, "FAULT_RATE", 0.05)
+    s = demo.shift(seed=3, trains=1, cars=2)
+    demo._print(s, None)
+    out = capsys.readouterr().out
+    assert "[critical]" in out or "[major]" in out or "[minor]" in out  # not eaten as markup
+    assert "x its threshold" in out

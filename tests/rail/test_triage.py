@@ -149,3 +149,25 @@ def test_served_inspect_train_opens_only_allowed_folders(pass_folder, tmp_path, 
         assert out.frames == 12 and not out.errors
     finally:
         _CURRENT.reset(token)
+
+
+def test_findings_say_how_far_past_their_threshold_they_are(runtime):
+    from agentarts.industries.rail.catalogue import project_catalogue
+    from agentarts.industries.rail.tools import write_train_report
+    from agentarts.industries.rail.triage import _card
+
+    train = make_train(41, cars=2, fault_rate=0.25, kind="freight", modes=("missing",))
+    result = triage(train, runtime)
+    assert result.findings
+    _, _, thresholds = _card(runtime)
+    for f in result.findings:
+        assert "confidence" not in f  # named for what it is: not a probability
+        line = float(thresholds.of([f["component"]], project_catalogue())[0])
+        assert f["score_over_threshold"] == pytest.approx(f["fault_score"] / line, abs=2e-3)
+        assert f["score_over_threshold"] >= 1  # flagged from 1
+    f = result.findings[0]
+    summary = result.summary()
+    report = write_train_report(
+        {"triage": summary, "decisions": [{"finding": f, "decision": "confirm", "by": "ana"}]}
+    )
+    assert f"= {f['score_over_threshold']:.2f} x its threshold" in report.text
