@@ -84,3 +84,38 @@ def test_work_order_needs_the_gate():
                 "action": "remove_car",
             }
         )
+
+
+def test_served_agent_reads_passes_only_in_the_project(tmp_path, monkeypatch, runtime):
+    """Served, `inspect_train` opens its folder through the path policy (agentarts.tools.paths)."""
+    from fastapi.testclient import TestClient
+
+    from agentarts.server import ServerConfig, create_app
+    from agentarts.server.users import UserStore
+    from tests.rail.conftest import write_pass
+    from tests.server.conftest import Clock, bearer
+
+    root = tmp_path / "depot"
+    root.mkdir()
+    (root / "agentarts.toml").write_text('[project]\nname = "depot"\nindustry = "rail"\n')
+    write_pass(root / "passes" / "p1", cars=1, fault_rate=0.0)
+    write_pass(tmp_path / "elsewhere", cars=1, fault_rate=0.0)
+    monkeypatch.chdir(root)
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    users = UserStore(db)
+    users.add("olga", "operator")
+    headers = bearer(users.issue_token("olga"))
+    users.close()
+    agent = rail.Agent(rail.builder, name="rail", database_url=db, runtime=runtime)
+    app = create_app([agent], db, ServerConfig(clock=Clock()))
+    with TestClient(app, base_url="http://127.0.0.1:18850") as client:
+        for folder in ("/etc", "../elsewhere", str(tmp_path / "elsewhere")):
+            request = {"request": {"source": "folder", "folder": folder}}
+            answer = client.post("/invocations", json=request, headers=headers)
+            assert answer.status_code < 500
+            body = answer.json()
+            assert body["status"] == "failed" and "PathNotAllowedError" in body["error"]
+            assert repr(folder) in body["error"]
+        request = {"request": {"source": "folder", "folder": "passes/p1"}}
+        body = client.post("/invocations", json=request, headers=headers).json()
+        assert body["status"] in ("completed", "waiting_approval"), body.get("error")
