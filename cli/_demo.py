@@ -43,7 +43,13 @@ def demo(
         None, "--trains", help="Trains in the shift (rail; default 5)."
     ),
     auto_approve: bool = typer.Option(
-        False, "--auto-approve", "--auto-confirm", help="Approve (confirm) every gate."
+        False,
+        "--auto-approve",
+        "--auto-confirm",
+        help=(
+            "Answer every gate without a person (steel, weather: approve; rail: confirm what "
+            "the generator's truth says is a fault, reject the rest as false alarms)."
+        ),
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON document."),
     plot: Path | None = typer.Option(None, "--plot", help="Write a PNG plot to this file."),

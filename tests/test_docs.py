@@ -64,9 +64,14 @@ def test_readme_agent_example_checks_its_statuses():
         assert any(e.startswith("completed") for e in wanted)
 
 
-def test_readme_names_the_ci_test_command():
-    ci = (REPO / ".ci" / "run").read_text().strip().splitlines()[-1]
-    assert ci in (REPO / "README.md").read_text()
+def test_ci_runs_the_readme_set_up_commands():
+    """The two commands of the README's "Set up" are lines of .ci/run, verbatim."""
+    setup = (REPO / "README.md").read_text().split("## Set up", 1)[1].split("\n## ", 1)[0]
+    commands = [b.split("```", 1)[0].strip() for b in setup.split("```bash\n")[1:]]
+    assert len(commands) == 2, commands
+    ci_lines = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines()]
+    for command in commands:
+        assert command in ci_lines, command
 
 
 def _cli_lines() -> list[list[str]]:

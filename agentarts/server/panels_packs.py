@@ -57,7 +57,8 @@ def rail_panels(ctx: PanelContext) -> list[Panel]:
                         for k in (  # what the proposal beside it does not already say
                             "fault_score",
                             "anomaly_score",
-                            "confidence",
+                            "score_over_threshold",
+                            "confidence",  # the same ratio, in runs stored before its rename
                             "station",
                             "frame",
                             "window",

@@ -162,6 +162,7 @@ def test_rail_panels_box_the_finding_in_its_frame(rail_agent, monkeypatch, tmp_p
     kv = dict(panels["rail_finding"].data["items"])
     assert (kv["station"], kv["window"]) == (finding["station"], finding["window"])
     assert kv["fault_score"] == finding["fault_score"]
+    assert kv["score_over_threshold"] == finding["score_over_threshold"]  # how far past its line
     frame = panels["rail_frame"].data
     (box,) = frame["boxes"]
     x, y = WINDOWS[finding["window"]]
