@@ -35,8 +35,10 @@ FA_FLOOR = 0.1
 
 def plot_shift(summary: dict[str, Any], path: Path) -> None:
     """Write the shift plot to ``path`` (PNG)."""
+    from agentarts._plotting import pyplot
+
+    plt = pyplot()
     fig = figure(summary)
-    import matplotlib.pyplot as plt
 
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -44,10 +46,9 @@ def plot_shift(summary: dict[str, Any], path: Path) -> None:
 
 def figure(summary: dict[str, Any]) -> Any:
     """The shift plot as a matplotlib figure (closed by the caller)."""
-    import matplotlib
+    from agentarts._plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     trains, scores = summary["_trains"], summary["_scores"]

@@ -97,11 +97,9 @@ def plot_summary(summary: dict[str, Any], path: Path) -> None:
     """Dips and true HMT beside each controller's aim, [Si], priced fuel, the two trims (hot
     blast and steam) and every setpoint move of the three runs; the warm-up (not scored)
     shaded."""
-    import matplotlib
+    from agentarts._plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig = summary_figure(summary)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -109,7 +107,9 @@ def plot_summary(summary: dict[str, Any], path: Path) -> None:
 
 def summary_figure(summary: dict[str, Any]) -> Any:
     """The figure ``plot_summary`` saves (a matplotlib Figure; the caller closes it)."""
-    import matplotlib.pyplot as plt
+    from agentarts._plotting import pyplot
+
+    plt = pyplot()
 
     from agentarts.industries.steel.control import AIMS, HMT_BAND, fuel_priced
     from agentarts.industries.steel.scoring import WARMUP_H

@@ -14,10 +14,9 @@ _COLOURS = {"stop": "red", "restrict": "orange", "advisory": "gold"}
 
 
 def plot_demo(summary: dict[str, Any], path: Path) -> None:
-    import matplotlib
+    from agentarts._plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     from agentarts.industries.weather.fields import z500_anomaly
     from agentarts.industries.weather.ncio import _open
