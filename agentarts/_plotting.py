@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["pyplot"]
+__all__ = ["pyplot", "save"]
 
 
 def _private_cache_dir() -> str:
@@ -41,3 +41,10 @@ def pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save(fig: Any, path: Path, dpi: int) -> None:
+    """Write ``fig`` to ``path`` as PNG and close it (pyplot keeps every open figure alive)."""
+    plt = pyplot()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)

@@ -86,8 +86,9 @@ def load_project_agents(project_dir: Path | None = None, refs: list[str] | None 
     from agentarts.tools.paths import PathPolicy
 
     agents = [Agent.from_ref(ref) for ref in refs]
+    policy = PathPolicy.from_settings(settings)
     for agent in agents:  # remote callers name paths: keep them to the project's folders
-        agent.paths = PathPolicy.from_settings(settings)
+        agent.paths = policy
     return settings, agents
 
 

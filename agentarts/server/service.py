@@ -73,14 +73,16 @@ class AgentService(DecisionsMixin):
         if not agents:
             raise UsageError("nothing to serve: no agent given")
         self.agents: dict[str, Any] = {}
-        self._confined: list[Any] = []  # agents given a path policy here (undone at close)
-        for agent in agents:
-            if getattr(agent, "paths", None) is None:
-                from agentarts.config import load_settings
-                from agentarts.tools.paths import PathPolicy
+        # agents given a path policy here (undone at close); one policy, settings read once
+        self._confined: list[Any] = [a for a in agents if getattr(a, "paths", None) is None]
+        if self._confined:
+            from agentarts.config import load_settings
+            from agentarts.tools.paths import PathPolicy
 
-                agent.paths = PathPolicy.from_settings(load_settings())
-                self._confined.append(agent)
+            policy = PathPolicy.from_settings(load_settings())
+            for agent in self._confined:
+                agent.paths = policy
+        for agent in agents:
             ref = agent.ref or agent._find_ref() or agent.name
             self.agents[ref] = agent
             agent.events.subscribers.append(hub.on_run_event)

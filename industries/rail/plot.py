@@ -35,13 +35,9 @@ FA_FLOOR = 0.1
 
 def plot_shift(summary: dict[str, Any], path: Path) -> None:
     """Write the shift plot to ``path`` (PNG)."""
-    from agentarts._plotting import pyplot
+    from agentarts._plotting import save
 
-    plt = pyplot()
-    fig = figure(summary)
-
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(figure(summary), path, dpi=100)
 
 
 def figure(summary: dict[str, Any]) -> Any:

@@ -97,12 +97,9 @@ def plot_summary(summary: dict[str, Any], path: Path) -> None:
     """Dips and true HMT beside each controller's aim, [Si], priced fuel, the two trims (hot
     blast and steam) and every setpoint move of the three runs; the warm-up (not scored)
     shaded."""
-    from agentarts._plotting import pyplot
+    from agentarts._plotting import save
 
-    plt = pyplot()
-    fig = summary_figure(summary)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(summary_figure(summary), path, dpi=110)
 
 
 def summary_figure(summary: dict[str, Any]) -> Any:

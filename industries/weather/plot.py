@@ -14,7 +14,7 @@ _COLOURS = {"stop": "red", "restrict": "orange", "advisory": "gold"}
 
 
 def plot_demo(summary: dict[str, Any], path: Path) -> None:
-    from agentarts._plotting import pyplot
+    from agentarts._plotting import pyplot, save
 
     plt = pyplot()
 
@@ -103,8 +103,7 @@ def plot_demo(summary: dict[str, Any], path: Path) -> None:
         fontsize=12,
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path, dpi=100)
 
 
 #: The rail rules' gust thresholds (m/s), marked on the gust colour bar.

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
-APP = Path(__file__).resolve().parents[2] / "agentarts" / "server" / "static" / "app.js"
-NODE = shutil.which("node")
+from tests.server._appjs import NODE, call_app_js
 
 
 def _place(box: dict, width: int) -> dict:
-    source = APP.read_text()
-    function = re.search(r"^function labelPlace\(.*?^}\n", source, re.S | re.M)
-    assert function, "labelPlace not found in app.js"
-    script = (
-        f"{function.group(0)}\nconsole.log(JSON.stringify(labelPlace({json.dumps(box)}, {width})));"
-    )
-    done = subprocess.run([NODE, "-e", script], capture_output=True, text=True, timeout=30)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return call_app_js("labelPlace", f"labelPlace({json.dumps(box)}, {width})")
 
 
 def _span(place: dict, label: str) -> tuple[float, float]:

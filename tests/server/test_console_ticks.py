@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import itertools
-import json
 import math
-import re
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
-APP = Path(__file__).resolve().parents[2] / "agentarts" / "server" / "static" / "app.js"
-NODE = shutil.which("node")
+from tests.server._appjs import NODE, call_app_js
 
 
 def _ticks(lo: float, hi: float) -> dict:
-    source = APP.read_text()
-    function = re.search(r"^function niceTicks\(.*?^}\n", source, re.S | re.M)
-    assert function, "niceTicks not found in app.js"
-    script = (
-        f"{function.group(0)}\nconst t = niceTicks({lo}, {hi});\n"
-        "console.log(JSON.stringify({...t, labels: t.ticks.map((x) => x.toFixed(t.decimals))}));"
+    return call_app_js(
+        "niceTicks",
+        f"((t) => ({{...t, labels: t.ticks.map((x) => x.toFixed(t.decimals))}}))"
+        f"(niceTicks({lo}, {hi}))",
     )
-    done = subprocess.run([NODE, "-e", script], capture_output=True, text=True, timeout=30)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def round_step(labels: list[str]) -> float:
