@@ -76,7 +76,7 @@ def _sign_in(browser, base, wait):
 
 
 @pytest.fixture
-def browser():
+def browser(tmp_path_factory):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -94,8 +94,13 @@ def browser():
         "--window-size=1280,720",
     ):
         options.add_argument(flag)
+    # chromium keeps a profile, crash reports and caches under $HOME even with chromedriver's temp
+    # profile: a private home keeps the test suite out of the user's
+    home = tmp_path_factory.mktemp("chromium-home")
+    options.add_argument(f"--user-data-dir={home / 'profile'}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    service = Service(DRIVER, env={**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home)})
+    driver = webdriver.Chrome(service=service, options=options)
     driver.set_window_size(1280, 720)
     inner = driver.execute_script("return [window.innerWidth, window.innerHeight]")
     driver.set_window_size(1280 + 1280 - inner[0], 720 + 720 - inner[1])  # a 1280x720 page
