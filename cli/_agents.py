@@ -247,18 +247,27 @@ def list_runs(
     from rich.table import Table
 
     table = Table(title=f"Runs ({escape(mask_url(settings.database_url))})")
-    table.add_column("thread", no_wrap=True)
-    table.add_column("agent", overflow="fold")
-    table.add_column("status", no_wrap=True)
-    table.add_column("started", no_wrap=True)
-    table.add_column("error", overflow="fold")
+    # one line per run at any width: the agent ref and the error are cut to what is left of the
+    # terminal (`runs show` and `--json` have them whole)
+    fixed = {
+        "thread": max([6, *(len(r["thread_id"]) for r in rows)]),
+        "status": max([6, *(len(r["status"]) for r in rows)]),
+        "started (UTC)": 19,
+    }
+    agent_width = min(28, max([5, *(len(r["agent"]) for r in rows)]))
+    left = console().width - sum(fixed.values()) - agent_width - 16  # 6 rules, 10 padding
+    table.add_column("thread", no_wrap=True, min_width=fixed["thread"])
+    table.add_column("agent", no_wrap=True, overflow="ellipsis", max_width=agent_width)
+    table.add_column("status", no_wrap=True, min_width=fixed["status"])
+    table.add_column("started (UTC)", no_wrap=True, min_width=19)
+    table.add_column("error", no_wrap=True, overflow="ellipsis", max_width=max(8, left))
     for r in rows:
         table.add_row(
             escape(r["thread_id"]),
             escape(r["agent"]),
             escape(r["status"]),
-            r["started_at"][:19],
-            escape(mask_url(r["error"] or ""))[:60],
+            r["started_at"][:19].replace("T", " "),
+            escape(mask_url(r["error"] or "")),
         )
     console().print(table if rows else "No runs yet.")
 

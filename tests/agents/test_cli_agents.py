@@ -242,4 +242,12 @@ def test_list_started_is_the_threads_start(runner, cli, env, started):
     assert row["started_at"] == first  # was the latest run's start
     assert row["run_started_at"] == last
     table = runner.invoke(cli, ["runs", "list"], terminal_width=200).stdout
-    assert first[:19] in table
+    assert first[:19].replace("T", " ") in table
+
+
+def test_list_is_one_line_a_run_at_80_columns(runner, cli, env, started):
+    """Long agent refs and errors are cut, not wrapped over several lines."""
+    table = runner.invoke(cli, ["runs", "list"], terminal_width=80).stdout
+    lines = table.splitlines()
+    body = lines[next(i for i, x in enumerate(lines) if x.startswith("┡")) + 1 : -1]
+    assert len(body) == 1 and "c1" in body[0] and len(body[0]) <= 80, table
