@@ -159,6 +159,11 @@ class LivePlant:
         return self.last
 
     def snapshot(self) -> dict[str, Any]:
+        if not self.window and self.furnace is None:
+            raise InvalidInputError(
+                "no plant data: no live plant is connected and no history was given; pass "
+                'the input {"source": "<historian CSV export>"} (see data/sample_history.csv)'
+            )
         if len(self.window) < WINDOW:
             raise InvalidInputError(
                 f"only {len(self.window)} samples of the {WINDOW} the models need"

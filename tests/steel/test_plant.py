@@ -82,3 +82,11 @@ def test_not_a_csv_file_is_named(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00\x01" * 100)
     with pytest.raises(InvalidInputError, match=r"dump.csv: not a readable CSV"):
         load_history(binary)
+
+
+def test_no_plant_and_no_history_says_what_to_pass():
+    """`agentarts run` with no input in a new project said "only 0 samples of the 36"."""
+    from agentarts.industries.steel.plant import LivePlant
+
+    with pytest.raises(InvalidInputError, match=r'no plant data: .* \{"source": '):
+        LivePlant().snapshot()
