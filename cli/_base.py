@@ -20,8 +20,16 @@ from agentarts.errors import AgentArtsError
 _Abort = typer.Abort
 try:  # newer typer vendors click
     from typer._click.exceptions import ClickException as _ClickException
+    from typer._click.exceptions import NoArgsIsHelpError as _NoArgsIsHelp
 except ImportError:  # pragma: no cover - older typer on real click
-    from click.exceptions import ClickException as _ClickException  # type: ignore[assignment]
+    import click.exceptions as _click_exceptions
+
+    _ClickException = _click_exceptions.ClickException  # type: ignore[misc]
+
+    class _NeverRaised(Exception):
+        """click < 8.2 prints the help itself and has no NoArgsIsHelpError."""
+
+    _NoArgsIsHelp = getattr(_click_exceptions, "NoArgsIsHelpError", _NeverRaised)  # type: ignore[misc]
 
 
 def _one_line(text: str) -> str:
@@ -52,6 +60,11 @@ class AgentArtsGroup(TyperGroup):
             rv = super().main(args, prog_name, complete_var, False, **extra)
         except AgentArtsError as exc:
             sys.stderr.write(f"error: {_one_line(str(exc))}\n")
+            sys.exit(exc.exit_code)
+        except _NoArgsIsHelp as exc:
+            # `agentarts runs` with no command: the group's help as written (not one flat
+            # line), then the contract's one error line
+            sys.stderr.write(exc.format_message().rstrip() + "\n\nerror: missing command\n")
             sys.exit(exc.exit_code)
         except _ClickException as exc:
             sys.stderr.write(f"error: {_one_line(exc.format_message())}\n")

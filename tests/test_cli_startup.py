@@ -70,3 +70,12 @@ def test_unknown_command_is_one_line_exit_2(runner, cli):
     result = runner.invoke(cli, ["frobnicate"])
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error:")
+
+
+def test_a_group_with_no_command_shows_its_help_then_one_error_line(runner, cli):
+    """`agentarts runs` printed its whole help folded into one `error:` line."""
+    result = runner.invoke(cli, ["runs"])
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("Usage: ") and "Commands:" in lines
+    assert lines[-1] == "error: missing command"
