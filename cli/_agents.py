@@ -149,6 +149,29 @@ def _progress(enabled: bool) -> Any:
     return on_event
 
 
+def _print_pending(out: Any, thread: str, p: dict[str, Any]) -> None:
+    """What the thread waits for and the commands that answer it (``thread`` escaped)."""
+    from rich.markup import escape
+
+    if p.get("type") == "actuation_uncertain":
+        out.print(f"[red]outcome unknown[/]: {escape(str(p.get('question')))}")
+        out.print(
+            f"  agentarts runs resolve {thread} --happened      (it took effect)\n"
+            f"  agentarts runs resolve {thread} --not-happened  (carry it out now)"
+        )
+        return
+    out.print(
+        f"[yellow]approval needed[/] for [bold]{escape(str(p.get('action')))}[/] "
+        f"({escape(str(p.get('safety')))}): {escape(json.dumps(p.get('proposal')))}"
+    )
+    if p.get("summary"):
+        out.print(f"  [dim]{escape(str(p['summary']))}[/]")
+    out.print(
+        f"  agentarts runs approve {thread} --reason TEXT\n"
+        f"  agentarts runs reject {thread} --reason TEXT"
+    )
+
+
 def _report(result: Any, as_json: bool) -> None:
     from rich.markup import escape
 
@@ -163,22 +186,8 @@ def _report(result: Any, as_json: bool) -> None:
         out.print(f"thread [bold]{thread}[/]: [{colour}]{escape(result.status)}[/]")
         if result.error:
             out.print(f"[red]{escape(mask_url(result.error))}[/]")
-        p = result.pending
-        if p and p.get("type") == "actuation_uncertain":
-            out.print(f"[red]outcome unknown[/]: {escape(str(p.get('question')))}")
-            out.print(
-                f"  agentarts runs resolve {thread} --happened      (it took effect)\n"
-                f"  agentarts runs resolve {thread} --not-happened  (carry it out now)"
-            )
-        elif p:
-            out.print(
-                f"[yellow]approval needed[/] for [bold]{escape(str(p.get('action')))}[/] "
-                f"({escape(str(p.get('safety')))}): {escape(json.dumps(p.get('proposal')))}"
-            )
-            out.print(
-                f"  agentarts runs approve {thread} --reason TEXT\n"
-                f"  agentarts runs reject {thread} --reason TEXT"
-            )
+        if result.pending:
+            _print_pending(out, thread, result.pending)
     if result.status == "failed":
         raise typer.Exit(1)
     if result.status == "busy":
@@ -352,11 +361,8 @@ def show(thread_id: str, as_json: bool = typer.Option(False, "--json", help=_JSO
             f"work order {wo['id']} ({escape(wo['priority'])}, {escape(wo['status'])}) "
             f"{escape(wo['asset'])}: {escape(wo['title'])}"
         )
-    if record["pending"]:
-        out.print(
-            f"[yellow]waiting: {escape(str(record['pending'].get('action')))} "
-            f"({escape(record['status'])})[/]"
-        )
+    if record["pending"]:  # what a person is about to approve, exactly, and how
+        _print_pending(out, escape(thread_id), record["pending"])
 
 
 def _steer(thread_id: str, as_json: bool) -> Any:

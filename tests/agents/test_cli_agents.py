@@ -33,6 +33,14 @@ def test_run_shows_progress_without_json(runner, cli, env):
     assert "forecast" in result.stderr and "approval needed" in result.stdout
 
 
+def test_show_of_a_waiting_thread_shows_what_would_be_approved(runner, cli, env, started):
+    """`runs show` printed only the action's name, not the proposal a person approves."""
+    shown = runner.invoke(cli, ["runs", "show", "c1"], env={"COLUMNS": "300"}).stdout
+    proposal = json.dumps(started["pending"]["proposal"])
+    assert f"approval needed for set_valve (actuating): {proposal}" in shown
+    assert "agentarts runs approve c1 --reason TEXT" in shown
+
+
 def test_input_from_a_file(runner, cli, env, tmp_path):
     path = tmp_path / "in.json"
     path.write_text(json.dumps({"reading": READING}))
