@@ -1,89 +1,68 @@
 """The emulator's ONNX graph, written node by node from the trained weights (see ``net``).
 
 Input ``x`` and output ``y`` are (batch, 2, 32, 32) float32 streamfunctions in m2/s; ``y`` is
-``x`` 24 h later (``net.SUBSTEPS`` substeps unrolled). A complex spectrum of C fields is a
-real tensor of 2C channels (real parts, then imaginary parts), stored transposed (rows are
-the x wavenumber), so every 2-D DFT is two GEMMs with a constant right factor and one
-Transpose: X^T = (x F)^T F for the symmetric DFT matrix F. Complex products are pairs of
-MatMuls whose real and imaginary parts a fixed 1 x 1 convolution recombines. The inverse DFT
-of the nonlinear part writes directly onto the grid extended by two rows and columns on each
-side (the periodic halo the 5 x 5 convolution needs). The graph uses only MatMul, Mul, Add,
-Sub, ReduceSum, Unsqueeze, Slice, Concat, Split, Transpose and Conv (opset 17): it runs on
-onnxruntime and converts for Ascend (ATC) without custom operators, and it does not depend on
-an exporter version.
+``x`` 24 h later (``net.SUBSTEPS`` substeps unrolled). A spectrum keeps the x wavenumbers
+k = 0..16 of all 32 y wavenumbers l (a real field's spectrum is Hermitian) and is stored as
+(batch, fields, 64, 17): rows are (real/imaginary part, l), columns k. Every 2-D DFT is two
+GEMMs with a Reshape between them that moves the real/imaginary axis from the columns of the
+first product into the rows of the second (or back), so complex arithmetic needs no
+recombination nodes and no Transpose:
+
+* forward (grid -> spectrum): ``g @ [cos | -sin]`` over x, Reshape, then one real (64 x 64)
+  left factor that is the complex DFT over y;
+* inverse (spectrum -> grid): one real left factor (the complex inverse DFT over l, written
+  onto the points the next step needs), Reshape, then a right factor over k that keeps the
+  real part (and applies the Hermitian weights 1, 2, ..., 2, 1). Before the convolution the
+  inverse writes psi and lap(psi) of both layers onto the grid extended by two rows and
+  columns on each side (the periodic halo the 5 x 5 convolution needs); -K^2 = -kx^2 - ky^2
+  splits into a factor of each stage.
+
+Per Fourier mode, a Lawson-AB3 substep is one 4 x 4j real matrix (j = 2, 3 or 4 complex
+inputs: the state and the tendency history) applied as Mul + ReduceSum. The PV inversion S,
+the propagator E and the AB3 coefficients are folded into it at export time; the 1 x 1 output
+weights are one MatMul over the channels; the PV (q = lap(psi) + F psi) is folded into the
+5 x 5 convolution. Operator entries below 1e-10 of their block's largest are set to zero: the
+filter and the hyperviscosity damp the smallest scales by up to exp(-780) per substep, which
+as float32 is a denormal number, and denormal arithmetic is some 100 times slower on x86 CPUs
+(it made the previous graph about 1.5 times slower); the change in the output is below 1e-9
+of its magnitude. The graph uses only MatMul, Mul, ReduceSum, Reshape, Concat, Split and Conv
+(opset 17): it runs on onnxruntime and converts for Ascend (ATC) without custom operators, and
+it does not depend on an exporter version.
+
+The trained arrays are kept beside the graph (``models/qg_emulator/1/weights.npz``, see
+``save_weights``), so the shipped graph is rebuilt from them, without torch, with::
+
+    python -m agentarts.industries.weather.onnx_export [--weights NPZ] [--out ONNX]
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["export_onnx"]
+__all__ = ["export_onnx", "export_weights", "load_weights", "save_weights"]
 
 HALO = 2  # the 5 x 5 convolution's reach
-
-
-def _complex_mix(layout: tuple[tuple[int, int], ...], real_only: bool = False) -> np.ndarray:
-    """1 x 1 convolution weights turning [P, Q] = [x Mr, x Mi] into x M as [real parts,
-    imaginary parts] (or the real parts only); ``layout`` gives each complex field's (real,
-    imaginary) channel in x."""
-    c = len(layout)
-    w = np.zeros((c if real_only else 2 * c, 4 * c, 1, 1), np.float32)
-    for i, (re, im) in enumerate(layout):
-        w[i, re] = 1.0  # Re: P_re - Q_im
-        w[i, 2 * c + im] = -1.0
-        if not real_only:
-            w[c + i, 2 * c + re] = 1.0  # Im: Q_re + P_im
-            w[c + i, im] = 1.0
-    return w
-
-
-def _standard(c: int) -> tuple[tuple[int, int], ...]:
-    return tuple((i, c + i) for i in range(c))
-
-
-def _modes_real(m: np.ndarray) -> np.ndarray:
-    """A complex per-mode matrix (I, J, n, n) as the real (2I, 2J, n, n) block matrix acting
-    on [re, im] channels, transposed over the last two axes like the stored spectra."""
-    mr, mi = m.real, m.imag
-    top = np.concatenate([mr, -mi], axis=1)
-    bottom = np.concatenate([mi, mr], axis=1)
-    return np.swapaxes(np.concatenate([top, bottom], axis=0), -1, -2).astype(np.float32)
+FLUSH = 1e-10  # operator entries below this fraction of their block's largest become zero
+WEIGHTS_FILE = "weights.npz"
+SHIPPED = Path(__file__).parent / "models" / "qg_emulator" / "1"
+_KEYS = ("e", "s", "conv_w", "conv_b", "out_w")
 
 
 class _Graph:
     """Accumulates ONNX nodes and initializers."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self) -> None:
         from onnx import helper, numpy_helper
 
         self.helper, self.numpy_helper = helper, numpy_helper
         self.nodes: list[Any] = []
         self.inits: list[Any] = []
         self.count = 0
-        self.n = n
-        k = np.arange(n)
-        self.h = h = n // 2 + 1  # x wavenumbers kept: a real field's spectrum is Hermitian
-        fwd = np.exp(-2j * np.pi * np.outer(k, k) / n)
-        self.fwd = self.complex_matrix(fwd)  # over y, all wavenumbers
-        self.fwd_x = self.complex_matrix(fwd[:, :h])  # over x, the kept half
-        # inverse: over y all wavenumbers; over x the kept half, counted twice except the
-        # mean and Nyquist columns (the real part of the full sum)
-        weight = np.full(h, 2.0)
-        weight[0] = weight[-1] = 1.0
-        self.inv, self.inv_x, self.ext, self.ext_x = (
-            self.complex_matrix(m)
-            for points in (np.arange(n), np.arange(-HALO, n + HALO))
-            for m in (
-                np.exp(2j * np.pi * np.outer(k, points) / n) / n,
-                weight[:, None] * np.exp(2j * np.pi * np.outer(k[:h], points) / n) / n,
-            )
-        )
-        self.axis1 = self.const(np.array([1], np.int64))
-        self.axis2 = self.const(np.array([2], np.int64))
-        self.mix: dict[Any, tuple[str, str]] = {}  # (layout, real only) -> weights
+        self.shapes: dict[tuple[int, ...], str] = {}
 
     def name(self, prefix: str) -> str:
         self.count += 1
@@ -91,78 +70,85 @@ class _Graph:
 
     def const(self, value: np.ndarray, prefix: str = "c") -> str:
         name = self.name(prefix)
-        self.inits.append(self.numpy_helper.from_array(np.asarray(value), name))
+        value = np.asarray(value)
+        if value.dtype == np.float64:
+            value = value.astype(np.float32)
+        self.inits.append(self.numpy_helper.from_array(value, name))
         return name
 
-    def complex_matrix(self, m: np.ndarray) -> tuple[str, str, int]:
-        re, im = m.real.astype(np.float32), m.imag.astype(np.float32)
-        return self.const(re), self.const(im), m.shape[1]
+    def op(self, kind: str, inputs: list[str], outputs: int = 1, **attrs: Any) -> Any:
+        names = [self.name(kind.lower()) for _ in range(outputs)]
+        self.nodes.append(self.helper.make_node(kind, inputs, names, **attrs))
+        return names[0] if outputs == 1 else names
 
-    def op(self, kind: str, inputs: list[str], **attrs: Any) -> str:
-        out = self.name(kind.lower())
-        self.nodes.append(self.helper.make_node(kind, inputs, [out], **attrs))
-        return out
+    def reshape(self, x: str, shape: list[int]) -> str:
+        key = tuple(shape)
+        if key not in self.shapes:
+            self.shapes[key] = self.const(np.array(shape, np.int64), "shape")
+        return self.op("Reshape", [x, self.shapes[key]])
 
-    def slice(self, x: str, start: int, end: int, axis: int) -> str:
-        bounds = [np.array([v], np.int64) for v in (start, end, axis)]
-        return self.op("Slice", [x, *(self.const(b) for b in bounds)])
 
-    def t(self, x: str) -> str:
-        return self.op("Transpose", [x], perm=[0, 1, 3, 2])
+def _clean(m: np.ndarray) -> np.ndarray:
+    """A DFT matrix with its rounding residues (cos(pi/2) = 6e-17, ...) set to zero."""
+    return np.where(np.abs(m) < 1e-12 * np.abs(m).max(), 0.0, m)
 
-    def right(
-        self,
-        x: str,
-        m: tuple[str, str, int],
-        layout: tuple[tuple[int, int], ...],
-        rows: int,
-        real: bool = False,
-    ) -> str:
-        """x @ M along the last axis (x: complex fields in ``layout``, ``rows`` rows), as [re,
-        im] channels; the real/imaginary recombination is one GEMM over (channels, points)."""
-        key = (layout, real)
-        if key not in self.mix:
-            w = _complex_mix(layout, real)[:, :, 0, 0]
-            half = w.shape[1] // 2
-            self.mix[key] = (self.const(w[:, :half], "mix"), self.const(w[:, half:], "mix"))
-        c_in, c_out = 2 * len(layout), len(layout) * (1 if real else 2)
-        flat_shape = self.const(np.array([0, c_in, -1], np.int64))
-        terms = [
-            self.op("MatMul", [mix, self.op("Reshape", [self.op("MatMul", [x, mat]), flat_shape])])
-            for mix, mat in zip(self.mix[key], m[:2], strict=True)
-        ]
-        shape = self.const(np.array([0, c_out, rows, m[2]], np.int64))
-        return self.op("Reshape", [self.op("Add", terms), shape])
 
-    def dft(self, r: str) -> str:
-        """The transposed spectrum of a real grid tensor (2 fields -> 4 channels)."""
-        first = self.op("Concat", [self.op("MatMul", [r, m]) for m in self.fwd_x[:2]], axis=1)
-        return self.right(self.t(first), self.fwd, _standard(2), self.h)
+def _dft_factors(n: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+    """Forward DFT factors: right (x, (ri, k)) = [cos | -sin] and left ((ri, l), (y, ri))."""
+    idx = np.arange(n)
+    ang = 2 * np.pi * np.outer(idx, idx) / n
+    c, s = np.cos(ang), np.sin(ang)
+    right = np.concatenate([c[:, :h], -s[:, :h]], axis=1)
+    left = np.zeros((2, n, n, 2))  # Z = sum_y (c - i s) A:  Zr = c Ar + s Ai,  Zi = c Ai - s Ar
+    left[0, :, :, 0], left[0, :, :, 1] = c, s
+    left[1, :, :, 0], left[1, :, :, 1] = -s, c
+    return _clean(right), _clean(left.reshape(2 * n, 2 * n))
 
-    def grid(
-        self,
-        spec: str,
-        layout: tuple[tuple[int, int], ...],
-        over_y: tuple[str, str, int],
-        over_x: tuple[str, str, int],
-    ) -> str:
-        """The real grid of transposed half spectra (inverse DFT onto the matrices' points)."""
-        half = self.t(self.right(spec, over_y, layout, self.h))
-        return self.right(half, over_x, _standard(len(layout)), over_y[2], real=True)
 
-    def modes(self, m: str, x: str) -> str:
-        """Per Fourier mode, y_i = sum_j m[i, j] x_j (m: a ``_modes_real`` constant)."""
-        prod = self.op("Mul", [self.op("Unsqueeze", [x, self.axis1]), m])
-        return self.op("ReduceSum", [prod, self.axis2], keepdims=0)
+def _inverse_factors(
+    n: int, h: int, points: np.ndarray, lap: tuple[np.ndarray, np.ndarray] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse DFT onto ``points`` (both axes). Left: rows (y, kind, ri), columns (ri, l),
+    the complex sum over l (kinds: V, and with ``lap`` = (kx^2, ky^2) also Q with -ky^2).
+    Right: (out kind, (kind, ri, k), x), the real part of the sum over k (out kinds: psi,
+    and lap(psi) = Re(-kx^2 V + Q))."""
+    idx = np.arange(n)
+    a = 2 * np.pi * np.outer(points, idx) / n
+    cy, sy = _clean(np.cos(a)), _clean(np.sin(a))
+    factors = [np.ones(n)] if lap is None else [np.ones(n), -lap[1]]
+    left = np.zeros((len(points), len(factors), 2, 2, n))
+    for q, f in enumerate(factors):  # V = sum_l (c + i s) Z
+        left[:, q, 0, 0], left[:, q, 0, 1] = cy * f, -sy * f
+        left[:, q, 1, 0], left[:, q, 1, 1] = sy * f, cy * f
+    weight = np.full(h, 2.0)
+    weight[0] = weight[-1] = 1.0  # the mean and Nyquist columns count once
+    ax = 2 * np.pi * np.outer(idx[:h], points) / n
+    cx = weight[:, None] * _clean(np.cos(ax)) / n**2
+    sx = weight[:, None] * _clean(np.sin(ax)) / n**2
+    kinds = len(factors)
+    right = np.zeros((kinds, kinds, 2, h, len(points)))
+    right[0, 0, 0], right[0, 0, 1] = cx, -sx
+    if lap is not None:
+        kx2 = lap[0][:, None]
+        right[1, 0, 0], right[1, 0, 1] = -kx2 * cx, kx2 * sx
+        right[1, 1, 0], right[1, 1, 1] = cx, -sx
+    return left.reshape(-1, 2 * n), right.reshape(kinds, kinds * 2 * h, len(points))
 
-    def combo(self, terms: list[tuple[float, str]]) -> str:
-        """sum of coefficient * tensor."""
-        out = None
-        for coef, name in terms:
-            term = name if coef == 1.0 else self.op("Mul", [name, self.const(np.float32(coef))])
-            out = term if out is None else self.op("Add", [out, term])
-        assert out is not None
-        return out
+
+def _stepper(blocks: list[np.ndarray], h: int) -> np.ndarray:
+    """Complex per-mode matrices (O, C_b, n, n) side by side as the real (2 O, 2 C, n, h)
+    operator on [(field, ri)] channels; each block's entries below ``FLUSH`` of its largest
+    are set to zero."""
+    parts = []
+    for block in blocks:
+        m = block[..., :h]
+        o, c = m.shape[:2]
+        real = np.zeros((o, 2, c, 2, *m.shape[2:]))
+        real[:, 0, :, 0], real[:, 0, :, 1] = m.real, -m.imag
+        real[:, 1, :, 0], real[:, 1, :, 1] = m.imag, m.real
+        real = np.where(np.abs(real) < FLUSH * np.abs(real).max(), 0.0, real)
+        parts.append(real.reshape(2 * o, 2 * c, *m.shape[2:]))
+    return np.concatenate(parts, axis=1)
 
 
 def weights(net: Any) -> dict[str, Any]:
@@ -183,62 +169,75 @@ def weights(net: Any) -> dict[str, Any]:
         }
 
 
-def weights_from_onnx(path: Path) -> dict[str, Any]:
-    """The same arrays read back from a graph this module wrote (to rewrite it)."""
-    import onnx
-    from onnx import numpy_helper
+def save_weights(w: dict[str, Any], path: Path) -> None:
+    """Keep the trained arrays (about 70 kB) so the graph can be rewritten without torch."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:  # a file object: numpy would append .npz to the name
+        np.savez_compressed(handle, **{k: np.asarray(w[k]) for k in _KEYS})
 
-    found: dict[str, Any] = {}
-    for init in onnx.load(str(path)).graph.initializer:
-        prefix = init.name.rsplit("_", 1)[0]
-        if prefix == "conv_fold":
-            raise ValueError(f"{path}: a graph with the PV folded in; export from the network")
-        if prefix in ("conv_w", "conv_b", "out_w"):
-            found[prefix] = numpy_helper.to_array(init)
-        elif prefix in ("lin_e", "lin_s"):
-            m = np.swapaxes(numpy_helper.to_array(init), -1, -2)
-            half = m.shape[0] // 2
-            found[prefix[-1]] = m[:half, :half] + 1j * m[half:, :half]
-    return found
+
+def load_weights(path: Path) -> dict[str, np.ndarray]:
+    """The arrays ``save_weights`` wrote."""
+    with np.load(path) as data:
+        missing = [k for k in _KEYS if k not in data.files]
+        if missing:
+            raise ValueError(f"{path}: not emulator weights (missing {missing})")
+        return {k: data[k] for k in _KEYS}
 
 
 def export_onnx(net: Any, path: Path, n: int = 32) -> None:
-    """Write ``net`` (a trained ``net.build_net`` module) as ONNX."""
-    export_weights(weights(net), path, n)
+    """Write ``net`` (a trained ``net.build_net`` module) as ONNX, and its weights beside it
+    (``weights.npz`` in the same folder)."""
+    w = weights(net)
+    save_weights(w, Path(path).with_name(WEIGHTS_FILE))
+    export_weights(w, path, n)
 
 
-def export_weights(w: dict[str, Any], path: Path, n: int = 32) -> None:
-    """Write the graph from ``weights`` arrays. The convolution reads psi and lap(psi) (q =
-    lap(psi) + F (psi_other - psi) is folded into its weights, so PV costs one Mul)."""
+def export_weights(w: dict[str, Any], path: Path, n: int = 32) -> Any:
+    """Write the graph from ``weights`` arrays; returns the ONNX model."""
     from onnx import TensorProto, helper
 
     from agentarts.industries.weather.net import SUBSTEPS, physics_operators
+    from agentarts.runtime.onnx_build import save_model
 
-    g = _Graph(n)
+    g = _Graph()
+    h, ext = n // 2 + 1, n + 2 * HALO
     lq = physics_operators(n)["psi_q"][2:].real  # (2, 2, n, n): -K^2 I + F terms
     k2 = -lq[0, 0] - lq[0, 1]  # K^2 (lq[0, 0] = -K^2 - F1, lq[0, 1] = F1)
     f = lq[:, :, 0, 0] + k2[0, 0] * np.eye(2)  # the F matrix of q = lap(psi) + F psi
-    cw = np.asarray(w["conv_w"], np.float64)
+    kx2, ky2 = k2[0, :h], k2[:, 0]
+    if not np.allclose(k2[:, :h], ky2[:, None] + kx2[None, :], rtol=1e-12):
+        raise AssertionError("K^2 is not kx^2 + ky^2")
+
+    fwd_r, fwd_l = (g.const(m, "dft") for m in _dft_factors(n, h))
+    ext_l, ext_r = (
+        g.const(m, "idft") for m in _inverse_factors(n, h, np.arange(-HALO, n + HALO), (kx2, ky2))
+    )
+    out_l, out_r = _inverse_factors(n, h, np.arange(n), None)
+    out_l, out_r = g.const(out_l, "idft"), g.const(out_r[0], "idft")
+
+    def forward(grid: str) -> str:
+        half = g.reshape(g.op("MatMul", [grid, fwd_r]), [0, 2, 2 * n, h])
+        return g.op("MatMul", [fwd_l, half])
+
+    cw = np.asarray(w["conv_w"], np.float64)  # reads (psi1, psi2, q1, q2)
     folded = np.concatenate([cw[:, :2] + np.einsum("oiyx,ij->ojyx", cw[:, 2:], f), cw[:, 2:]], 1)
     pairs = folded.shape[0] // 2
-    cw_c = g.const(folded.astype(np.float32), "conv_fold")
-    cb_c = g.const(np.asarray(w["conv_b"], np.float32), "conv_b")
-    ow_c = g.const(np.asarray(w["out_w"], np.float32), "out_w")
-    neg_k2 = g.const((-np.swapaxes(k2, 0, 1)[: g.h]).astype(np.float32), "neg_k2")
-    psi_lap_layout = ((0, 2), (1, 3), (4, 6), (5, 7))  # [psi spectrum, lap(psi) spectrum]
+    conv_w = g.const(folded[:, [0, 2, 1, 3]], "conv_fold")  # reads (psi1, lap1, psi2, lap2)
+    conv_b = g.const(np.asarray(w["conv_b"], np.float32), "conv_b")
+    out_w = g.const(np.asarray(w["out_w"], np.float64)[:, :, 0, 0], "out_w")
+    halves = g.const(np.array([pairs, pairs], np.int64), "split")
 
     def tendency(spec: str) -> str:
         """R = DFT of the nonlinear part's PV-tendency channels (S is applied below)."""
-        both = g.op("Concat", [spec, g.op("Mul", [spec, neg_k2])], axis=1)
-        fields = g.grid(
-            both, psi_lap_layout, g.ext, g.ext_x
-        )  # psi1, psi2, lap1, lap2 with the halo
-        feats = g.op("Conv", [fields, cw_c, cb_c])
-        prod = g.op("Mul", [g.slice(feats, 0, pairs, 1), g.slice(feats, pairs, 2 * pairs, 1)])
-        return g.dft(g.op("Conv", [prod, ow_c]))
+        v = g.reshape(g.op("MatMul", [ext_l, spec]), [0, 2, 1, ext, 4 * h])
+        fields = g.reshape(g.op("MatMul", [v, ext_r]), [0, 4, ext, ext])
+        a, b = g.op("Split", [g.op("Conv", [fields, conv_w, conv_b]), halves], 2, axis=1)
+        prod = g.reshape(g.op("Mul", [a, b]), [0, pairs, n * n])
+        return forward(g.reshape(g.op("MatMul", [out_w, prod]), [0, 2, n, n]))
 
     # Lawson-AB3 as one per-mode matrix per substep: X' = E X + sum_k c_k E^(k+1) S R_(n-k)
-    e, s_op = np.asarray(w["e"]), np.asarray(w["s"])
+    e, s_op = (np.asarray(w[k], np.complex128) for k in ("e", "s"))
 
     def mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.einsum("ijkl,jmkl->imkl", a, b)
@@ -247,20 +246,22 @@ def export_weights(w: dict[str, Any], path: Path, n: int = 32) -> None:
     e2s, e3s = mm(e, es), mm(e, mm(e, es))
     coefs = ([(1.0, es)], [(1.5, es), (-0.5, e2s)])
     ab3 = [(23.0 / 12, es), (-16.0 / 12, e2s), (5.0 / 12, e3s)]
-    steppers = {}
-    for k in range(3):
-        blocks = [e] + [c * m for c, m in (coefs[k] if k < 2 else ab3)]
-        stepper = np.concatenate([_modes_real(b) for b in blocks], axis=1)[..., : g.h, :]
-        steppers[k] = g.const(np.ascontiguousarray(stepper), "step")
+    steppers = [
+        g.const(_stepper([e] + [c * m for c, m in (coefs[k] if k < 2 else ab3)], h), "step")
+        for k in range(3)
+    ]
+    axis = g.const(np.array([2], np.int64), "axes")
 
-    x = g.dft("x")
+    x = forward("x")
     history: list[str] = []
     for step in range(SUBSTEPS):
         history.insert(0, tendency(x))
         del history[3:]
-        stack = g.op("Concat", [x, *history], axis=1)
-        x = g.modes(steppers[min(step, 2)], stack)
-    g.nodes.append(helper.make_node("Identity", [g.grid(x, _standard(2), g.inv, g.inv_x)], ["y"]))
+        stack = g.reshape(g.op("Concat", [x, *history], axis=1), [0, 1, 4 * len(history) + 4, n, h])
+        prod = g.op("Mul", [stack, steppers[min(step, 2)]])
+        x = g.reshape(g.op("ReduceSum", [prod, axis], keepdims=0), [0, 2, 2 * n, h])
+    half = g.reshape(g.op("MatMul", [out_l, x]), [0, 2, n, 2 * h])
+    g.nodes.append(helper.make_node("MatMul", [half, out_r], ["y"]))
     shape = ["batch", 2, n, n]
     graph = helper.make_graph(
         g.nodes,
@@ -269,6 +270,21 @@ def export_weights(w: dict[str, Any], path: Path, n: int = 32) -> None:
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
         g.inits,
     )
-    from agentarts.runtime.onnx_build import save_model
+    return save_model(graph, path, "agentarts.industries.weather.train")
 
-    save_model(graph, path, "agentarts.industries.weather.train")
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m agentarts.industries.weather.onnx_export",
+        description="Rewrite the emulator's ONNX graph from its kept weights (no torch).",
+    )
+    parser.add_argument("--weights", type=Path, default=SHIPPED / WEIGHTS_FILE)
+    parser.add_argument("--out", type=Path, default=SHIPPED / "model.onnx")
+    args = parser.parse_args()
+    model = export_weights(load_weights(args.weights), args.out)
+    size = args.out.stat().st_size
+    print(f"wrote {args.out}: {len(model.graph.node)} nodes, {size:,} bytes")
+
+
+if __name__ == "__main__":
+    main()

@@ -43,7 +43,7 @@ def test_onnx_graph_matches_the_torch_module(tmp_path, equilibrated, scales):
         net.d_s.normal_(0, 1e-2)
         net.out.weight.normal_(0, 0.05)
         net.conv.weight.mul_(1.1)
-    path = tmp_path / "m.onnx"
+    path = tmp_path / "qg_emulator" / "1" / "model.onnx"
     export_onnx(net, path)
     x = np.stack([equilibrated, np.roll(equilibrated, 5, axis=-1)])
     with torch.no_grad():
