@@ -218,6 +218,21 @@ def _toml(values: Any) -> str:
     return "[" + ", ".join(f"{float(v):.6g}" for v in values) + "]"
 
 
+def _graph_lines(path: Path) -> list[str]:
+    """The card's lines on the exported graph (nodes, bytes, how to rebuild it)."""
+    if not path.is_file():
+        return []
+    import onnx
+
+    nodes = len(onnx.load(str(path)).graph.node)
+    return [
+        f"onnx_nodes = {nodes}",
+        f"onnx_bytes = {path.stat().st_size}",
+        'onnx_rebuild = "python -m agentarts.industries.weather.onnx_export --weights '
+        '1/weights.npz --out 1/model.onnx"',
+    ]
+
+
 def write_card(out: Path, info: dict[str, Any], metrics: dict[str, Any]) -> None:
     """The model card (model.toml) next to version 1."""
     lines = [
@@ -253,6 +268,7 @@ def write_card(out: Path, info: dict[str, Any], metrics: dict[str, Any]) -> None
         f"valid_nrmse_per_day_untrained = {_toml(info.get('lim_nrmse', []))}",
         f"train_minutes = {info['minutes']}",
         f"parameters = {info['parameters']}",
+        *_graph_lines(out / MODEL_NAME / "1" / "model.onnx"),
         "",
         "[metrics]",
         f'eval_seeds = "{metrics.get("eval_seeds", "")}"',
@@ -262,6 +278,13 @@ def write_card(out: Path, info: dict[str, Any], metrics: dict[str, Any]) -> None
     for key, value in metrics.items():
         if key.startswith(("rmse_", "acc_")):
             lines.append(f"{key} = {_toml(value)}")
+    if "speedup_vs_truth" in metrics:
+        lines += [
+            f"seconds_5day_emulator = {metrics['seconds_5day']['emulator']}",
+            f"speedup_vs_truth = {metrics['speedup_vs_truth']}",
+            'speed_note = "5-day forecast, onnxruntime on one thread, beside the truth model '
+            'in the same run (machine-dependent)"',
+        ]
     lines.append(
         'note = "Z500 (m2/s2) and T850 (K) stand-ins against the coarsened 128x128 truth; '
         "numerical = the same QG equations run at 32x32 from the coarsened analysis; "
