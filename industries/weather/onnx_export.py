@@ -230,8 +230,8 @@ def export_weights(w: dict[str, Any], path: Path, n: int = 32) -> Any:
 
     def tendency(spec: str) -> str:
         """R = DFT of the nonlinear part's PV-tendency channels (S is applied below)."""
-        v = g.reshape(g.op("MatMul", [ext_l, spec]), [0, 2, 1, ext, 4 * h])
-        fields = g.reshape(g.op("MatMul", [v, ext_r]), [0, 4, ext, ext])
+        v = g.reshape(g.op("MatMul", [ext_l, spec]), [-1, 1, ext, 4 * h])  # (batch x field)
+        fields = g.reshape(g.op("MatMul", [v, ext_r]), [-1, 4, ext, ext])
         a, b = g.op("Split", [g.op("Conv", [fields, conv_w, conv_b]), halves], 2, axis=1)
         prod = g.reshape(g.op("Mul", [a, b]), [0, pairs, n * n])
         return forward(g.reshape(g.op("MatMul", [out_w, prod]), [0, 2, n, n]))
