@@ -92,10 +92,13 @@ def next_finding(state: State) -> dict[str, Any]:
 def _summary(state: State) -> str:
     p = state["proposal"]
     f = state["queue"][state["position"]]
+    slot = f.get("slot_score")
+    residual = "" if slot is None else f", slot residual {slot:.1f}"
     return (
         f"Suspected {p['fault_type']} ({p['criticality']}) on car {p['car_index']} "
         f"{p['car_number']} at {p['evidence']}; fault score {f['fault_score']:.2f} (of which "
-        f"unexplained anomaly {f['anomaly_score']:.2f}), {threshold_ratio(f):.2f} x its threshold "
+        f"unexplained anomaly {f['anomaly_score']:.2f}){residual}, "
+        f"{threshold_ratio(f):.2f} x its threshold "
         f"(flagged from 1). Approve = confirm and {p['action']}; "
         "reject = false alarm; reject with reason 're-inspect ...' = look on site first"
     )

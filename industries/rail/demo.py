@@ -16,6 +16,7 @@ auto-confirm all of them), ``false_alarms_rejected`` (findings rejected as false
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import tempfile
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from agentarts.errors import AgentArtsError, UsageError
+from agentarts.errors import AgentArtsError, NotFoundError, UsageError
 
 __all__ = ["FAULT_RATE", "run_demo", "score", "shift"]
 
@@ -91,6 +92,7 @@ def score(train: Any, result: Any) -> dict[str, Any]:
         "flags": result.flags,
         "keys": result.keys,
         "cls_flags": result.cls_flags,
+        "classifier_flags": result.classifier_flags,
     }
 
 
@@ -110,11 +112,13 @@ def shift(
     from agentarts.industries.rail import agent as rail_agent
     from agentarts.industries.rail import tools as rail_tools
     from agentarts.industries.rail.catalogue import load_catalogue
-    from agentarts.industries.rail.triage import CLASSIFIER, runtime_for
+    from agentarts.industries.rail.triage import MODELS, runtime_for
 
     started = time.perf_counter()
     runtime = runtime_for()
-    runtime.model_metadata(CLASSIFIER)  # load before the first train: not a triage cost
+    for name in MODELS:  # load before the first train: not a triage cost
+        with contextlib.suppress(NotFoundError):  # a project without the slot model
+            runtime.model_metadata(name)
     tmp = tempfile.TemporaryDirectory(prefix="agentarts-rail-")
     database_url = database_url or f"sqlite:///{tmp.name}/demo.db"
     rail_tools.LABELS_OVERRIDE[:] = [Path(tmp.name) / "labels"]

@@ -15,7 +15,8 @@ COLOURS = {"critical": "#c0392b", "major": "#e67e22", "minor": "#f1c40f"}
 
 def tradeoff(scores: list[dict[str, Any]], offsets: np.ndarray) -> dict[str, np.ndarray]:
     """Recall, critical recall and false alarms per train if every threshold moved by an
-    offset (logit units; 0 = the shipped thresholds)."""
+    offset (the decision's units: decades of normal-tail share for the joined decision, logit
+    for the classifier alone; 0 = the shipped thresholds)."""
     margin = np.concatenate([s["margin"] for s in scores])
     fault = np.concatenate([s["is_fault"] for s in scores])
     crit = np.concatenate([s["critical"] for s in scores])

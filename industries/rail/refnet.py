@@ -31,6 +31,7 @@ import numpy as np
 __all__ = [
     "EPS",
     "align",
+    "align_many",
     "check_export",
     "export_reference_model",
     "export_refnet",
@@ -116,13 +117,21 @@ def fit_templates(
 def align(xp: np.ndarray, slot: np.ndarray, frames: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Padded windows (N x 76 x 76 uint8) registered to their slots' templates, returned as
     uint8 N x 64 x 64 (the windows of one frame share its offset, each refines by 2 px)."""
-    from agentarts.industries.rail.slots import register
+    return align_many(xp, slot, frames, [table])[0]
+
+
+def align_many(
+    xp: np.ndarray, slot: np.ndarray, frames: np.ndarray, tables: list[np.ndarray]
+) -> list[np.ndarray]:
+    """``align`` against several template tables (one per model), the crops' FFTs shared."""
+    from agentarts.industries.rail.slots import register_many
 
     if not len(xp):
-        return np.zeros((0, 64, 64), np.uint8)
-    templates = {int(s): table[s] for s in np.unique(slot)}
-    out = register(xp, slot, templates, frames)
-    return np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8)
+        return [np.zeros((0, 64, 64), np.uint8) for _ in tables]
+    used = np.unique(slot)
+    sets = [{int(s): table[s] for s in used} for table in tables]
+    outs = register_many(xp, slot, sets, frames)
+    return [np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8) for out in outs]
 
 
 def make_net(n_out: int, refs: np.ndarray, slot_components: np.ndarray) -> Any:

@@ -37,7 +37,15 @@ from agentarts.industries.rail.catalogue import load_catalogue
 from agentarts.industries.rail.generator import LAYOUTS, STATIONS, WINDOWS, Frame, render_frame
 from agentarts.industries.rail.render import CROP
 
-__all__ = ["PAD", "SlotModel", "padded_windows", "register", "sample_slots", "slot_features"]
+__all__ = [
+    "PAD",
+    "SlotModel",
+    "padded_windows",
+    "register",
+    "register_many",
+    "sample_slots",
+    "slot_features",
+]
 
 PAD = 6  # registration search margin: the frame offset (<= 4 px) plus part jitter
 SPAN = 2 * PAD + 1
@@ -72,44 +80,71 @@ def slot_features(x: np.ndarray) -> np.ndarray:
     return (log - box(log, 15)).astype(np.float32)
 
 
+def _energy(xh: np.ndarray) -> np.ndarray:
+    """Energy of every 64 x 64 window of padded high-passed crops: N x SPAN x SPAN."""
+    c = np.pad((xh * xh).cumsum(1).cumsum(2), ((0, 0), (1, 0), (1, 0)))
+    return c[:, CROP:, CROP:] - c[:, :SPAN, CROP:] - c[:, CROP:, :SPAN] + c[:, :SPAN, :SPAN]
+
+
 def _ncc(xh: np.ndarray, spectra: np.ndarray) -> np.ndarray:
     """Normalised cross-correlation of padded high-passed crops with their templates' spectra
     (conjugated FFTs of unit-norm templates zero-padded to the crop size): N x SPAN x SPAN."""
     size = xh.shape[-1]
     corr = np.fft.irfft2(np.fft.rfft2(xh) * spectra, s=(size, size))[:, :SPAN, :SPAN]
-    c = np.pad((xh * xh).cumsum(1).cumsum(2), ((0, 0), (1, 0), (1, 0)))
-    energy = c[:, CROP:, CROP:] - c[:, :SPAN, CROP:] - c[:, CROP:, :SPAN] + c[:, :SPAN, :SPAN]
-    return corr / np.sqrt(np.maximum(energy, 1e-6))
+    return corr / np.sqrt(np.maximum(_energy(xh), 1e-6))
 
 
 def register(
-    x: np.ndarray, keys: np.ndarray, templates: dict[str, np.ndarray], frames: np.ndarray
+    x: np.ndarray, keys: np.ndarray, templates: dict[Any, np.ndarray], frames: np.ndarray
 ) -> np.ndarray:
     """Align padded crops (N x 76 x 76 uint8) to their slots' templates; returns N x 64 x 64
     floats in [0, 1]. Crops of the same ``frames`` id share the frame's offset."""
+    return register_many(x, keys, [templates], frames)[0]
+
+
+def register_many(
+    x: np.ndarray,
+    keys: np.ndarray,
+    template_sets: list[dict[Any, np.ndarray]],
+    frames: np.ndarray,
+) -> list[np.ndarray]:
+    """``register`` against several template sets at once (one per model): the crops'
+    high-pass, FFT and window energies are computed once; each set gives exactly what
+    ``register`` alone gives."""
     xf = x.astype(np.float32) / 255.0
     size = xf.shape[-1]
-    spectra = {}
-    for k, t in templates.items():
-        t = t / (np.linalg.norm(t) + 1e-9)
-        spectra[k] = np.conj(np.fft.rfft2(np.pad(t, ((0, size - CROP), (0, size - CROP)))))
-    surface = np.empty((len(x), SPAN, SPAN), np.float32)
+    spectra_sets = []
+    for templates in template_sets:
+        spectra = {}
+        for k, t in templates.items():
+            t = t / (np.linalg.norm(t) + 1e-9)
+            spectra[k] = np.conj(np.fft.rfft2(np.pad(t, ((0, size - CROP), (0, size - CROP)))))
+        spectra_sets.append(spectra)
+    surfaces = [np.empty((len(x), SPAN, SPAN), np.float32) for _ in template_sets]
     for i in range(0, len(x), 512):
         part = slice(i, i + 512)
-        spec = np.stack([spectra[k] for k in keys[part]])
-        surface[part] = _ncc(highpass(xf[part]), spec)
-    out = np.empty((len(x), CROP, CROP), np.float32)
+        xh = highpass(xf[part])
+        fx = np.fft.rfft2(xh)
+        norm = np.sqrt(np.maximum(_energy(xh), 1e-6))
+        for spectra, surface in zip(spectra_sets, surfaces, strict=True):
+            spec = np.stack([spectra[k] for k in keys[part]])
+            corr = np.fft.irfft2(fx * spec, s=(size, size))[:, :SPAN, :SPAN]
+            surface[part] = corr / norm
     _, inverse = np.unique(frames, return_inverse=True)
-    total = np.zeros((inverse.max() + 1, SPAN, SPAN), np.float32)
-    np.add.at(total, inverse, surface)
-    for i in range(len(x)):
-        a0, b0 = np.unravel_index(np.argmax(total[inverse[i]]), (SPAN, SPAN))
-        lo_a, lo_b = max(a0 - REFINE, 0), max(b0 - REFINE, 0)
-        near = surface[i, lo_a : a0 + REFINE + 1, lo_b : b0 + REFINE + 1]
-        da, db = np.unravel_index(np.argmax(near), near.shape)
-        a, b = lo_a + da, lo_b + db
-        out[i] = xf[i, a : a + CROP, b : b + CROP]
-    return out
+    outs = []
+    for surface in surfaces:
+        out = np.empty((len(x), CROP, CROP), np.float32)
+        total = np.zeros((inverse.max() + 1, SPAN, SPAN), np.float32)
+        np.add.at(total, inverse, surface)
+        for i in range(len(x)):
+            a0, b0 = np.unravel_index(np.argmax(total[inverse[i]]), (SPAN, SPAN))
+            lo_a, lo_b = max(a0 - REFINE, 0), max(b0 - REFINE, 0)
+            near = surface[i, lo_a : a0 + REFINE + 1, lo_b : b0 + REFINE + 1]
+            da, db = np.unravel_index(np.argmax(near), near.shape)
+            a, b = lo_a + da, lo_b + db
+            out[i] = xf[i, a : a + CROP, b : b + CROP]
+        outs.append(out)
+    return outs
 
 
 @dataclass

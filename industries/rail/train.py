@@ -2,6 +2,7 @@
 
     pip install torch==2.13.0        # the CPU build
     python -m agentarts.industries.rail.train [--out DIR] [--frames 8000] [--epochs 16]
+        [--stage all|classifier|slots]   # slots: the second stage alone (slot_stage.py)
 
 ``rail_fault_classifier`` is a reference-conditioned CNN (``refnet.py``): its input is the crop
 plus its slot's normal look (mean and per-pixel spread of normal crops of that vehicle class
@@ -441,25 +442,6 @@ def train(
     return metrics
 
 
-def recalibrate(out: Path, valid: dict[str, np.ndarray], test: dict[str, np.ndarray]) -> dict:
-    """Choose thresholds again for an exported model and rewrite its card (no training)."""
-    import tomllib
-
-    from agentarts.industries.rail.refnet import align
-
-    card = tomllib.loads((out / CLASSIFIER / "model.toml").read_text())
-    table = load_templates(out)
-    for d in (valid, test):
-        d["x"] = align(d["xp"], d["slot"], d["frame"], table)
-    thresholds = _thresholds(run_models(out, valid["x"], valid["slot"]), valid)
-    metrics = evaluate(run_models(out, test["x"], test["slot"]), test, thresholds)
-    for key in ("train_crops", "fit_seconds", "generate_seconds", "seconds"):
-        if key in card["metrics"]:
-            metrics[key] = card["metrics"][key]
-    write_card(out, metrics, thresholds, card["provenance"])
-    return metrics
-
-
 def train_command(
     *, data: Path | None = None, out: Path | None = None, seed: int = 0, as_json: bool = False
 ) -> dict[str, Any]:
@@ -478,11 +460,20 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path, default=None, help="keep generated crops here")
     parser.add_argument(
+        "--stage",
+        choices=("all", "classifier", "slots"),
+        default="all",
+        help="classifier: the CNN; slots: the slot model and joined decision (slot_stage.py)",
+    )
+    parser.add_argument("--slot-frames", type=int, default=6000, help="normal frames (slots)")
+    parser.add_argument(
         "--recalibrate",
         action="store_true",
         help="only choose thresholds again for the models in --out",
     )
     args = parser.parse_args()
+    from agentarts.industries.rail import slot_stage
+
     if args.recalibrate:
         if args.cache is None:
             parser.error("--recalibrate needs --cache (the generated validation and test crops)")
@@ -491,10 +482,20 @@ def main() -> None:
         )
         valid = dict(tag("valid", VALID_SEED, args.frames // 2, 0.15))
         test = dict(tag("test", TEST_SEED, args.frames // 2, 0.15))
-        print(json.dumps(recalibrate(args.out, valid, test), indent=2))
+        print(json.dumps(slot_stage.recalibrate(args.out, valid, test), indent=2))
         return
-    metrics = train(args.out, args.frames, args.epochs, args.seed, args.cache)
-    print(json.dumps(metrics, indent=2))
+    if args.stage != "slots":
+        metrics = train(args.out, args.frames, args.epochs, args.seed, args.cache)
+        print(json.dumps(metrics, indent=2))
+    if args.stage != "classifier":
+        found = slot_stage.fit_stage(
+            args.out,
+            args.slot_frames,
+            seed=args.seed,
+            cache=args.cache,
+            classifier_frames=args.frames,
+        )
+        print(json.dumps(found, indent=2))
 
 
 if __name__ == "__main__":

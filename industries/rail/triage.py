@@ -1,7 +1,10 @@
 """Triage a train pass: load frames (folder + manifest, or the generator), cut the layout's
 crop windows (with a 6 px margin), align each to its slot's template (the vehicle class and
 component, as the station always sees it; templates from the lookup model), run the crop model
-through the runtime in batches (it holds each slot's normal look), decide per crop.
+and the per-slot normal model (``rail_slot_normal``, aligned with its own templates) through
+the runtime in batches, decide per crop on the joined score (``decide.py``). Without a slot
+model that matches the classifier (a project that retrained only the classifier) the
+classifier decides alone, as before.
 
 Bad input never stops a pass: a missing, corrupt, truncated or wrongly sized image, or a car of
 an unknown vehicle class, becomes an error entry naming the file (or car) and the rest of the
@@ -23,7 +26,7 @@ import numpy as np
 
 from agentarts.errors import UsageError
 from agentarts.industries.rail.catalogue import Catalogue, project_catalogue
-from agentarts.industries.rail.decide import Thresholds, decide, logit
+from agentarts.industries.rail.decide import Joined, Thresholds, decide, logit
 from agentarts.industries.rail.generator import (
     FRAME_H,
     FRAME_W,
@@ -39,6 +42,8 @@ from agentarts.industries.rail.slots import padded_windows
 __all__ = ["TriageResult", "load_pass", "runtime_for", "triage"]
 
 CLASSIFIER, REFERENCE = "rail_fault_classifier", "rail_slot_reference"
+SLOT_MODEL, SLOT_TEMPLATE = "rail_slot_normal", "rail_slot_normal_template"
+MODELS = (CLASSIFIER, REFERENCE, SLOT_MODEL, SLOT_TEMPLATE)
 BATCH = 256
 #: the one answer for a frame outside the pass folder (the same whether anything is there)
 OUTSIDE = "not inside the pass folder; not read"
@@ -139,8 +144,12 @@ class TriageResult:
     device_us: list[float] = field(default_factory=list)  # simulated Ascend time per batch
     host_us: list[float] = field(default_factory=list)
     flags: np.ndarray | None = None  # per crop, in order (for evaluation)
-    margin: np.ndarray | None = None  # per crop: logit distance past its threshold
+    #: per crop: distance past its threshold (joined: rank sum minus threshold, in decades of
+    #: normal-tail share; classifier alone: logit distance)
+    margin: np.ndarray | None = None
     cls_flags: np.ndarray | None = None  # what the trained-mode classes alone would flag
+    classifier_flags: np.ndarray | None = None  # what the classifier alone flags (its card)
+    joined: bool = False  # the decision joined both models
     keys: list[tuple[int, str, int, int]] = field(default_factory=list)  # car, station, frame, k
 
     def summary(self) -> dict[str, Any]:
@@ -169,20 +178,44 @@ def _card(runtime: Any) -> tuple[tuple[str, ...], tuple[str, ...], Thresholds]:
     return tuple(classes), tuple(slots), Thresholds.from_metrics(params.get("metrics") or {})
 
 
+def _joined(runtime: Any, slots: tuple[str, ...], thresholds: Thresholds) -> Joined | None:
+    """The joined decision of the slot model's card, if that model is served, knows the same
+    slots and was fitted with this classifier's thresholds; else None (classifier alone)."""
+    from agentarts.errors import NotFoundError
+
+    try:
+        meta = runtime.model_metadata(SLOT_MODEL)
+        runtime.model_metadata(SLOT_TEMPLATE)
+    except (NotFoundError, KeyError):
+        return None
+    own = next(i for i in meta["inputs"] if i["name"] == "slot")["parameters"]["features"]
+    joined = Joined.from_metrics(meta["parameters"].get("metrics") or {})
+    return joined if tuple(own) == slots and joined.matches(thresholds) else None
+
+
 def _register(
-    runtime: Any, crops: list[np.ndarray], slots: np.ndarray, frames: np.ndarray, batch: int
-) -> np.ndarray:
-    """Align the padded windows to their slots' templates (served by the lookup model)."""
-    from agentarts.industries.rail.refnet import align
+    runtime: Any,
+    crops: list[np.ndarray],
+    slots: np.ndarray,
+    frames: np.ndarray,
+    batch: int,
+    models: tuple[str, ...] = (REFERENCE,),
+) -> list[np.ndarray]:
+    """Align the padded windows to their slots' templates, once per lookup model in
+    ``models`` (the crops' FFTs shared: ``refnet.align_many``)."""
+    from agentarts.industries.rail.refnet import align_many
 
     if not crops:
-        return np.zeros((0, 64, 64), np.uint8)
+        return [np.zeros((0, 64, 64), np.uint8) for _ in models]
     used = np.unique(slots)
-    table = np.zeros((int(used.max()) + 1, 64, 64), np.float32)
-    for i in range(0, len(used), batch):
-        part = used[i : i + batch]
-        table[part] = runtime.infer(REFERENCE, {"slot": part}).outputs["reference"]
-    return align(np.concatenate(crops), slots, frames, table)
+    tables = []
+    for model in models:
+        table = np.zeros((int(used.max()) + 1, 64, 64), np.float32)
+        for i in range(0, len(used), batch):
+            part = used[i : i + batch]
+            table[part] = runtime.infer(model, {"slot": part}).outputs["reference"]
+        tables.append(table)
+    return align_many(np.concatenate(crops), slots, frames, tables)
 
 
 def triage(
@@ -196,6 +229,7 @@ def triage(
     cat = catalogue or project_catalogue()
     start = time.perf_counter()
     classes, slot_names, thresholds = _card(runtime)
+    joined = _joined(runtime, slot_names, thresholds)
     index = {c: i for i, c in enumerate(slot_names)}
     where, crops, comps, slots, frame_ids = [], [], [], [], []
     frames = 0
@@ -228,14 +262,23 @@ def triage(
     probs = np.zeros((n, len(classes)), np.float32)
     device_us, host_us = [], []
     slot_all = np.array(slots, np.int64)
-    x_all = _register(runtime, crops, slot_all, np.array(frame_ids), batch)
+    models = (REFERENCE, SLOT_TEMPLATE) if joined is not None else (REFERENCE,)
+    aligned = _register(runtime, crops, slot_all, np.array(frame_ids), batch, models)
+    x_all, x_own = aligned[0], aligned[1] if joined is not None else None
+    slot_score = np.zeros(n, np.float32) if joined is not None else None
     for i in range(0, n, batch):
         image = (x_all[i : i + batch, None] / np.float32(255.0)).astype(np.float32)
         a = runtime.infer(CLASSIFIER, {"image": image, "slot": slot_all[i : i + batch]})
         probs[i : i + batch] = a.outputs["probs"]
-        device_us.append(a.device_time_us)
-        host_us.append(a.host_time_us)
-    d = decide(probs, comps, classes, thresholds, cat)
+        device, host = a.device_time_us, a.host_time_us
+        if x_own is not None and slot_score is not None:
+            own = (x_own[i : i + batch] / np.float32(255.0)).astype(np.float32)
+            b = runtime.infer(SLOT_MODEL, {"image": own, "slot": slot_all[i : i + batch]})
+            slot_score[i : i + batch] = b.outputs["score"]
+            device, host = device + b.device_time_us, host + b.host_time_us
+        device_us.append(device)  # both models of the batch
+        host_us.append(host)
+    d = decide(probs, comps, classes, thresholds, cat, slot_score, joined)
     findings = []
     for i in np.flatnonzero(d.flagged):
         car, frame, k = where[i]
@@ -256,7 +299,9 @@ def triage(
                 "criticality": d.criticality[i],
                 "fault_score": round(float(d.fault_score[i]), 4),
                 "anomaly_score": round(float(d.anomaly[i]), 4),
-                # fault score / its threshold (>= 1: flagged); not a probability
+                "slot_score": None if slot_score is None else round(float(slot_score[i]), 3),
+                # decision score / its threshold (>= 1: flagged; joined: rank sum over the
+                # class threshold); not a probability
                 "score_over_threshold": round(float(d.score_over_threshold[i]), 3),
             }
         )
@@ -272,7 +317,11 @@ def triage(
         device_us,
         host_us,
         d.flagged,
-        logit(d.fault_score) - logit(thresholds.of(comps, cat)),
+        d.rank_sum - joined.of(comps, cat)
+        if joined is not None and d.rank_sum is not None
+        else logit(d.fault_score) - logit(thresholds.of(comps, cat)),
         d.seen_only,
+        d.classifier_only,
+        joined is not None,
         [(car.index, frame.station, frame.number, k) for car, frame, k in where],
     )

@@ -19,7 +19,12 @@ from tests.rail.conftest import write_pass
 def test_shipped_model_and_card():
     repo = PACK.model_repository_dir()
     names = sorted(p.name for p in repo.iterdir() if p.is_dir())
-    assert names == ["rail_fault_classifier", "rail_slot_reference"]
+    assert names == [
+        "rail_fault_classifier",
+        "rail_slot_normal",
+        "rail_slot_normal_template",
+        "rail_slot_reference",
+    ]
     onnx = repo / "rail_fault_classifier" / "1" / "model.onnx"
     assert onnx.is_file() and onnx.stat().st_size < 4_000_000  # references in float16
     card = tomllib.loads((repo / "rail_fault_classifier" / "model.toml").read_text())
@@ -38,11 +43,29 @@ def test_folder_pass_round_trip(pass_folder, runtime):
     train = load_pass(pass_folder)
     assert not train.errors and len(train.cars) == 2
     result = triage(train, runtime, batch=64)
+    assert result.joined  # both models, the joined decision of the slot model's card
     assert result.frames == 24 and result.crops == sum(len(f.components) for _, f in train.frames())
     assert result.batches == -(-result.crops // 64)
     assert result.device_us and all(d > 0 for d in result.device_us)
     for f in result.findings:
         assert f["file"].endswith(".png") and f["criticality"] in ("critical", "major", "minor")
+
+
+def test_without_the_slot_model_the_classifier_decides_alone(tmp_path):
+    """A project that retrained only the classifier (no slot model beside it) triages with the
+    classifier's own thresholds, as before the joined decision."""
+    import shutil
+
+    from agentarts.runtime import LocalRuntime
+
+    for name in ("rail_fault_classifier", "rail_slot_reference"):
+        shutil.copytree(PACK.model_repository_dir() / name, tmp_path / name)
+    train = make_train(12, cars=2, fault_rate=0.1, kind="freight")
+    with LocalRuntime([tmp_path], include_packs=False) as rt:
+        result = triage(train, rt)
+    assert not result.joined
+    assert (result.flags == result.classifier_flags).all()
+    assert all(f["slot_score"] is None for f in result.findings)
 
 
 def test_bad_input_is_named_and_the_rest_is_inspected(pass_folder, runtime):
@@ -154,16 +177,21 @@ def test_served_inspect_train_opens_only_allowed_folders(pass_folder, tmp_path, 
 def test_findings_say_how_far_past_their_threshold_they_are(runtime):
     from agentarts.industries.rail.catalogue import project_catalogue
     from agentarts.industries.rail.tools import write_train_report
-    from agentarts.industries.rail.triage import _card
+    from agentarts.industries.rail.triage import _card, _joined
 
     train = make_train(41, cars=2, fault_rate=0.25, kind="freight", modes=("missing",))
     result = triage(train, runtime)
-    assert result.findings
-    _, _, thresholds = _card(runtime)
+    assert result.findings and result.joined
+    _, slots, thresholds = _card(runtime)
+    joined = _joined(runtime, slots, thresholds)
+    where = {key: i for i, key in enumerate(result.keys)}
     for f in result.findings:
         assert "confidence" not in f  # named for what it is: not a probability
-        line = float(thresholds.of([f["component"]], project_catalogue())[0])
-        assert f["score_over_threshold"] == pytest.approx(f["fault_score"] / line, abs=2e-3)
+        # joined: the rank sum over its class threshold (margin = rank sum - threshold)
+        line = float(joined.of([f["component"]], project_catalogue())[0])
+        i = where[(f["car_index"], f["station"], f["frame"], f["window"])]
+        want = (result.margin[i] + line) / line
+        assert f["score_over_threshold"] == pytest.approx(want, abs=2e-3)
         assert f["score_over_threshold"] >= 1  # flagged from 1
     f = result.findings[0]
     summary = result.summary()

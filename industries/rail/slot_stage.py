@@ -1,0 +1,315 @@
+"""Second training stage: the per-slot PCA normal model and the joined decision.
+
+    python -m agentarts.industries.rail.train --stage slots [--cache DIR]   # this stage alone
+    python -m agentarts.industries.rail.train                                # both stages
+
+Fits ``rail_slot_normal`` (``slotnet.py``) on NORMAL crops only (frames drawn with fault rate 0
+from seeds 150000+, inside the training range and apart from the classifier's 100000+), with its
+own registration templates (``rail_slot_normal_template``). Then it scores the classifier's
+validation frames (seeds 200000+, the same frames its thresholds were chosen on) with both
+models, builds the normal-tail tables and one threshold per criticality class on the rank sum
+with the classifier's policy (``decide.choose_joined``), and reports the joined decision on the
+held-out test frames (seeds 300000+, all modes), beside the classifier alone on the same crops.
+
+Where the decision lives: in this model's card, ``[metrics] decision.joined`` (the two tail
+tables, 2 x ~90 numbers, the three thresholds and the classifier thresholds they were fitted
+with). The card is what the runtime already serves as model metadata (``model_metadata``), what
+a person reads and edits, and what the classifier's own thresholds use; the ONNX file stays a
+pure scorer that another decision can reuse.
+"""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agentarts.industries.rail.catalogue import CRITICALITIES, MODES, load_catalogue
+from agentarts.industries.rail.decide import Joined, Thresholds, choose_joined, decide
+from agentarts.industries.rail.generator import SLOTS
+from agentarts.industries.rail.train import (
+    CLASSES,
+    CLASSIFIER,
+    COMPONENT_NAMES,
+    CRITICAL_FA_CAP,
+    FA_FLOOR,
+    HELD_OUT,
+    OTHER_RECALL,
+    TEST_SEED,
+    TRAIN_SEED,
+    TRAINED_MODES,
+    VALID_SEED,
+    _toml_value,
+    load_templates,
+    run_models,
+    sample_frames,
+)
+
+SLOT_MODEL, SLOT_TEMPLATE = "rail_slot_normal", "rail_slot_normal_template"
+SLOT_SEED = TRAIN_SEED + 50_000
+COMPONENTS = 8  # principal components per slot (16 measured; 8 keeps the file near 10 MB)
+#: the lowest-scoring critical validation fault sits this far inside the line (decades of
+#: normal-tail share: 0.2 = a normal crop is 1.6 times rarer than the line)
+JOINED_CRITICAL_MARGIN = 0.2
+
+
+def cached(cache: Path | None, name: str, *args: Any) -> dict[str, np.ndarray]:
+    """``train.sample_frames`` kept under ``cache`` with train.py's file names."""
+    path = cache / f"padded-{name}-{'-'.join(map(str, args[:3]))}.npz" if cache else None
+    if path is not None and path.is_file():
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    found = sample_frames(*args)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, **found)
+    return found
+
+
+def run_slot_model(folder: Path, x: np.ndarray, slot: np.ndarray, batch: int = 256) -> np.ndarray:
+    """The exported slot model on aligned crops (uint8 N x 64 x 64), onnxruntime, one thread."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(folder / SLOT_MODEL / "1" / "model.onnx"), opts)
+    out = [
+        session.run(
+            None,
+            {
+                "image": x[i : i + batch].astype(np.float32) / 255.0,
+                "slot": slot[i : i + batch].astype(np.int64),
+            },
+        )[0]
+        for i in range(0, len(x), batch)
+    ]
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def scores(out: Path, d: dict[str, np.ndarray], own: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both models on a set of padded crops, each after its own registration."""
+    from agentarts.industries.rail.refnet import align
+
+    x_cls = align(d["xp"], d["slot"], d["frame"], load_templates(out))
+    probs = run_models(out, x_cls, d["slot"])
+    x_own = align(d["xp"], d["slot"], d["frame"], own)
+    return probs, run_slot_model(out, x_own, d["slot"])
+
+
+def evaluate_joined(
+    probs: np.ndarray, s2: np.ndarray, d: dict[str, np.ndarray], cls: Thresholds, joined: Joined
+) -> dict[str, Any]:
+    """Recall per mode and criticality and false alarms of the joined decision, and of the
+    classifier alone on the same crops."""
+    cat = load_catalogue()
+    comps = [COMPONENT_NAMES[i] for i in d["component"]]
+    dec = decide(probs, comps, CLASSES, cls, cat, s2, joined)
+    fault = d["fault"] != "normal"
+    crit = np.array(
+        [
+            cat.get(c, f).criticality if f != "normal" else ""
+            for c, f in zip(comps, d["fault"], strict=True)
+        ]
+    )
+    worst = np.array([cat.worst(c) for c in comps])
+    unseen = np.isin(d["fault"], HELD_OUT)
+
+    def rate(flags: np.ndarray, mask: np.ndarray) -> float | None:
+        return round(float(flags[mask].mean()), 4) if mask.any() else None
+
+    def block(flags: np.ndarray) -> dict[str, Any]:
+        return {
+            "recall": rate(flags, fault),
+            "recall_seen_modes": rate(flags, fault & ~unseen),
+            "unseen_mode_recall": rate(flags, unseen),
+            "false_alarm_rate": rate(flags, ~fault),
+            "recall_by_mode": {m: rate(flags, d["fault"] == m) for m in MODES},
+            "recall_by_criticality": {c: rate(flags, crit == c) for c in CRITICALITIES},
+            "false_alarm_rate_by_class": {
+                c: rate(flags, ~fault & (worst == c)) for c in CRITICALITIES
+            },
+        }
+
+    flagged = dec.flagged
+    only_slot = flagged & (np.array(dec.mode) == "unknown_anomaly")
+    return {
+        "crops": len(fault),
+        "faults": int(fault.sum()),
+        **block(flagged),
+        "flagged_as_unknown_anomaly": int(only_slot.sum()),
+        "classifier_alone": block(dec.classifier_only),
+    }
+
+
+def write_cards(out: Path, metrics: dict[str, Any], provenance: dict[str, Any]) -> None:
+    slots = _toml_value(list(SLOTS))
+    prov = "\n".join(f"{k} = {_toml_value(v)}" for k, v in provenance.items())
+    size = (out / SLOT_MODEL / "1" / "model.onnx").stat().st_size
+    metric_lines = "\n".join(f"{k} = {_toml_value(v)}" for k, v in metrics.items() if v is not None)
+    (out / SLOT_MODEL / "model.toml").write_text(
+        f"""description = "Rail: per-slot PCA normal model of a component crop (no fault labels): \
+standardised residual score, joined with the classifier in the decision ({size / 1e6:.1f} MB: \
+int8 mean and basis tables, fp16 spreads)"
+task = "anomaly_score"
+precision = "fp16"
+
+[[inputs]]
+name = "image"
+description = "64 x 64 grey crop aligned to the slot's template from {SLOT_TEMPLATE}, pixels / 255"
+valid_range = [0.0, 1.0]
+
+[[inputs]]
+name = "slot"
+description = "index of the crop's slot (vehicle class / component)"
+features = {slots}
+valid_range = [0, {len(SLOTS) - 1}]
+
+[[outputs]]
+name = "score"
+description = "standardised PCA residual score (higher = further from the slot's normal look)"
+
+[batching]
+max_batch_size = 256
+preferred_batch_sizes = [64, 128, 256]
+
+[provenance]
+{prov}
+
+[metrics]
+{metric_lines}
+"""
+    )
+    (out / SLOT_TEMPLATE / "model.toml").write_text(
+        f"""description = "Rail: registration template of a slot for {SLOT_MODEL}"
+task = "lookup"
+precision = "fp16"
+
+[[inputs]]
+name = "slot"
+description = "slot index (vehicle class / component)"
+features = {slots}
+valid_range = [0, {len(SLOTS) - 1}]
+
+[[outputs]]
+name = "reference"
+description = "64 x 64 template the padded window is aligned to (slots.register)"
+
+[batching]
+max_batch_size = 256
+
+[provenance]
+{prov}
+"""
+    )
+
+
+def fit_stage(
+    out: Path,
+    frames: int = 6000,
+    components: int = COMPONENTS,
+    seed: int = 0,
+    cache: Path | None = None,
+    classifier_frames: int = 8000,
+) -> dict[str, Any]:
+    """Fit and export the slot model, choose the joined decision, write the cards. The
+    classifier in ``out`` is kept as it is (its validation/test frames: ``classifier_frames``
+    // 2 each, the same draw as its training run, so a ``cache`` of that run is reused)."""
+    from agentarts.industries.rail.refnet import align, export_reference_model, fit_templates
+    from agentarts.industries.rail.slotnet import export_slot_normal, fit_slot_normal
+
+    t0 = time.time()
+    normals = cached(cache, "normal", SLOT_SEED + seed, frames, 0.0)
+    n = len(normals["slot"])
+    gen_s = time.time() - t0
+    own = fit_templates(
+        normals["xp"], normals["slot"], np.ones(n, bool), normals["frame"], len(SLOTS)
+    )
+    x = align(normals["xp"], normals["slot"], normals["frame"], own)
+    reg_s = time.time() - t0 - gen_s
+    tables = fit_slot_normal(x, normals["slot"], len(SLOTS), components)
+    export_slot_normal(tables, out / SLOT_MODEL / "1" / "model.onnx")
+    export_reference_model(own, out / SLOT_TEMPLATE / "1" / "model.onnx")
+    fit_s = time.time() - t0 - gen_s - reg_s
+    half = classifier_frames // 2
+    valid = cached(cache, "valid", VALID_SEED + seed, half, 0.15, TRAINED_MODES)
+    test = cached(cache, "test", TEST_SEED + seed, half, 0.15)
+    card = tomllib.loads((out / CLASSIFIER / "model.toml").read_text())
+    cls = Thresholds.from_metrics(card["metrics"])
+    probs, s2 = scores(out, valid, own)
+    comps = [COMPONENT_NAMES[i] for i in valid["component"]]
+    joined = choose_joined(
+        probs,
+        s2,
+        comps,
+        list(valid["fault"]),
+        load_catalogue(),
+        cls,
+        JOINED_CRITICAL_MARGIN,
+        OTHER_RECALL,
+        FA_FLOOR,
+        CRITICAL_FA_CAP,
+    )
+    on_valid = evaluate_joined(probs, s2, valid, cls, joined)
+    t_probs, t_s2 = scores(out, test, own)
+    metrics = evaluate_joined(t_probs, t_s2, test, cls, joined)
+    metrics["validation"] = {
+        k: on_valid[k]
+        for k in (
+            "recall",
+            "false_alarm_rate",
+            "false_alarm_rate_by_class",
+            "recall_by_criticality",
+        )
+    }
+    metrics["normal_crops"] = n
+    metrics["components"] = components
+    metrics["onnx_bytes"] = (out / SLOT_MODEL / "1" / "model.onnx").stat().st_size
+    metrics["generate_seconds"] = round(gen_s, 1)
+    metrics["register_seconds"] = round(reg_s, 1)
+    metrics["fit_seconds"] = round(fit_s, 1)
+    metrics["seconds"] = round(time.time() - t0, 1)
+    metrics["decision"] = {
+        "joined": {
+            "threshold": joined.threshold,
+            "classifier": joined.classifier,
+            "classifier_tail": joined.classifier_tail,
+            "slot_tail": joined.slot_tail,
+        }
+    }
+    provenance = {
+        "script": "agentarts.industries.rail.train --stage slots (slot_stage.py)",
+        "generator": "agentarts.industries.rail.generator (procedural, seeded)",
+        "normal_frames": f"{frames} frames from seed {SLOT_SEED + seed}, fault rate 0 (no labels)",
+        "valid_frames": f"{half} frames from seed {VALID_SEED + seed} (tail tables, thresholds)",
+        "test_frames": f"{half} frames from seed {TEST_SEED + seed}, all modes",
+        "components": components,
+        "decision": "sum of normal-tail ranks of the classifier's logit(1 - P(normal)) and of "
+        "this score; one threshold per criticality class, the classifier's policy",
+    }
+    write_cards(out, metrics, provenance)
+    return metrics
+
+
+def recalibrate(out: Path, valid: dict[str, np.ndarray], test: dict[str, np.ndarray]) -> dict:
+    """Choose the classifier's thresholds again for an exported model and rewrite its card (no
+    training). The joined decision then no longer matches them (the classifier decides alone)
+    until ``--stage slots`` is run again."""
+    import tomllib
+
+    from agentarts.industries.rail.refnet import align
+    from agentarts.industries.rail.train import _thresholds, evaluate, write_card
+
+    card = tomllib.loads((out / CLASSIFIER / "model.toml").read_text())
+    table = load_templates(out)
+    for d in (valid, test):
+        d["x"] = align(d["xp"], d["slot"], d["frame"], table)
+    thresholds = _thresholds(run_models(out, valid["x"], valid["slot"]), valid)
+    metrics = evaluate(run_models(out, test["x"], test["slot"]), test, thresholds)
+    for key in ("train_crops", "fit_seconds", "generate_seconds", "seconds"):
+        if key in card["metrics"]:
+            metrics[key] = card["metrics"][key]
+    write_card(out, metrics, thresholds, card["provenance"])
+    return metrics
