@@ -29,8 +29,11 @@ if TYPE_CHECKING:
 __all__ = ["reuseport_socket", "serve_workers"]
 
 
-def reuseport_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket that other processes may bind to the same address too."""
+def reuseport_socket(host: str, port: int, backlog: int | None = None) -> socket.socket:
+    """A listening TCP socket that other processes may bind to the same address too, with
+    ``backlog`` (default: ``server.default_backlog()``, the kernel's limit)."""
+    from agentarts.runtime.http.server import default_backlog
+
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -40,7 +43,7 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
-    sock.listen(2048)
+    sock.listen(backlog or default_backlog())
     return sock
 
 
@@ -50,7 +53,7 @@ def _worker(index: int, factory: Callable[[], LocalRuntime], options: dict[str, 
     os.environ["AGENTARTS_WORKER"] = str(index)
     runtime = factory()
     runtime.load_all()
-    sock = reuseport_socket(options["host"], options["port"])
+    sock = reuseport_socket(options["host"], options["port"], options.get("backlog"))
     serve(runtime, sockets=[sock], **options)
 
 
