@@ -34,6 +34,35 @@ def is_loopback(host: str) -> bool:
             return False
 
 
+def serve_settings(
+    section: dict[str, Any],
+    four_eyes: bool | None,
+    session_hours: float | None,
+    idle_minutes: float | None,
+) -> tuple[bool, float, float]:
+    """``(four_eyes, session_hours, idle_minutes)``: the flags, else ``[serve]``, else the
+    defaults (off, 12, 30). A ``[serve]`` value of the wrong type or out of the flags' range
+    is a usage error naming the key (never a traceback, never a silent ``bool("no")``)."""
+
+    def number(key: str, flag: float | None, default: float, least: float) -> float:
+        if flag is not None:
+            return float(flag)
+        value = section.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= least:
+            fail(f"[serve] {key} in agentarts.toml must be a number >= {least}, not {value!r}")
+        return float(value)
+
+    if four_eyes is None:
+        four_eyes = section.get("four_eyes", False)
+        if not isinstance(four_eyes, bool):
+            fail(f"[serve] four_eyes in agentarts.toml must be true or false, not {four_eyes!r}")
+    return (
+        four_eyes,
+        number("session_hours", session_hours, 12.0, 0.01),
+        number("idle_minutes", idle_minutes, 30.0, 0.1),
+    )
+
+
 def build(
     project_dir: Path | None,
     host: str,
@@ -61,10 +90,13 @@ def build(
             f"refusing to serve on {host} with no users: add one first "
             "(agentarts users add NAME --role admin --password-stdin), or bind 127.0.0.1"
         )
+    four_eyes, session_hours, idle_minutes = serve_settings(
+        section, four_eyes, session_hours, idle_minutes
+    )
     config = ServerConfig(
-        four_eyes=bool(section.get("four_eyes", False) if four_eyes is None else four_eyes),
-        session_lifetime_s=3600 * float(session_hours or section.get("session_hours", 12)),
-        session_idle_s=60 * float(idle_minutes or section.get("idle_minutes", 30)),
+        four_eyes=four_eyes,
+        session_lifetime_s=3600 * session_hours,
+        session_idle_s=60 * idle_minutes,
         open_local=loopback and not has_users,
         workers=8,
         freeze_gc=True,  # a server process of its own: its start-up heap lives as long as it
