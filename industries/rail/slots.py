@@ -1,4 +1,4 @@
-"""Per-slot PCA normal models of component crops (a measured baseline, not in the decision).
+"""Per-slot PCA normal models of component crops (the detector behind ``rail_slot_normal``).
 
 A fixed camera station shows the same component of the same vehicle class in the same window of
 every car: a *slot* (vehicle class, component). Normal crops of one slot differ only by
@@ -17,10 +17,12 @@ little per-part jitter. This module builds the classical detector for such struc
    noise is not); the score is the log of the largest pooled, variance-normalised residual,
    standardised per slot on held-back normal crops.
 
-It needs no fault labels, so a fault mode nobody labelled still scores high. Measured on
-validation seeds (``python -m agentarts.industries.rail.slots``) it is not yet strong enough to
-be shipped in the decision; see docs/rail.md ("Per-slot normal model") for the figures and what
-limits it (background members at random heights, smooth bends over flat regions).
+It needs no fault labels, so a fault mode nobody labelled still scores high. Alone it is weaker
+than the crop classifier (``python -m agentarts.industries.rail.slots`` measures it); joined with
+it (the sum of the two scores' normal-tail ranks, ``decide.py``) it is part of the shipped
+decision: ``slotnet.py`` exports it as the ONNX model ``rail_slot_normal`` (int8 tables, 8
+components). See docs/rail.md ("Per-slot PCA normal model") for the figures and what limits it
+(background members at random heights, smooth bends over flat regions).
 """
 
 from __future__ import annotations
