@@ -27,16 +27,21 @@ _DEFAULT: list[Any] = []
 
 
 def default_runtime() -> Any:
-    """The process-wide runtime: ``AGENTARTS_RUNTIME_URL`` / ``[runtime] url`` over HTTP, else
-    an in-process ``LocalRuntime`` serving the configured and installed models."""
+    """The process-wide runtime: ``AGENTARTS_RUNTIME_URL`` / ``[runtime] url`` over HTTP (with
+    ``AGENTARTS_API_KEY`` as its bearer token when set: a runtime served beyond loopback
+    requires one), else an in-process ``LocalRuntime`` serving the configured and installed
+    models."""
     if not _DEFAULT:
+        import os
+
         from agentarts.config import load_settings
 
         settings = load_settings()
         if settings.runtime_url:
             from agentarts.runtime.client import HttpRuntime
 
-            _DEFAULT.append(HttpRuntime(settings.runtime_url))
+            key = os.environ.get("AGENTARTS_API_KEY", "").strip() or None
+            _DEFAULT.append(HttpRuntime(settings.runtime_url, api_key=key))
         else:
             from agentarts.runtime.local import LocalRuntime
 
