@@ -13,8 +13,12 @@ here: reading settings must never slow the CLI down.
 | model repositories | AGENTARTS_MODEL_REPOSITORIES (os.pathsep) | [runtime] model_repositories | packs' models |
 | tool path roots (served) | AGENTARTS_ALLOWED_ROOTS (os.pathsep) | [paths] allowed_roots | project folder and data dir only |
 | runtime URL | AGENTARTS_RUNTIME_URL | [runtime] url | none (in-process runtime) |
+| runtime API key | AGENTARTS_API_KEY (runtime serve's key; sent by ModelTools to the URL) | | none |
+| signing secret | AGENTARTS_SECRET (16+ characters) | | a key file beside the SQLite database, else <data dir>/secret.key |
+| agent server | | [serve] four_eyes, session_hours, idle_minutes | off, 12, 30 (flags of `agentarts serve` win) |
 | chat endpoint | AGENTARTS_CHAT_BASE_URL, _MODEL, _API_KEY | [chat] base_url, model, api_key_env | none |
 | offline switch | AGENTARTS_OFFLINE=1 forbids real chat-model calls | | off |
+| operating envelope (guard) | | [envelope.<field>] min, max, max_step | none |
 
 Where data goes when no project is found: the command line (``agentarts run`` outside a project)
 uses the per-user XDG folder, so runs started anywhere can be listed from anywhere. Code that
