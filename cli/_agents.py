@@ -195,9 +195,13 @@ def _report(result: Any, as_json: bool) -> None:
 
 
 def run(
-    ref: str | None = typer.Argument(None, help="package.module:attr (default: agentarts.toml)"),
-    input: str = typer.Option("{}", "--input", help="JSON object, or @FILE."),
-    thread: str | None = typer.Option(None, "--thread", help="Thread id (default: new)."),
+    ref: str | None = typer.Argument(
+        None, metavar="REF", help="package.module:attr (default: [agent] ref in agentarts.toml)."
+    ),
+    input: str = typer.Option("{}", "--input", metavar="JSON|@FILE", help="JSON object, or @FILE."),
+    thread: str | None = typer.Option(
+        None, "--thread", metavar="ID", help="Thread id (default: new)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Run an agent; stops at approval gates (then use `agentarts runs approve`)."""
@@ -234,7 +238,9 @@ def _live_statuses(rows: list[dict[str, Any]]) -> None:
 @runs_app.command("list")
 def list_runs(
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
-    limit: int = typer.Option(50, "--limit", min=1, max=10_000, help="Most threads to list."),
+    limit: int = typer.Option(
+        50, "--limit", metavar="N", min=1, max=10_000, help="Most threads to list."
+    ),
 ) -> None:
     """Threads, newest first, with their status (from their checkpoints)."""
     from rich.markup import escape
@@ -321,7 +327,12 @@ def _show(thread_id: str) -> dict[str, Any]:
 
 
 @runs_app.command()
-def show(thread_id: str, as_json: bool = typer.Option(False, "--json", help=_JSON_HELP)) -> None:
+def show(
+    thread_id: str = typer.Argument(
+        ..., metavar="THREAD", help="The thread's id (see `agentarts runs list`)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+) -> None:
     """Everything a thread did: status, steps, tool calls, approvals, alerts, work orders."""
     from rich.markup import escape
 
@@ -374,9 +385,11 @@ def _steer(thread_id: str, as_json: bool) -> Any:
 
 @runs_app.command()
 def approve(
-    thread_id: str,
-    by: str | None = typer.Option(None, "--by", help=_BY_HELP),
-    reason: str = typer.Option("", "--reason", help="Why (recorded in the audit)."),
+    thread_id: str = typer.Argument(
+        ..., metavar="THREAD", help="The thread's id (see `agentarts runs list`)."
+    ),
+    by: str | None = typer.Option(None, "--by", metavar="NAME", help=_BY_HELP),
+    reason: str = typer.Option("", "--reason", metavar="TEXT", help="Why (recorded in the audit)."),
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Approve the pending action of a thread (exactly as shown) and continue the run."""
@@ -389,9 +402,13 @@ def approve(
 
 @runs_app.command()
 def reject(
-    thread_id: str,
-    reason: str = typer.Option(..., "--reason", help="Why (required, recorded in the audit)."),
-    by: str | None = typer.Option(None, "--by", help=_BY_HELP),
+    thread_id: str = typer.Argument(
+        ..., metavar="THREAD", help="The thread's id (see `agentarts runs list`)."
+    ),
+    reason: str = typer.Option(
+        ..., "--reason", metavar="TEXT", help="Why (required, recorded in the audit)."
+    ),
+    by: str | None = typer.Option(None, "--by", metavar="NAME", help=_BY_HELP),
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Reject the pending action of a thread (with a reason) and continue the run."""
@@ -403,7 +420,12 @@ def reject(
 
 
 @runs_app.command()
-def resume(thread_id: str, as_json: bool = typer.Option(False, "--json", help=_JSON_HELP)) -> None:
+def resume(
+    thread_id: str = typer.Argument(
+        ..., metavar="THREAD", help="The thread's id (see `agentarts runs list`)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+) -> None:
     """Continue a thread from its last checkpoint (after a crash, or a recorded decision)."""
     agent = _steer(thread_id, as_json)
     try:
@@ -414,14 +436,16 @@ def resume(thread_id: str, as_json: bool = typer.Option(False, "--json", help=_J
 
 @runs_app.command()
 def resolve(
-    thread_id: str,
+    thread_id: str = typer.Argument(
+        ..., metavar="THREAD", help="The thread's id (see `agentarts runs list`)."
+    ),
     happened: bool = typer.Option(
         ...,
         "--happened/--not-happened",
         help="Whether the interrupted actuation took effect (look at the plant first).",
     ),
-    by: str | None = typer.Option(None, "--by", help=_BY_HELP),
-    reason: str = typer.Option("", "--reason", help="What you checked (recorded)."),
+    by: str | None = typer.Option(None, "--by", metavar="NAME", help=_BY_HELP),
+    reason: str = typer.Option("", "--reason", metavar="TEXT", help="What you checked (recorded)."),
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Answer a thread whose actuation's outcome is unknown after a crash."""
@@ -435,7 +459,9 @@ def resolve(
 
 @runs_app.command()
 def verify(
-    thread_id: str | None = typer.Argument(None, help="One thread (default: all)."),
+    thread_id: str | None = typer.Argument(
+        None, metavar="THREAD", help="One thread (default: all)."
+    ),
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Check approvals and actuations against their signatures; exit 1 on any problem."""
@@ -475,8 +501,12 @@ def verify(
 
 @runs_app.command()
 def export(
-    thread_id: str,
-    output: Path | None = typer.Option(None, "--output", "-o", help="File (default: stdout)."),
+    thread_id: str = typer.Argument(
+        ..., metavar="THREAD", help="The thread's id (see `agentarts runs list`)."
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", metavar="FILE", help="File (default: stdout)."
+    ),
 ) -> None:
     """The full audit record of a thread as one JSON document."""
     from agentarts._files import atomic_write_text, check_output_file
@@ -494,7 +524,12 @@ def export(
 
 @tools_app.command("list")
 def list_tools(
-    ref: str | None = typer.Argument(None, help="module, module:attr (list, Agent, tool)"),
+    ref: str | None = typer.Argument(
+        None,
+        metavar="REF",
+        help="A module, module:attr (a tool, a list of tools, an Agent) or an installed pack "
+        "(e.g. steel); default: the module of the project's agent.",
+    ),
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
 ) -> None:
     """Tools with their safety level and JSON schemas."""

@@ -30,17 +30,27 @@ def _accepted(function: Callable[..., Any], options: dict[str, Any]) -> dict[str
 
 
 def demo(
-    industry: str | None = typer.Argument(None, help="Industry pack, e.g. steel."),
+    industry: str | None = typer.Argument(
+        None, metavar="INDUSTRY", help="Industry pack, e.g. steel."
+    ),
     list_: bool = typer.Option(False, "--list", help="List installed packs and their demos."),
-    seed: int = typer.Option(7, "--seed", min=0, help="Random seed of the simulation."),
+    seed: int = typer.Option(
+        7, "--seed", metavar="N", min=0, help="Random seed of the simulation."
+    ),
     hours: float | None = typer.Option(
-        None, "--hours", help="Simulated hours (steel: more than 8, at most 720; default 72)."
+        None,
+        "--hours",
+        metavar="H",
+        help="Simulated hours (steel: more than 8, at most 720; default 72).",
     ),
     days: float | None = typer.Option(
-        None, "--days", help="Forecast days, a whole number from 1 to 10 (weather; default 5)."
+        None,
+        "--days",
+        metavar="D",
+        help="Forecast days, a whole number from 1 to 10 (weather; default 5).",
     ),
     trains: int | None = typer.Option(
-        None, "--trains", help="Trains in the shift (rail; default 5)."
+        None, "--trains", metavar="N", help="Trains in the shift (rail; default 5)."
     ),
     auto_approve: bool = typer.Option(
         False,
@@ -52,7 +62,9 @@ def demo(
         ),
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON document."),
-    plot: Path | None = typer.Option(None, "--plot", help="Write a PNG plot to this file."),
+    plot: Path | None = typer.Option(
+        None, "--plot", metavar="FILE", help="Write a PNG plot to this file."
+    ),
 ) -> None:
     """Run an industry pack's demo offline (steel: closed loop; rail: a shift of trains;
     weather: forecasts and site alerts)."""
@@ -86,14 +98,24 @@ def demo(
 
 
 def train(
-    industry: str = typer.Argument(..., help="Industry pack whose models to fit, e.g. steel."),
+    industry: str = typer.Argument(
+        ..., metavar="INDUSTRY", help="Industry pack whose models to fit, e.g. steel."
+    ),
     data: Path | None = typer.Option(
-        None, "--data", help="Your data (a historian CSV, a folder of images, a NetCDF file)."
+        None,
+        "--data",
+        metavar="PATH",
+        help="Your data (a historian CSV, a folder of images, a NetCDF file).",
     ),
     out: Path | None = typer.Option(
-        None, "--out", help="Folder to write the new models to (default: inside the project)."
+        None,
+        "--out",
+        metavar="DIR",
+        help="Folder to write the new models to (default: inside the project).",
     ),
-    seed: int | None = typer.Option(None, "--seed", min=0, help="Random seed of the fit."),
+    seed: int | None = typer.Option(
+        None, "--seed", metavar="N", min=0, help="Random seed of the fit."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON document."),
 ) -> None:
     """Fit a pack's models on your own data; never writes over the shipped models."""

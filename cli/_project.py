@@ -25,14 +25,20 @@ class _NewCommand(TyperCommand):
 
 
 def new(
-    name: str = typer.Argument(..., help="Project name, e.g. acme-agent."),
-    industry: str = typer.Option("blank", "--industry", "-i", help="Industry template."),
-    output_dir: Path = typer.Option(Path("."), "--output-dir", "-o", help="Parent directory."),
+    name: str = typer.Argument(..., metavar="NAME", help="Project name, e.g. acme-agent."),
+    industry: str = typer.Option(
+        "blank", "--industry", "-i", metavar="NAME", help="Industry template."
+    ),
+    output_dir: Path = typer.Option(
+        Path("."), "--output-dir", "-o", metavar="DIR", help="Parent directory."
+    ),
     no_input: bool = typer.Option(False, "--no-input", help="Never prompt; use defaults."),
     force: bool = typer.Option(
         False, "--force", help="Allow a non-empty target; existing files are kept."
     ),
-    description: str | None = typer.Option(None, "--description", help="One-line description."),
+    description: str | None = typer.Option(
+        None, "--description", metavar="TEXT", help="One-line description."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Create an agent project from a bundled template (offline)."""
@@ -63,7 +69,9 @@ def new(
 
 
 def upgrade(
-    project_dir: Path = typer.Argument(Path("."), help="The generated project."),
+    project_dir: Path = typer.Argument(
+        Path("."), metavar="PROJECT_DIR", help="The generated project."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Re-apply the newer bundled template to a project, keeping your edits."""

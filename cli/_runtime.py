@@ -41,17 +41,29 @@ def _runtime(repos: list[Path] | None, devices: str | None, batching: bool = Tru
 
 @runtime_app.command()
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="Bind address (loopback by default)."),
-    port: int = typer.Option(8000, "--port", min=1, max=65535, help="HTTP port to listen on."),
-    model_repository: list[Path] | None = typer.Option(None, "--model-repository", help=_REPO_HELP),
-    devices: str | None = typer.Option(None, "--devices", help="Simulated cards, e.g. 910B2x8."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", metavar="HOST", help="Bind address (loopback by default)."
+    ),
+    port: int = typer.Option(
+        8000, "--port", metavar="PORT", min=1, max=65535, help="HTTP port to listen on."
+    ),
+    model_repository: list[Path] | None = typer.Option(
+        None, "--model-repository", metavar="DIR", help=_REPO_HELP
+    ),
+    devices: str | None = typer.Option(
+        None,
+        "--devices",
+        metavar="SPEC",
+        help="Simulated cards, e.g. 910B2x8 (default: [runtime] devices, 910B2x1).",
+    ),
     api_key: str | None = typer.Option(
-        None, "--api-key", help="Required beyond loopback (or AGENTARTS_API_KEY)."
+        None, "--api-key", metavar="KEY", help="Required beyond loopback (or AGENTARTS_API_KEY)."
     ),
     no_batching: bool = typer.Option(False, "--no-batching", help="Turn dynamic batching off."),
     workers: int = typer.Option(
         1,
         "--workers",
+        metavar="N",
         min=1,
         max=64,
         help="Server processes sharing the port (SO_REUSEPORT), each with its own models.",
@@ -59,6 +71,7 @@ def serve(
     grpc_port: int | None = typer.Option(
         None,
         "--grpc-port",
+        metavar="PORT",
         min=1,
         max=65535,
         help="Also serve KServe v2 gRPC on this port (Triton's flag; needs agentarts[grpc]).",
@@ -120,8 +133,10 @@ def serve(
 
 @runtime_app.command()
 def models(
-    model_repository: list[Path] | None = typer.Option(None, "--model-repository", help=_REPO_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    model_repository: list[Path] | None = typer.Option(
+        None, "--model-repository", metavar="DIR", help=_REPO_HELP
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
 ) -> None:
     """List the models the runtime would serve, loading each to check it."""
     rt = _runtime(model_repository, None)
@@ -174,8 +189,13 @@ def _tensors(names: list[str]) -> str:
 
 @runtime_app.command()
 def devices(
-    devices_spec: str | None = typer.Option(None, "--devices", help="e.g. 910B2x8,310P"),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    devices_spec: str | None = typer.Option(
+        None,
+        "--devices",
+        metavar="SPEC",
+        help="Simulated cards, e.g. 910B2x8,310P (default: [runtime] devices, 910B2x1).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
 ) -> None:
     """Show the simulated Ascend cards and their published figures."""
     from agentarts.config import load_settings
@@ -218,12 +238,20 @@ def devices(
 
 @runtime_app.command()
 def plan(
-    model: str = typer.Argument(..., help="Model name in the repository."),
-    qps: float = typer.Option(..., "--qps", help="Requests (rows) per second to serve."),
-    p99_ms: float = typer.Option(..., "--p99-ms", help="p99 latency target in milliseconds."),
-    device: str = typer.Option("910B2", "--device", help="Device profile."),
-    model_repository: list[Path] | None = typer.Option(None, "--model-repository", help=_REPO_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    model: str = typer.Argument(..., metavar="MODEL", help="Model name in the repository."),
+    qps: float = typer.Option(
+        ..., "--qps", metavar="N", help="Requests (rows) per second to serve."
+    ),
+    p99_ms: float = typer.Option(
+        ..., "--p99-ms", metavar="MS", help="p99 latency target in milliseconds."
+    ),
+    device: str = typer.Option(
+        "910B2", "--device", metavar="NAME", help="Card profile: 910B2, 910B4, 910C or 310P."
+    ),
+    model_repository: list[Path] | None = typer.Option(
+        None, "--model-repository", metavar="DIR", help=_REPO_HELP
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
 ) -> None:
     """How many cards and which batch settings meet a QPS and p99 target."""
     import onnx

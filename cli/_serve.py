@@ -122,12 +122,23 @@ def app_from_env() -> Any:
 
 
 def serve(
-    project_dir: Path | None = typer.Argument(None, help="Project folder (default: here)."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback default)."),
-    port: int = typer.Option(8080, "--port", min=1, max=65535, help="Port to listen on."),
-    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes."),
+    project_dir: Path | None = typer.Argument(
+        None, metavar="PROJECT_DIR", help="Project folder (default: here)."
+    ),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", metavar="HOST", help="Address to bind (loopback default)."
+    ),
+    port: int = typer.Option(
+        8080, "--port", metavar="PORT", min=1, max=65535, help="Port to listen on."
+    ),
+    workers: int = typer.Option(
+        1, "--workers", metavar="N", min=1, max=64, help="Worker processes."
+    ),
     agent: list[str] | None = typer.Option(
-        None, "--agent", help="Agent ref to serve (repeatable; default: agentarts.toml)."
+        None,
+        "--agent",
+        metavar="REF",
+        help="Agent ref to serve (repeatable; default: agentarts.toml).",
     ),
     four_eyes: bool | None = typer.Option(
         None, "--four-eyes/--no-four-eyes", help="An approver cannot approve a run they started."
@@ -135,12 +146,14 @@ def serve(
     session_hours: float | None = typer.Option(
         None,
         "--session-hours",
+        metavar="HOURS",
         min=0.01,
         help="A console sign-in ends after this many hours ([serve] session_hours; 12).",
     ),
     idle_minutes: float | None = typer.Option(
         None,
         "--idle-minutes",
+        metavar="MINUTES",
         min=0.1,
         help="It also ends after this many minutes unused ([serve] idle_minutes; 30).",
     ),

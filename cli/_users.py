@@ -38,13 +38,18 @@ def _read_password(from_stdin: bool) -> str | None:
 
 @users_app.command("add")
 def add(
-    name: str = typer.Argument(..., help="User name (letters, digits, . _ @ -)."),
-    role: str = typer.Option(..., "--role", help="viewer, operator, approver or admin."),
+    name: str = typer.Argument(..., metavar="NAME", help="User name (letters, digits, . _ @ -)."),
+    role: str = typer.Option(
+        ..., "--role", metavar="ROLE", help="viewer, operator, approver or admin."
+    ),
     password_stdin: bool = typer.Option(
         False, "--password-stdin", help="Read the password from the first line of stdin."
     ),
     agent: str = typer.Option(
-        "*", "--agent", help="Agents (names or refs, comma-separated) the role applies to."
+        "*",
+        "--agent",
+        metavar="NAMES",
+        help="Agents (names or refs, comma-separated) the role applies to.",
     ),
 ) -> None:
     """Add a person (with a password, for the console) or a machine (token only)."""
@@ -59,7 +64,7 @@ def add(
 
 
 @users_app.command("token")
-def token(name: str = typer.Argument(..., help="User the token acts as.")) -> None:
+def token(name: str = typer.Argument(..., metavar="NAME", help="User the token acts as.")) -> None:
     """Print a new API token for NAME (shown once; only its hash is stored)."""
     store = _store()
     try:
@@ -71,7 +76,7 @@ def token(name: str = typer.Argument(..., help="User the token acts as.")) -> No
 
 @users_app.command("password")
 def password(
-    name: str = typer.Argument(...),
+    name: str = typer.Argument(..., metavar="NAME", help="The user whose password to set."),
     password_stdin: bool = typer.Option(
         False, "--password-stdin", help="Read the password from the first line of stdin."
     ),
@@ -90,7 +95,9 @@ def password(
 
 
 @users_app.command("list")
-def list_users(as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
+def list_users(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+) -> None:
     """Users with their role, scope and number of API tokens."""
     store = _store()
     try:
@@ -118,7 +125,7 @@ def list_users(as_json: bool = typer.Option(False, "--json", help="One JSON obje
 
 
 @users_app.command("remove")
-def remove(name: str = typer.Argument(...)) -> None:
+def remove(name: str = typer.Argument(..., metavar="NAME", help="The user to remove.")) -> None:
     """Remove NAME with their tokens and sessions (signed out at once)."""
     store = _store()
     try:
