@@ -114,3 +114,44 @@ def test_repository_is_self_contained():
     if found.returncode == 128:
         pytest.skip("not a git checkout")
     assert found.stdout == "", found.stdout
+
+
+def _contract_lines(path: str, heading: str) -> list[tuple[str | None, list[str]]]:
+    """(command, --flags) for each line of the first code block under ``heading``; a
+    continuation line belongs to the command of the last ``agentarts X`` line above it."""
+    text = (REPO / path).read_text()
+    block = text.split(heading, 1)[1].split("```", 2)[1]
+    out: list[tuple[str | None, list[str]]] = []
+    command: str | None = None
+    for line in block.splitlines():
+        words = line.split()
+        if words[:1] == ["agentarts"]:
+            command = words[1] if len(words) > 1 and not words[1].startswith("-") else None
+        out.append((command, re.findall(r"(?<![\w-])--[a-z0-9][a-z0-9-]*", line)))
+    return out
+
+
+def _options_under(command) -> set[str]:
+    found = {o for p in command.params for o in (*p.opts, *getattr(p, "secondary_opts", ()))}
+    for sub in getattr(command, "commands", {}).values():
+        found |= _options_under(sub)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("path", "heading"),
+    [("docs/architecture.md", "## CLI contract"), ("README.md", "## CLI at a glance")],
+)
+def test_cli_synopses_match_the_cli(cli, path, heading):
+    """Every command of the synopsis exists and every --flag it names is one of its options."""
+    import typer
+
+    root = typer.main.get_command(cli)
+    lines = _contract_lines(path, heading)
+    assert {c for c, _ in lines} >= {"new", "run", "runs", "serve", "users", "runtime", "train"}
+    for command, flags in lines:
+        target = root if command is None else root.commands.get(command)
+        assert target is not None, f"agentarts {command} is not a command"
+        options = _options_under(target) | {"--help", "--version"}
+        missing = [f for f in flags if f not in options]
+        assert not missing, f"agentarts {command}: no option {missing}"
