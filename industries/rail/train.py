@@ -466,11 +466,7 @@ def main() -> None:
         help="classifier: the CNN; slots: the slot model and joined decision (slot_stage.py)",
     )
     parser.add_argument("--slot-frames", type=int, default=6000, help="normal frames (slots)")
-    parser.add_argument(
-        "--recalibrate",
-        action="store_true",
-        help="only choose thresholds again for the models in --out",
-    )
+    parser.add_argument("--recalibrate", action="store_true", help="only choose thresholds")
     args = parser.parse_args()
     from agentarts.industries.rail import slot_stage
 
@@ -488,13 +484,9 @@ def main() -> None:
         metrics = train(args.out, args.frames, args.epochs, args.seed, args.cache)
         print(json.dumps(metrics, indent=2))
     if args.stage != "classifier":
-        found = slot_stage.fit_stage(
-            args.out,
-            args.slot_frames,
-            seed=args.seed,
-            cache=args.cache,
-            classifier_frames=args.frames,
-        )
+        out, frames = args.out, args.frames
+        k = slot_stage.COMPONENTS
+        found = slot_stage.fit_stage(out, args.slot_frames, k, args.seed, args.cache, frames)
         print(json.dumps(found, indent=2))
 
 

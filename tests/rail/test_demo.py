@@ -154,6 +154,7 @@ def test_people_s_decisions_are_training_data(tmp_path):
     assert "labels.jsonl:5" in problems[2] and "vehicle class" in problems[2]
 
 
+@pytest.mark.slow  # the demo loads all four models first (~18 s, most of it the cost model)
 def test_a_failed_run_is_one_error_line(runner, cli, monkeypatch):
     from agentarts.industries.rail import generator
 
