@@ -235,7 +235,7 @@ def _live_statuses(rows: list[dict[str, Any]]) -> None:
     live_statuses(rows, _agent)
 
 
-@runs_app.command("list")
+@runs_app.command("list", short_help="Threads, newest first, with their status.")
 def list_runs(
     as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
     limit: int = typer.Option(
@@ -326,7 +326,7 @@ def _show(thread_id: str) -> dict[str, Any]:
     }
 
 
-@runs_app.command()
+@runs_app.command(short_help="Everything a thread did: steps, tools, approvals, alerts.")
 def show(
     thread_id: str = typer.Argument(
         ..., metavar="THREAD", help="The thread's id (see `agentarts runs list`)."
@@ -383,7 +383,7 @@ def _steer(thread_id: str, as_json: bool) -> Any:
     return agent
 
 
-@runs_app.command()
+@runs_app.command(short_help="Approve a thread's pending action and continue the run.")
 def approve(
     thread_id: str = typer.Argument(
         ..., metavar="THREAD", help="The thread's id (see `agentarts runs list`)."
@@ -400,7 +400,7 @@ def approve(
         agent.close()
 
 
-@runs_app.command()
+@runs_app.command(short_help="Reject a thread's pending action (with a reason).")
 def reject(
     thread_id: str = typer.Argument(
         ..., metavar="THREAD", help="The thread's id (see `agentarts runs list`)."
@@ -419,7 +419,7 @@ def reject(
         agent.close()
 
 
-@runs_app.command()
+@runs_app.command(short_help="Continue a thread from its last checkpoint.")
 def resume(
     thread_id: str = typer.Argument(
         ..., metavar="THREAD", help="The thread's id (see `agentarts runs list`)."
@@ -434,7 +434,7 @@ def resume(
         agent.close()
 
 
-@runs_app.command()
+@runs_app.command(short_help="Say whether a crash-interrupted actuation took effect.")
 def resolve(
     thread_id: str = typer.Argument(
         ..., metavar="THREAD", help="The thread's id (see `agentarts runs list`)."
@@ -457,7 +457,7 @@ def resolve(
         agent.close()
 
 
-@runs_app.command()
+@runs_app.command(short_help="Check every approval and actuation signature.")
 def verify(
     thread_id: str | None = typer.Argument(
         None, metavar="THREAD", help="One thread (default: all)."
@@ -552,6 +552,8 @@ def list_tools(
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(run)
-    app.add_typer(runs_app, name="runs")
+    app.command(short_help="Run an agent until it ends or waits at an approval gate.")(run)
+    app.add_typer(
+        runs_app, name="runs", short_help="Inspect, approve, reject, resume and verify runs."
+    )
     app.add_typer(tools_app, name="tools")

@@ -173,5 +173,5 @@ def _print_packs(rows: list[dict[str, object]], broken: dict[str, str]) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(demo)
-    app.command()(train)
+    app.command(short_help="Run an industry pack's demo offline (steel, rail, weather).")(demo)
+    app.command(short_help="Fit a pack's models on your data; shipped ones are kept.")(train)

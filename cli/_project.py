@@ -121,4 +121,4 @@ def _dump(result: Any) -> dict[str, Any]:
 
 def register(app: typer.Typer) -> None:
     app.command(cls=_NewCommand)(new)
-    app.command()(upgrade)
+    app.command(short_help="Merge a newer bundled template into a project.")(upgrade)

@@ -39,7 +39,7 @@ def _runtime(repos: list[Path] | None, devices: str | None, batching: bool = Tru
     )
 
 
-@runtime_app.command()
+@runtime_app.command(short_help="Serve the models over KServe v2 HTTP (and gRPC).")
 def serve(
     host: str = typer.Option(
         "127.0.0.1", "--host", metavar="HOST", help="Bind address (loopback by default)."
@@ -131,7 +131,7 @@ def serve(
     run_server(rt, host, port, api_key=key, grpc_port=grpc_port)
 
 
-@runtime_app.command()
+@runtime_app.command(short_help="List the models the runtime would serve, checking each.")
 def models(
     model_repository: list[Path] | None = typer.Option(
         None, "--model-repository", metavar="DIR", help=_REPO_HELP
@@ -236,7 +236,7 @@ def devices(
     )
 
 
-@runtime_app.command()
+@runtime_app.command(short_help="Cards and batch settings that meet a QPS and p99 target.")
 def plan(
     model: str = typer.Argument(..., metavar="MODEL", help="Model name in the repository."),
     qps: float = typer.Option(

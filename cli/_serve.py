@@ -210,4 +210,4 @@ def _healthcheck() -> dict[str, Any]:
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(serve)
+    app.command(short_help="Serve the project's agents over HTTP, with the console.")(serve)

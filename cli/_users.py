@@ -36,7 +36,7 @@ def _read_password(from_stdin: bool) -> str | None:
     return None
 
 
-@users_app.command("add")
+@users_app.command("add", short_help="Add a person (password) or a machine (token only).")
 def add(
     name: str = typer.Argument(..., metavar="NAME", help="User name (letters, digits, . _ @ -)."),
     role: str = typer.Option(
@@ -63,7 +63,7 @@ def add(
     console(stderr=True).print(f"added {name} ({role}) {how}")
 
 
-@users_app.command("token")
+@users_app.command("token", short_help="Print a new API token for NAME (shown once).")
 def token(name: str = typer.Argument(..., metavar="NAME", help="User the token acts as.")) -> None:
     """Print a new API token for NAME (shown once; only its hash is stored)."""
     store = _store()
@@ -136,4 +136,6 @@ def remove(name: str = typer.Argument(..., metavar="NAME", help="The user to rem
 
 
 def register(app: typer.Typer) -> None:
-    app.add_typer(users_app, name="users")
+    app.add_typer(
+        users_app, name="users", short_help="People, roles and API tokens for `agentarts serve`."
+    )
