@@ -164,6 +164,7 @@ def serve_in_thread(
 
     import uvicorn
 
+    from agentarts.runtime.http.coalesce import coalescing_protocol_class
     from agentarts.runtime.http.server import _event_loop_factory, create_app
 
     host = "127.0.0.1"
@@ -177,6 +178,7 @@ def serve_in_thread(
             port=port,
             log_level="error",
             loop="none",
+            http=coalescing_protocol_class(),
             timeout_keep_alive=keep_alive_s,
         )
     )

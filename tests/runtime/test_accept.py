@@ -214,3 +214,67 @@ def test_a_model_that_really_slows_down_is_measured_so(monkeypatch):
         adm.release(lm, 0)
         line.in_flight += 1
     assert adm.expected_wait_s(lm, 2560) > lm.batcher.config.timeout_s
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+    def writelines(self, chunks) -> None:
+        self.writes.append(b"".join(chunks))
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def get_extra_info(self, name: str, default=None):
+        return "seen" if name == "peername" else default
+
+
+def test_a_head_and_its_body_leave_in_one_write_and_order_is_kept():
+    from agentarts.runtime.http.coalesce import JOIN_LIMIT, CoalescingTransport
+
+    loop = asyncio.new_event_loop()
+    try:
+        real = _Recorder()
+        t = CoalescingTransport(real, loop)
+        t.write(b"HEAD\r\n\r\n")
+        assert real.writes == [] and t.get_write_buffer_size() == 8
+        t.write(b"body")
+        assert real.writes == [b"HEAD\r\n\r\nbody"]
+        t.write(b"alone")  # a head sent without its body leaves on the loop's next step
+        assert real.writes == [b"HEAD\r\n\r\nbody"]
+        loop.run_until_complete(asyncio.sleep(0))
+        assert real.writes[-1] == b"alone"
+        big = b"x" * JOIN_LIMIT
+        t.write(b"H")
+        t.write(big)
+        t.write(b"last")
+        t.close()  # close flushes what is held first
+        assert real.writes[-2:] == [b"H" + big, b"last"] and real.closed
+        assert t.get_extra_info("peername") == "seen"  # the rest is the real transport's
+    finally:
+        loop.close()
+
+
+def test_answers_through_the_coalescing_transport_arrive_whole(runtime):
+    """Keep-alive answers through the coalescing transport: each whole, none lost."""
+    from agentarts.runtime.testing import serve_in_thread
+
+    with serve_in_thread(runtime, ports=PORTS) as (address, _):
+        host, port = address.split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            for _ in range(20):
+                s.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+                time.sleep(0.02)  # the whole answer is in the socket before we read
+                data = s.recv(65536)
+                assert data.startswith(b"HTTP/1.1 200") and data.endswith(b'{"live":true}')

@@ -387,6 +387,8 @@ def serve(
             f"binding {host} exposes the runtime beyond this machine: set --api-key or "
             "AGENTARTS_API_KEY"
         )
+    from agentarts.runtime.http.coalesce import coalescing_protocol_class
+
     app = create_app(runtime, api_key=api_key, max_body_bytes=max_body_bytes)
     config = uvicorn.Config(
         app,
@@ -394,7 +396,7 @@ def serve(
         port=port,
         log_level=log_level,
         access_log=False,
-        http="auto",
+        http=coalescing_protocol_class(),  # uvicorn's "auto", one write per answer
         loop="none",
         backlog=backlog or default_backlog(),
     )
