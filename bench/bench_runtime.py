@@ -40,7 +40,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -54,20 +53,16 @@ from bench._common import (
 )
 from bench._runtime_peers import (
     PORTS,
-    CpuMeter,
     asyncio_floor,
     bare_server,
-    histogram_quantile_ms,
     litserve_rates,
     ort_session,
     ours_server,
-    probe_stats,
     quietest_wrk,
-    refusal_histogram,
     sample,
-    storm,
     tree_rss_mb,
 )
+from bench._runtime_storms import cpu_note, met, run_storms
 
 
 def _per_call_us(fn, calls: int) -> float:
@@ -206,67 +201,6 @@ def grpc_throughput(repo: Path, seconds: float = 8.0, clients: int = 64) -> dict
     return {"mlp_grpc_rps": rps}
 
 
-# Storms on ``cnn_500ms``, where the line must be partly refused: the clients of wrk's default
-# (closed loop: a refused client resends at once) and clients that honour a 429's wait.
-HONOURING = (("honour_s", "retry-after"), ("honour_ms", "retry-after-ms"))
-
-
-def overload(
-    repo: Path,
-    sustainable_rps: float,
-    model: str = "mlp",
-    kind: str = "json",
-    bare: bool = True,
-    honouring: bool = False,
-) -> dict[str, float]:
-    """2,560 connections, 40x the 64 of the sustainable run, for 15 s (ours, the bare server
-    when ``bare``, and ours under clients honouring Retry-After or retry-after-ms when
-    ``honouring``), with the probe's latency per status, the server's own refusal times (its
-    /metrics histogram) and where the CPU went."""
-    out: dict[str, float] = {}
-    shape = (1, 64) if model == "mlp" else (1, 1, 64, 64)
-    body, headers = kserve_bodies(sample(shape))[kind]
-    storms: list[tuple[str, Any, str | None]] = [("ours", lambda: ours_server(repo), None)]
-    if bare:
-        storms.append(("bare", lambda: bare_server(repo, model, "inline"), None))
-    if honouring:
-        storms += [(label, lambda: ours_server(repo), header) for label, header in HONOURING]
-    for label, server, honour in storms:
-        with server() as srv:
-            url = f"{srv.url}/v2/models/{model}/infer"
-            paired = after = float("nan")
-            if label != "bare":  # this server's own 64-connection rate, just before its storm
-                wrk(url, body, headers, 64, 1, workdir=repo)
-                meter = CpuMeter(srv.proc.pid)
-                paired = wrk(url, body, headers, 64, 5, workdir=repo)["goodput_rps"]
-                calm_us = meter.stop(paired * 5.0)["server_us_per_answer"]
-            meter = CpuMeter(srv.proc.pid)
-            r, latencies = storm(url, body, headers, 2560, 15.0, repo, honour)
-            r.update(meter.stop(r["rps"] * 15.0))
-            if label != "bare":  # ... and just after it (the line drained first)
-                time.sleep(1.0)
-                after = wrk(url, body, headers, 64, 5, workdir=repo)["goodput_rps"]
-            r["paired_rps"], r["after_rps"] = paired, after
-            r["interleaved_rps"] = (paired + after) / 2
-            if label != "bare":  # server CPU per 200 at 64 connections, and what a 429 cost
-                r["calm_us_per_answer"] = calm_us
-                r["us_per_refusal"] = float("nan")
-                if r["non2xx"]:
-                    storm_cpu_us = r["server_us_per_answer"] * r["rps"] * 15.0
-                    served_us = calm_us * r["goodput_rps"] * 15.0
-                    r["us_per_refusal"] = (storm_cpu_us - served_us) / r["non2xx"]
-            if label != "bare":
-                buckets = refusal_histogram(srv.url)
-                r["server_429"] = float(buckets[-1][1] if buckets else 0)
-                r["server_429_p50_ms"] = histogram_quantile_ms(buckets, 0.50)
-                r["server_429_p99_ms"] = histogram_quantile_ms(buckets, 0.99)
-        out.update({f"{label}_{k}": v for k, v in r.items()})
-        out[f"{label}_goodput_vs_sustainable"] = r["goodput_rps"] / sustainable_rps
-        out[f"{label}_goodput_vs_interleaved"] = r["goodput_rps"] / r["interleaved_rps"]
-        out.update({f"{label}_{k}": v for k, v in probe_stats(latencies).items()})
-    return out
-
-
 def cost_model() -> dict[str, float]:
     from agentarts.runtime.devices.costmodel import CostModel
     from agentarts.runtime.devices.profiles import PROFILES
@@ -287,10 +221,6 @@ def cost_model() -> dict[str, float]:
     }
 
 
-def _met(ok: bool) -> str:
-    return "met" if ok else "MISSED"
-
-
 def _serving_rows(sv: dict[str, float]) -> list[tuple[str, str, str]]:
     rows = []
     for model, name in (("mlp", "MLP 64-256-256-8"), ("cnn", "CNN 64x64x1, 60k params")):
@@ -303,13 +233,13 @@ def _serving_rows(sv: dict[str, float]) -> list[tuple[str, str, str]]:
         ):
             key = f"{model}_{who}_{kind}"
             note = f"p50 {sv[key + '_p50_ms']:.1f} ms, p99 {sv[key + '_p99_ms']:.1f} ms"
-            note += f", {sv[key + '_rss_mb']:.0f} MB; {_cpu_note(sv, key)}"
+            note += f", {sv[key + '_rss_mb']:.0f} MB; {cpu_note(sv, key)}"
             if sv[key + "_attempts"] > 1:
                 note += f" (quietest of {sv[key + '_attempts']:.0f} tries)"
             if who == "ours":
                 ratio = sv[f"{key}_vs_bare"]
-                met = _met(ratio >= target)
-                note = f"{ratio:.2f}x best bare; {note}; target >= {target:g}x: {met}"
+                verdict = met(ratio >= target)
+                note = f"{ratio:.2f}x best bare; {note}; target >= {target:g}x: {verdict}"
             label = "bare FastAPI+ORT" if who == "bare" else "agentarts serve"
             rows.append(
                 (f"{name}: {label} ({kind})", f"{sv[key + '_goodput_rps']:,.0f} req/s", note)
@@ -332,117 +262,11 @@ def _serving_rows(sv: dict[str, float]) -> list[tuple[str, str, str]]:
             (
                 "MLP: agentarts serve (json) vs best LitServe",
                 f"{ratio:.2f}x",
-                f"target >= 3x: {_met(ratio >= 3)}",
+                f"target >= 3x: {met(ratio >= 3)}",
             )
         )
     else:
         rows.append(("MLP: litserve", "not installed", "pip install 'agentarts[bench]'"))
-    return rows
-
-
-_STORM_NAMES = {
-    "ours": "ours",
-    "bare": "bare",
-    "honour_s": "ours, clients honour Retry-After",
-    "honour_ms": "ours, clients honour retry-after-ms",
-}
-
-
-def _cpu_note(r: dict[str, float], key: str) -> str:
-    return (
-        f"server CPU {r[key + '_server_us_per_answer']:.0f} us/answer, "
-        f"other processes {r[key + '_other_cores']:.2f} cores, steal {r[key + '_steal_cores']:.2f}"
-    )
-
-
-def _calm_note(ov: dict[str, float], label: str) -> str:
-    """The same server's CPU per answer at 64 connections just before the storm, and what
-    each 429 cost (the storm's CPU less its 200s at that rate, over the 429s)."""
-    if label == "bare":
-        return ""
-    note = f"; at 64 connections just before: {ov[label + '_calm_us_per_answer']:.0f} us/answer"
-    if ov[label + "_non2xx"]:
-        note += f"; ~{ov[label + '_us_per_refusal']:.0f} us per 429 (the rest of the storm's CPU)"
-    return note
-
-
-def _overload_rows(ov: dict[str, float], labels: list[str]) -> list[tuple[str, str, str]]:
-    rows = []
-    for label in labels:
-        name = _STORM_NAMES[label]
-        good = ov[f"{label}_goodput_vs_sustainable"]
-        target = label != "bare"
-        table_note = f"{good:.2f}x the serving table's rate" if good == good else "no serving table"
-        if target and good == good:
-            table_note += f" (target >= 0.8x: {_met(good >= 0.8)})"
-        elif not target:
-            table_note = f"{good:.2f}x ours' serving-table rate" if good == good else "-"
-        refused = ov[f"{label}_probe_429"]
-        p99 = ov[f"{label}_probe_429_p99_ms"]
-        verdict = ""
-        if target:
-            verdict = f" (target < 5 ms: {_met(p99 < 5)})" if refused else " (no refusal to time)"
-        rows += [
-            (
-                f"{name}: goodput at 2,560 connections",
-                f"{ov[label + '_goodput_rps']:,.0f} req/s",
-                table_note
-                + f"; {ov[label + '_non2xx']:,.0f} non-2xx, {ov[label + '_socket_errors']:,.0f}"
-                + f" socket errors; p50 {ov[label + '_p50_ms']:.0f} ms, p99 "
-                + f"{ov[label + '_p99_ms']:.0f} ms",
-            ),
-            (
-                f"{name}: CPU during the storm",
-                "",
-                f"{_cpu_note(ov, label)}; {ov[label + '_listen_overflows']:,.0f} listen overflows"
-                + _calm_note(ov, label),
-            ),
-            (
-                f"{name}: probe, 429 answers",
-                f"{refused:,.0f} x 429",
-                f"p50 {ov[label + '_probe_429_p50_ms']:.1f} ms, p99 {p99:.1f} ms, "
-                f"max {ov[label + '_probe_429_max_ms']:.1f} ms{verdict}",
-            ),
-            (
-                f"{name}: probe, 200 answers",
-                f"{ov[label + '_probe_200']:,.0f} x 200",
-                f"p50 {ov[label + '_probe_ok_p50_ms']:.1f} ms, "
-                f"p99 {ov[label + '_probe_ok_p99_ms']:.1f} ms; "
-                f"{ov[label + '_probe_other']:,.0f} other answers or socket errors",
-            ),
-        ]
-        paired = ov[f"{label}_paired_rps"]
-        if paired == paired:  # measured (not nan)
-            ratio = ov[f"{label}_goodput_vs_interleaved"]
-            rows.append(
-                (
-                    f"{name}: same server, 64 conns, before/after",
-                    f"{paired:,.0f} / {ov[label + '_after_rps']:,.0f} req/s",
-                    f"storm goodput = {ratio:.2f}x their mean (sustainable rate measured "
-                    f"interleaved); target >= 0.8x: {_met(ratio >= 0.8)}",
-                )
-            )
-        if target and ov[f"{label}_server_429"]:
-            p99 = ov[f"{label}_server_429_p99_ms"]
-            rows.append(
-                (
-                    f"{name}: 429s timed in the server",
-                    f"{ov[label + '_server_429']:,.0f} x 429",
-                    f"p50 <= {ov[label + '_server_429_p50_ms']:g} ms, p99 <= {p99:g} ms "
-                    f"(ASGI call to answer written; /metrics buckets); target < 5 ms: "
-                    f"{_met(p99 <= 5)}",
-                )
-            )
-        if label in ("ours", "bare"):  # closed loop: every connection always waits for one
-            rows.append(
-                (
-                    f"{name}: Little's law, closed loop",
-                    f"{2560 / ov[label + '_rps'] * 1e3:,.0f} ms",
-                    f"mean time per answer = 2,560 connections / {ov[label + '_rps']:,.0f} "
-                    "answers/s, whatever the server does: every answer under 5 ms would take "
-                    "512,000 answers/s",
-                )
-            )
     return rows
 
 
@@ -467,7 +291,7 @@ def _serving_tables(repo: Path, parts: set[str]) -> dict[str, float]:
         _grpc_and_print(repo, sv, parts)
     elif "grpc" in parts:
         _grpc_and_print(repo, sv, parts)
-    _storms(repo, sv, parts)
+    run_storms(repo, sv, parts)
     return sv
 
 
@@ -495,26 +319,6 @@ def _grpc_and_print(repo: Path, sv: dict[str, float], parts: set[str]) -> None:
             )
         )
     table("Runtime: serving, wrk, 64 connections, batch-1 requests, same run", rows)
-
-
-def _storms(repo: Path, sv: dict[str, float], parts: set[str]) -> None:
-    # cnn_500ms: the same CNN with a 500 ms timeout in its card, so that 2,560 connections
-    # (~1.2 s of work in line) must be partly refused: the refusal latency is measured there.
-    # It also runs storms of clients that honour the 429's wait (HONOURING).
-    for model, kind, bare in (
-        ("mlp", "json", True),
-        ("cnn", "binary", False),
-        ("cnn_500ms", "binary", False),
-    ):
-        if model not in parts:
-            continue
-        sustainable = sv.get(f"{model[:3]}_ours_{kind}_goodput_rps", float("nan"))
-        honouring = model == "cnn_500ms"
-        ov = overload(repo, sustainable, model, kind, bare, honouring)
-        sv.update({f"overload_{model}_{k}": v for k, v in ov.items()})
-        labels = ["ours", *(["bare"] if bare else []), *(["honour_s", "honour_ms"] * honouring)]
-        title = f"Runtime: overload, {model} ({kind}), 2,560 connections"
-        table(f"{title} (serving table: {sustainable:,.0f} req/s)", _overload_rows(ov, labels))
 
 
 def run() -> dict[str, dict[str, float]]:
