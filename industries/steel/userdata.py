@@ -103,7 +103,11 @@ def run_train_command(
             "training needs torch, which is not installed: pip install 'agentarts[train]' "
             "(CPU build: pip install torch==2.13.0)"
         )
-    out = _check_out(Path(out) if out is not None else default_out())
+    if out is None:  # the default (models/steel-trained) is ours to create; a given --out is not
+        default = default_out()
+        default.parent.mkdir(parents=True, exist_ok=True)
+        out = default
+    out = _check_out(Path(out))
     seed = 1 if seed is None else int(seed)
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn

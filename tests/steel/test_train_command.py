@@ -19,7 +19,7 @@ def _digest() -> str:
 
 
 @pytest.mark.slow
-def test_fit_on_history_compares_with_the_shipped_model(runner, cli, tmp_path):
+def test_fit_on_history_compares_with_the_shipped_model(runner, cli, tmp_path, monkeypatch):
     pytest.importorskip("torch")
     data = write_history(tmp_path / "history.csv", rows=30 * 6, seed=17)
     out = tmp_path / "trained"
@@ -37,9 +37,17 @@ def test_fit_on_history_compares_with_the_shipped_model(runner, cli, tmp_path):
         assert (out / name / "1" / "model.onnx").is_file()
         assert (out / name / "model.toml").is_file()
     assert _digest() == before  # the shipped models are untouched
-    again = runner.invoke(cli, args)  # the same seed gives the same model
-    assert again.exit_code == 0 and json.loads(again.stdout)["new"] == summary["new"]
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".steel-train-")]
+    # the same seed gives the same model; without --out, in a folder with no models/ yet (a new
+    # project), the default models/steel-trained is created
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    monkeypatch.chdir(fresh)
+    again = runner.invoke(cli, ["train", "steel", "--data", str(data), "--json"])
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["new"] == summary["new"]
+    assert (fresh / "models" / "steel-trained" / "bf_thermal" / "model.toml").is_file()
+    for folder in (tmp_path, fresh / "models"):
+        assert not [p for p in folder.iterdir() if p.name.startswith(".steel-train-")]
 
 
 def test_refuses_to_write_over_the_shipped_models(runner, cli, history):
