@@ -80,3 +80,44 @@ def test_bad_precision_and_batch():
         CostModel(make_mlp(), P, "fp64")
     with pytest.raises(ValueError):
         CostModel(make_mlp(), P).batch_cost(0)
+
+
+def test_shapes_come_from_a_skeleton_without_the_weights(monkeypatch):
+    """Large initializers reach shape inference as typed inputs (a 10 MB model took 15 s to
+    load); small constants such as a Reshape target stay, and every cost is unchanged."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    import agentarts.runtime.devices.costmodel as costmodel
+
+    table = numpy_helper.from_array(np.ones((192, 64, 64), np.float32), "table")
+    target = numpy_helper.from_array(np.array([-1, 4096], np.int64), "target")
+    nodes = [
+        helper.make_node("Gather", ["table", "slot"], ["rows"]),
+        helper.make_node("Reshape", ["rows", "target"], ["flat"]),
+        helper.make_node("Sub", ["image", "flat"], ["diff"]),
+        helper.make_node("ReduceSumSquare", ["diff"], ["score"], axes=[1], keepdims=0),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "skeleton",
+        [
+            helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 4096]),
+            helper.make_tensor_value_info("slot", TensorProto.INT64, ["n"]),
+        ],
+        [helper.make_tensor_value_info("score", TensorProto.FLOAT, ["n"])],
+        [table, target],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    skeleton = costmodel._without_large_weights(model)
+    assert [i.name for i in skeleton.graph.initializer] == ["target"]
+    assert skeleton.ByteSize() < 4096 < model.ByteSize()
+    fast = CostModel(model, P)
+    monkeypatch.setattr(costmodel, "_SKELETON_BYTES", 1 << 62)
+    full = CostModel(model, P)
+    onnx.checker.check_model(model)
+    for batch in (1, 33, 256):
+        assert fast.batch_cost(batch) == full.batch_cost(batch)
+        assert fast.peak_activation_bytes(batch) == full.peak_activation_bytes(batch)
+    assert fast.batch_cost(33).bytes > 33 * 4096 * 2 * 3  # shapes were known: bytes counted

@@ -143,6 +143,36 @@ def _tensor_info(model: onnx.ModelProto) -> dict[str, tuple[list[int | None], in
     return out
 
 
+#: initializers above this size reach shape inference as typed inputs, not as data
+_SKELETON_BYTES = 4096
+
+
+def _without_large_weights(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` with each large initializer replaced by a graph input of the same type and
+    shape. Shapes do not depend on weight values, only on small constants (Reshape targets,
+    axes), which stay; shape inference then copies and walks kilobytes instead of the weights,
+    once per batch size (a 10 MB model took 15 s to load for 256 batch sizes)."""
+    import onnx
+
+    skeleton = onnx.ModelProto()
+    skeleton.CopyFrom(model)
+    graph = skeleton.graph
+    declared = {vi.name for vi in graph.input}
+    kept = []
+    for init in graph.initializer:
+        size = len(init.raw_data) or init.ByteSize()
+        if size <= _SKELETON_BYTES:
+            kept.append(init)
+            continue
+        if init.name not in declared:
+            graph.input.append(
+                onnx.helper.make_tensor_value_info(init.name, init.data_type, list(init.dims))
+            )
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    return skeleton
+
+
 class CostModel:
     """Cost of running one ONNX model on one device profile, per batch size (cached)."""
 
@@ -157,6 +187,7 @@ class CostModel:
         self._cache: dict[int, tuple[BatchCost, int]] = {}
         self._lock = threading.Lock()
         self._initializers = {i.name for i in model.graph.initializer}
+        self._skeleton = _without_large_weights(model)
 
     # -- sizes -------------------------------------------------------------------------------
     def _elem_bytes(self, elem_type: int) -> int:
@@ -182,7 +213,7 @@ class CostModel:
         import onnx
 
         model = onnx.ModelProto()
-        model.CopyFrom(self.model)
+        model.CopyFrom(self._skeleton)
         for vi in model.graph.input:
             if vi.name in self._initializers:
                 continue
