@@ -97,7 +97,7 @@ def _summary(state: State) -> str:
     return (
         f"Suspected {p['fault_type']} ({p['criticality']}) on car {p['car_index']} "
         f"{p['car_number']} at {p['evidence']}; fault score {f['fault_score']:.2f} (of which "
-        f"unexplained anomaly {f['anomaly_score']:.2f}){residual}, "
+        f"unexplained anomaly {f['anomaly_score']:.2f}){residual}; evidence "
         f"{threshold_ratio(f):.2f} x its threshold "
         f"(flagged from 1). Approve = confirm and {p['action']}; "
         "reject = false alarm; reject with reason 're-inspect ...' = look on site first"

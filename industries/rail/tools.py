@@ -241,8 +241,8 @@ def write_train_report(request: ReportRequest) -> TrainReport:
             f = d["finding"]
             lines.append(
                 f"    {d['decision']:<10} {f['fault_type']} ({f['criticality'] or 'n/a'}) at "
-                f"{f['station']} frame {f['frame']} window {f['window']}, fault score "
-                f"{f['fault_score']:.2f} = {threshold_ratio(f):.2f} x its threshold"
+                f"{f['station']} frame {f['frame']} window {f['window']}: evidence "
+                f"{threshold_ratio(f):.2f} x its threshold (fault score {f['fault_score']:.2f})"
                 + (f" by {d['by']}" if d.get("by") else "")
                 + (f": {d['reason']}" if d.get("reason") else "")
             )

@@ -198,4 +198,4 @@ def test_findings_say_how_far_past_their_threshold_they_are(runtime):
     report = write_train_report(
         {"triage": summary, "decisions": [{"finding": f, "decision": "confirm", "by": "ana"}]}
     )
-    assert f"= {f['score_over_threshold']:.2f} x its threshold" in report.text
+    assert f"evidence {f['score_over_threshold']:.2f} x its threshold" in report.text
