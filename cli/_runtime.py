@@ -76,6 +76,14 @@ def serve(
         max=65535,
         help="Also serve KServe v2 gRPC on this port (Triton's flag; needs agentarts[grpc]).",
     ),
+    backlog: int | None = typer.Option(
+        None,
+        "--backlog",
+        metavar="N",
+        min=1,
+        help="Listen backlog (default: the kernel's net.core.somaxconn, or "
+        "AGENTARTS_RUNTIME_BACKLOG).",
+    ),
 ) -> None:
     """Serve the models over KServe v2 HTTP, and gRPC with --grpc-port (Triton/KServe/MindIE
     clients work)."""
@@ -115,7 +123,9 @@ def serve(
             + (f", gRPC on {host}:{grpc_port}" if grpc_port is not None else "")
             + f" - {workers} worker processes"
         )
-        serve_workers(factory, workers, host, port, api_key=key, grpc_port=grpc_port)
+        serve_workers(
+            factory, workers, host, port, api_key=key, grpc_port=grpc_port, backlog=backlog
+        )
         return
     rt = _runtime(model_repository, devices, batching=not no_batching)
     failed = rt.load_all()
@@ -128,7 +138,7 @@ def serve(
         f"AgentArts runtime on http://{host}:{port}{grpc_note} - {len(ready)} model version(s) "
         f"ready on {len(rt.devices.cards)} simulated card(s)"
     )
-    run_server(rt, host, port, api_key=key, grpc_port=grpc_port)
+    run_server(rt, host, port, api_key=key, grpc_port=grpc_port, backlog=backlog)
 
 
 @runtime_app.command(short_help="List the models the runtime would serve, checking each.")

@@ -132,3 +132,9 @@ def test_runs_help_names_every_subcommand(runner, cli) -> None:
     text = " ".join(runner.invoke(cli, ["runs", "--help"], env={"COLUMNS": "200"}).stdout.split())
     for name in ("list", "show", "approve", "reject", "resume", "resolve", "verify", "export"):
         assert name in text.split("Inspect and steer runs:")[1].split(".")[0], name
+
+
+def test_runtime_serve_backlog_below_one_is_refused(runner, cli):
+    assert "--backlog" in _one_error_line(
+        runner.invoke(cli, ["runtime", "serve", "--backlog", "0"])
+    )
