@@ -172,29 +172,39 @@ def models(
         return
     from rich.table import Table
 
+    out = console()
+    # tensor shapes need room: below 120 columns they give way (--json has them) rather than
+    # fold every row over five lines
+    wide = out.width >= 120
     # the card the runtime simulates (settings or AGENTARTS_DEVICES), not always a 910B2
-    table = Table(title="Models", caption=f"us@1: simulated {profile} time of one row")
-    for col in ("name", "v", "state", "task", "inputs", "outputs", "max batch", "us@1"):
+    caption = f"us@1: simulated {profile} time of one row"
+    if not wide:
+        caption += "; inputs and outputs: --json or a wider terminal"
+    table = Table(title="Models", caption=caption)
+    columns = ["name", "v", "state", "task"] + (["inputs", "outputs"] if wide else [])
+    for col in [*columns, "max batch", "us@1"]:
         # the name is what a user types next: never cut it
-        table.add_column(col, no_wrap=col in ("name", "v"), overflow="fold")
+        table.add_column(col, no_wrap=col not in ("inputs", "outputs", "state"), overflow="fold")
     for r in rows:
+        state = r["state"] if r["state"] == "READY" else f"{r['state']}: {r.get('reason', '')}"
+        shapes = [_tensors(r.get("inputs", [])), _tensors(r.get("outputs", []))] if wide else []
         table.add_row(
             r["name"],
             r["version"],
-            r["state"] if r["state"] == "READY" else f"{r['state']}: {r.get('reason', '')[:80]}",
+            state[:200],
             r.get("task", "").replace("_", " "),
-            _tensors(r.get("inputs", [])),
-            _tensors(r.get("outputs", [])),
+            *shapes,
             str(r.get("max_batch_size", "")),
             str(r.get("device_time_us_batch1", "")),
         )
-    out = console()
     out.print(table if rows else "No models found. Add --model-repository DIR.")
 
 
 def _tensors(names: list[str]) -> str:
-    """``x[-1,36,14]``, one a line: tensors as the table shows them (no spaces inside)."""
-    return "\n".join(n.replace(" ", "") for n in names)
+    """``x[N,36,14]``, one a line: tensors as the table shows them (N: any batch size)."""
+    return "\n".join(
+        n.replace(" ", "").replace("[-1,", "[N,").replace("[-1]", "[N]") for n in names
+    )
 
 
 @runtime_app.command()

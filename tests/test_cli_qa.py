@@ -73,7 +73,17 @@ def test_runtime_models_names_the_simulated_card(runner, cli) -> None:
     assert result.exit_code == 0, result.stderr
     assert "simulated 310P time of one row" in result.stdout
     assert "910B2" not in result.stdout
-    assert "x[-1,36,14]" in result.stdout  # tensors print without spaces, so they wrap whole
+    assert "x[N,36,14]" in result.stdout  # tensors print without spaces, so they wrap whole
+
+
+def test_runtime_models_fits_80_columns(runner, cli) -> None:
+    """At 80 columns every tensor column folded each row over five lines."""
+    result = runner.invoke(cli, ["runtime", "models"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│")]
+    assert len(rows) == len({line.split("│")[1].strip() for line in rows}) >= 3  # one line each
+    assert all(len(line) <= 80 for line in result.stdout.splitlines())
+    assert "inputs and outputs: --json or a wider" in result.stdout
 
 
 @pytest.mark.parametrize(
