@@ -14,6 +14,15 @@ Every crop belongs to a slot (vehicle class / component, ``generator.SLOTS``); t
 reference table (each slot's normal look) is rebuilt from the normal crops of this data, a slot
 without enough of them borrows the same component's other slots.
 
+Both models of the joined decision are fitted (``slot_stage.fit_on_data``): the classifier on
+the 80 % part of a stable split by crop content (its thresholds on the 20 % held-out part), the
+per-slot normal model ``rail_slot_normal`` on the NORMAL crops of the 80 % part, and the joined
+tail tables and thresholds on the same held-out part. Unlike the classifier's reference table,
+a slot with fewer than 40 normal crops borrows nothing: it is not modelled and the classifier's
+rank alone decides its crops. With too little data for the joined thresholds (no modelled slot,
+or under 200 held-out normal crops or 20 faults) the slot model is not written and the result
+says ``joined_decision: false`` with the reason: the classifier then decides alone.
+
 The models go to ``--out`` (default: the project's ``.agentarts/models``, else ``./models``),
 never over the shipped ones; a project's runtime serves them in place of the shipped models
 when ``[runtime] model_repositories`` lists that folder (first repository wins).
@@ -141,6 +150,7 @@ def run(
     as_json: bool = False,
     epochs: int = 8,
 ) -> dict[str, Any]:
+    from agentarts.industries.rail.slot_stage import fit_on_data
     from agentarts.industries.rail.train import HELD_OUT, MODELS, fit_and_export, train
 
     _torch_or_hint()
@@ -177,6 +187,11 @@ def run(
         }
         out.mkdir(parents=True, exist_ok=True)
         result = fit_and_export(tr, va, None, out, epochs, seed, provenance)
+        slot_prov = {**provenance, "script": "agentarts train rail --data (slot_stage.fit_on_data)"}
+        slot_prov["note"] = "fitted on the normal crops of the 80% part; tail tables, thresholds "
+        slot_prov["note"] += "and metrics from the 20% split the classifier's thresholds use"
+        result["slot_model"] = fit_on_data(out, tr, va, slot_prov)
+        result["joined_decision"] = result["slot_model"]["joined_decision"]
         result["problems"] = problems
         result["held_out_labels_not_trained"] = unknown
     result["out"] = str(out)
@@ -187,6 +202,17 @@ def run(
             f"models written to {out}: recall {result['recall']}, false alarm rate "
             f"{result['false_alarm_rate']} (on {result['crops']} validation crops)"
         )
+        slot = result.get("slot_model")
+        if slot is not None and slot["joined_decision"]:
+            print(
+                f"joined decision (classifier + per-slot normal model, {slot['slots_modelled']} "
+                f"slots modelled): recall {slot['recall']}, false alarm rate "
+                f"{slot['false_alarm_rate']} (classifier alone: "
+                f"{slot['classifier_alone']['recall']}, "
+                f"{slot['classifier_alone']['false_alarm_rate']})"
+            )
+        elif slot is not None:
+            print(f"joined decision not fitted: {slot['reason']}")
         for p in result.get("problems", []):
             print(f"skipped: {p}", file=sys.stderr)
     return result

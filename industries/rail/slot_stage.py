@@ -11,6 +11,10 @@ models, builds the normal-tail tables and one threshold per criticality class on
 with the classifier's policy (``decide.choose_joined``), and reports the joined decision on the
 held-out test frames (seeds 300000+, all modes), beside the classifier alone on the same crops.
 
+``fit_on_data`` does the same on a railway's own crops for ``agentarts train rail --data``
+(``retrain.py``): the slot model on the normal crops of its training part, the joined decision
+on its held-out part, both beside the retrained classifier.
+
 Where the decision lives: in this model's card, ``[metrics] decision.joined`` (the two tail
 tables, 2 x ~90 numbers, the three thresholds and the classifier thresholds they were fitted
 with). The card is what the runtime already serves as model metadata (``model_metadata``), what
@@ -291,6 +295,121 @@ def fit_stage(
     }
     write_cards(out, metrics, provenance)
     return metrics
+
+
+#: the held-out part must hold this many normal crops and faults to calibrate the joined
+#: decision on a railway's own data (tail tables of over two decades, limits per class that
+#: are not one crop's score); below that the classifier decides alone
+MIN_JOINED_NORMALS, MIN_JOINED_FAULTS = 200, 20
+
+
+def fit_on_data(
+    out: Path,
+    train: dict[str, np.ndarray],
+    valid: dict[str, np.ndarray],
+    provenance: dict[str, Any],
+    components: int = COMPONENTS,
+) -> dict[str, Any]:
+    """``agentarts train rail --data``: fit the slot model on the NORMAL crops of the training
+    part (``train``: padded crops ``xp``, ``slot``, ``frame``, ``fault``), with its own
+    templates, and choose the joined decision on the held-out part (``valid``, the split the
+    classifier's thresholds were chosen on) with the pack's policy (``decide.choose_joined``,
+    ``decide.class_limits``), against the retrained classifier already in ``out``.
+
+    A slot with fewer than ``slotnet.MIN_CROPS`` normal training crops is not modelled (no
+    borrowing: another slot's PCA basis describes another look): its score is far below any
+    normal, its rank 0, so its crops are flagged by the classifier's rank alone against the
+    joined threshold; the tail tables and thresholds are chosen on all held-out crops, those
+    slots included. Nothing is written unless a slot is modelled and the held-out part holds
+    ``MIN_JOINED_NORMALS`` normal crops and ``MIN_JOINED_FAULTS`` faults: then the result says
+    ``joined_decision: false`` and why, and the project's classifier decides alone (a slot
+    model left in ``out`` by an earlier run records other classifier thresholds and is not
+    used). The two models are staged beside ``out`` and moved in at the end."""
+    import shutil
+    import tempfile
+
+    from agentarts.industries.rail.refnet import align, export_reference_model, fit_templates
+    from agentarts.industries.rail.slotnet import MIN_CROPS, export_slot_normal, fit_slot_normal
+
+    normal = train["fault"] == "normal"
+    need = max(MIN_CROPS, 2 * components + 8)
+    counts = np.bincount(train["slot"][normal], minlength=len(SLOTS))
+    modelled = int((counts >= need).sum())
+    v_normal = int((valid["fault"] == "normal").sum())
+    v_fault = len(valid["fault"]) - v_normal
+    info: dict[str, Any] = {"joined_decision": False, "slots_modelled": modelled}
+    if not modelled:
+        info["reason"] = (
+            f"no slot has {need} normal training crops (most: {int(counts.max())}); "
+            "the classifier decides alone"
+        )
+        return info
+    if v_normal < MIN_JOINED_NORMALS or v_fault < MIN_JOINED_FAULTS:
+        info["reason"] = (
+            f"the held-out part has {v_normal} normal crops and {v_fault} faults; the joined "
+            f"decision needs {MIN_JOINED_NORMALS} and {MIN_JOINED_FAULTS}: the classifier "
+            "decides alone"
+        )
+        return info
+    t0 = time.time()
+    own = fit_templates(train["xp"], train["slot"], normal, train["frame"], len(SLOTS))
+    x = align(train["xp"][normal], train["slot"][normal], train["frame"][normal], own)
+    tables = fit_slot_normal(x, train["slot"][normal], len(SLOTS), components)
+    stage = Path(tempfile.mkdtemp(prefix=".slot-stage-", dir=out))
+    try:
+        export_slot_normal(tables, stage / SLOT_MODEL / "1" / "model.onnx")
+        export_reference_model(own, stage / SLOT_TEMPLATE / "1" / "model.onnx")
+        card = tomllib.loads((out / CLASSIFIER / "model.toml").read_text())
+        cls = Thresholds.from_metrics(card["metrics"])
+        x_cls = valid.get("x")
+        if x_cls is None:
+            x_cls = align(valid["xp"], valid["slot"], valid["frame"], load_templates(out))
+        probs = run_models(out, x_cls, valid["slot"])
+        x_own = align(valid["xp"], valid["slot"], valid["frame"], own)
+        s2 = run_slot_model(stage, x_own, valid["slot"])
+        comps = [COMPONENT_NAMES[i] for i in valid["component"]]
+        joined = choose_joined(
+            probs,
+            s2,
+            comps,
+            list(valid["fault"]),
+            load_catalogue(),
+            cls,
+            JOINED_CRITICAL_MARGIN,
+            OTHER_RECALL,
+            FA_FLOOR,
+            CRITICAL_FA_CAP,
+        )
+        metrics = evaluate_joined(probs, s2, valid, cls, joined)
+        metrics["normal_crops"] = int(normal.sum())
+        metrics["slots_modelled"] = modelled
+        metrics["components"] = components
+        metrics["onnx_bytes"] = (stage / SLOT_MODEL / "1" / "model.onnx").stat().st_size
+        metrics["seconds"] = round(time.time() - t0, 1)
+        metrics["decision"] = {
+            "joined": {
+                "threshold": joined.threshold,
+                "classifier": joined.classifier,
+                "classifier_tail": joined.classifier_tail,
+                "slot_tail": joined.slot_tail,
+            }
+        }
+        write_cards(stage, metrics, {**provenance, "components": components})
+        for name in (SLOT_MODEL, SLOT_TEMPLATE):
+            shutil.rmtree(out / name, ignore_errors=True)
+            (stage / name).rename(out / name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    alone = metrics["classifier_alone"]
+    return {
+        **info,
+        "joined_decision": True,
+        "threshold": joined.threshold,
+        "normal_crops": int(normal.sum()),
+        "recall": metrics["recall"],
+        "false_alarm_rate": metrics["false_alarm_rate"],
+        "classifier_alone": {k: alone[k] for k in ("recall", "false_alarm_rate")},
+    }
 
 
 def recalibrate(out: Path, valid: dict[str, np.ndarray], test: dict[str, np.ndarray]) -> dict:

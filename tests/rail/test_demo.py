@@ -111,7 +111,9 @@ def test_train_refuses_data_without_enough_labels(tmp_path):
 @pytest.mark.slow
 def test_retrain_on_own_passes_writes_only_to_out(tmp_path):
     pytest.importorskip("torch")
+    from agentarts.industries.rail import PACK
     from agentarts.industries.rail.retrain import run
+    from agentarts.industries.rail.triage import load_pass, triage
     from agentarts.runtime import LocalRuntime
     from tests.rail.conftest import write_pass
 
@@ -120,11 +122,18 @@ def test_retrain_on_own_passes_writes_only_to_out(tmp_path):
     out = tmp_path / "models"
     result = run(tmp_path / "data", out, seed=0, epochs=1)
     assert result["out"] == str(out)
+    # too few normal crops per slot for the slot model: the classifier alone, said so
+    assert result["joined_decision"] is False
+    assert "normal training crops" in result["slot_model"]["reason"]
     with LocalRuntime([out], include_packs=False) as rt:
         names = {m["name"] for m in rt.list_models()}
         assert names == {"rail_fault_classifier", "rail_slot_reference"}
         meta = rt.model_metadata("rail_fault_classifier")
         assert "decision" in meta["parameters"]["metrics"]
+    # the shipped slot model is served behind the project's classifier but does not match it
+    with LocalRuntime([out, PACK.model_repository_dir()], include_packs=False) as rt:
+        done = triage(load_pass(write_pass(tmp_path / "pass", seed=7, cars=1)), rt)
+    assert not done.joined
 
 
 def test_people_s_decisions_are_training_data(tmp_path):
