@@ -69,7 +69,7 @@ def test_manifest_and_image_start_the_same_server(runner, cli, monkeypatch):
     assert result.exit_code == 0, result.stderr
     ((args, kwargs),) = calls
     assert args[1:] == ("0.0.0.0", 8080)
-    assert kwargs == {"api_key": "from-the-secret", "grpc_port": 8081}
+    assert kwargs == {"api_key": "from-the-secret", "grpc_port": 8081, "backlog": None}
     monkeypatch.delenv("AGENTARTS_API_KEY")
     refused = runner.invoke(cli, container["args"])
     assert refused.exit_code == 2 and "API key is required" in refused.stderr
