@@ -50,6 +50,9 @@ from agentarts.industries.rail.train import (
     load_templates,
     run_models,
     sample_frames,
+    slot_input_toml,
+    toml_lines,
+    write_lookup_card,
 )
 
 SLOT_MODEL, SLOT_TEMPLATE = "rail_slot_normal", "rail_slot_normal_template"
@@ -149,8 +152,6 @@ def evaluate_joined(
 
 
 def write_cards(out: Path, metrics: dict[str, Any], provenance: dict[str, Any]) -> None:
-    slots = _toml_value(list(SLOTS))
-    prov = "\n".join(f"{k} = {_toml_value(v)}" for k, v in provenance.items())
     size = (out / SLOT_MODEL / "1" / "model.onnx").stat().st_size
     metric_lines = "\n".join(f"{k} = {_toml_value(v)}" for k, v in metrics.items() if v is not None)
     (out / SLOT_MODEL / "model.toml").write_text(
@@ -165,12 +166,7 @@ name = "image"
 description = "64 x 64 grey crop aligned to the slot's template from {SLOT_TEMPLATE}, pixels / 255"
 valid_range = [0.0, 1.0]
 
-[[inputs]]
-name = "slot"
-description = "index of the crop's slot (vehicle class / component)"
-features = {slots}
-valid_range = [0, {len(SLOTS) - 1}]
-
+{slot_input_toml("index of the crop's slot (vehicle class / component)")}
 [[outputs]]
 name = "score"
 description = "standardised PCA residual score (higher = further from the slot's normal look)"
@@ -180,33 +176,14 @@ max_batch_size = 256
 preferred_batch_sizes = [64, 128, 256]
 
 [provenance]
-{prov}
+{toml_lines(provenance)}
 
 [metrics]
 {metric_lines}
 """
     )
-    (out / SLOT_TEMPLATE / "model.toml").write_text(
-        f"""description = "Rail: registration template of a slot for {SLOT_MODEL}"
-task = "lookup"
-precision = "fp16"
-
-[[inputs]]
-name = "slot"
-description = "slot index (vehicle class / component)"
-features = {slots}
-valid_range = [0, {len(SLOTS) - 1}]
-
-[[outputs]]
-name = "reference"
-description = "64 x 64 template the padded window is aligned to (slots.register)"
-
-[batching]
-max_batch_size = 256
-
-[provenance]
-{prov}
-"""
+    write_lookup_card(
+        out / SLOT_TEMPLATE, f"Rail: registration template of a slot for {SLOT_MODEL}", provenance
     )
 
 

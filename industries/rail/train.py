@@ -254,8 +254,43 @@ def _toml_value(v: Any) -> str:
     return str(v)
 
 
+def toml_lines(values: dict[str, Any]) -> str:
+    """``key = value`` lines of a card table (values that are absent or NaN left out)."""
+    return "\n".join(f"{k} = {_toml_value(v)}" for k, v in values.items() if _present(v))
+
+
+def slot_input_toml(description: str = "slot index (vehicle class / component)") -> str:
+    """The ``slot`` input every rail model card declares (features: the slot names)."""
+    return f"""[[inputs]]
+name = "slot"
+description = "{description}"
+features = {_toml_value(list(SLOTS))}
+valid_range = [0, {len(SLOTS) - 1}]
+"""
+
+
+def write_lookup_card(folder: Path, description: str, provenance: dict) -> None:
+    """The card of a slot -> 64 x 64 registration template lookup model."""
+    (folder / "model.toml").write_text(
+        f"""description = "{description}"
+task = "lookup"
+precision = "fp16"
+
+{slot_input_toml()}
+[[outputs]]
+name = "reference"
+description = "64 x 64 template the padded window is aligned to (slots.register)"
+
+[batching]
+max_batch_size = 256
+
+[provenance]
+{toml_lines(provenance)}
+"""
+    )
+
+
 def write_card(folder: Path, metrics: dict[str, Any], thresholds: Any, provenance: dict) -> None:
-    slots = _toml_value(list(SLOTS))
     evaluation = {**metrics, "decision": {"classifier": thresholds.classifier}}
     (folder / CLASSIFIER / "model.toml").write_text(
         f"""description = "Rail: a component crop against its slot's normal look: normal, \
@@ -268,13 +303,12 @@ name = "image"
 description = "64 x 64 grey component crop at the station layout's window, pixels / 255"
 valid_range = [0.0, 1.0]
 
-[[inputs]]
-name = "slot"
-description = "index of the crop's slot (vehicle class / component) in the graph's \
-reference table"
-features = {slots}
-valid_range = [0, {len(SLOTS) - 1}]
-
+{
+            slot_input_toml(
+                "index of the crop's slot (vehicle class / component) in the graph's "
+                "reference table"
+            )
+        }
 [[outputs]]
 name = "probs"
 description = "probabilities of {list(CLASSES)}; held out of training: {list(HELD_OUT)}; \
@@ -286,36 +320,19 @@ max_batch_size = 256
 preferred_batch_sizes = [64, 128, 256]
 
 [provenance]
-{chr(10).join(f"{k} = {_toml_value(v)}" for k, v in provenance.items())}
+{toml_lines(provenance)}
 
 [metrics]
-{chr(10).join(f"{k} = {_toml_value(v)}" for k, v in evaluation.items() if _present(v))}
+{toml_lines(evaluation)}
 """
     )
 
 
 def write_reference_card(folder: Path, provenance: dict) -> None:
-    (folder / REFERENCE / "model.toml").write_text(
-        f"""description = "Rail: registration template of a slot (high-passed mean normal view)"
-task = "lookup"
-precision = "fp16"
-
-[[inputs]]
-name = "slot"
-description = "slot index (vehicle class / component)"
-features = {_toml_value(list(SLOTS))}
-valid_range = [0, {len(SLOTS) - 1}]
-
-[[outputs]]
-name = "reference"
-description = "64 x 64 template the padded window is aligned to (slots.register)"
-
-[batching]
-max_batch_size = 256
-
-[provenance]
-{chr(10).join(f"{k} = {_toml_value(v)}" for k, v in provenance.items())}
-"""
+    write_lookup_card(
+        folder / REFERENCE,
+        "Rail: registration template of a slot (high-passed mean normal view)",
+        provenance,
     )
 
 
