@@ -147,6 +147,8 @@ def test_serve_listens_with_the_backlog_asked_for(runtime, monkeypatch):
         seen.append(self.config.backlog)
 
     monkeypatch.setattr(uvicorn.Server, "serve", no_serve)
+    # serve() tunes the collector for the server process's life (gc.freeze): not the suite's
+    monkeypatch.setattr(http_server, "tune_gc", lambda: None)
     monkeypatch.delenv("AGENTARTS_RUNTIME_BACKLOG", raising=False)
     monkeypatch.setattr(runtime, "close", lambda *a, **k: None)
     http_server.serve(runtime, port=free_port(PORTS), backlog=3000)
