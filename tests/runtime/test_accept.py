@@ -241,6 +241,14 @@ class _Recorder:
     def get_extra_info(self, name: str, default=None):
         return "seen" if name == "peername" else default
 
+    reading = True
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
 
 def test_a_head_and_its_body_leave_in_one_write_and_order_is_kept():
     from agentarts.runtime.http.coalesce import JOIN_LIMIT, CoalescingTransport
@@ -280,3 +288,31 @@ def test_answers_through_the_coalescing_transport_arrive_whole(runtime):
                 time.sleep(0.02)  # the whole answer is in the socket before we read
                 data = s.recv(65536)
                 assert data.startswith(b"HTTP/1.1 200") and data.endswith(b'{"live":true}')
+
+
+def test_a_refused_connection_is_not_read_again_before_its_announced_wait():
+    """A 429 with retry-after-ms leaves at once; the connection is read again after the wait
+    (capped), so a client retrying at once costs the loop no new refusal meanwhile."""
+    from agentarts.runtime.http.coalesce import HOLD_MAX_S, CoalescingTransport, _announced_wait
+
+    head = b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 1\r\nretry-after-ms: 40\r\n\r\n"
+    assert _announced_wait(head) == 0.04
+    assert _announced_wait(head.replace(b"40", b"90000")) == HOLD_MAX_S
+    assert _announced_wait(b"HTTP/1.1 200 OK\r\nretry-after-ms: 40\r\n\r\n") is None
+    assert _announced_wait(b"HTTP/1.1 429 Too Many Requests\r\n\r\n") is None
+    loop = asyncio.new_event_loop()
+    try:
+        real = _Recorder()
+        t = CoalescingTransport(real, loop)
+        t.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        loop.run_until_complete(asyncio.sleep(0))
+        assert real.reading
+        t.write(head)
+        t.write(b'{"error": "busy"}')
+        assert real.writes[-1] == head + b'{"error": "busy"}' and not real.reading
+        loop.run_until_complete(asyncio.sleep(0.02))
+        assert not real.reading
+        loop.run_until_complete(asyncio.sleep(0.04))
+        assert real.reading
+    finally:
+        loop.close()

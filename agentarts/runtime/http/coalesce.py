@@ -13,6 +13,13 @@ loop's next step (one ``call_soon``), whichever comes first; ``close`` flushes f
 head and the body that follow one another in the same step leave in one ``write``, and a head
 sent alone (a streamed answer) leaves one step later. Order is kept: every write passes through
 the one held slot.
+
+The same transport holds a refused connection to the wait its 429 announced: when an answer's
+head is a 429 with ``retry-after-ms``, the connection is not read again for that long (at most
+``HOLD_MAX_S``). The 429 itself leaves at once; a client that retries at once finds its next
+request read when the server said it could be served, instead of costing the event loop another
+refusal. Measured under a closed-loop storm (BENCHMARKS.md, ``cnn_500ms``): refusals cost the
+loop ~110-150 us each, as much as a small model's answer, and halved goodput.
 """
 
 from __future__ import annotations
@@ -20,9 +27,27 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-__all__ = ["JOIN_LIMIT", "CoalescingTransport", "coalescing_protocol_class"]
+__all__ = ["HOLD_MAX_S", "JOIN_LIMIT", "CoalescingTransport", "coalescing_protocol_class"]
 
 JOIN_LIMIT = 64 * 1024  # larger bodies go out with writelines (one writev, no copy)
+HOLD_MAX_S = 1.0  # the longest a refused connection goes unread
+_REFUSED = b"HTTP/1.1 429 "
+_RETRY_MS = b"\r\nretry-after-ms: "
+
+
+def _announced_wait(head: bytes) -> float | None:
+    """Seconds a 429 head's ``retry-after-ms`` announces (None: not a 429, or no such header)."""
+    if not head.startswith(_REFUSED):
+        return None
+    at = head.find(_RETRY_MS)
+    if at < 0:
+        return None
+    start = at + len(_RETRY_MS)
+    end = head.find(b"\r\n", start)
+    try:
+        return min(int(head[start:end]) / 1e3, HOLD_MAX_S)
+    except ValueError:
+        return None
 
 
 class CoalescingTransport:
@@ -37,6 +62,11 @@ class CoalescingTransport:
         self._scheduled = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
+        if data[:13] == _REFUSED:
+            wait = _announced_wait(bytes(data))
+            if wait is not None and wait > 0:
+                self._transport.pause_reading()
+                self._loop.call_later(wait, self._release)
         held = self._held
         if held is None:
             self._held = bytes(data)
@@ -60,6 +90,10 @@ class CoalescingTransport:
             self._held = None
             if not self._transport.is_closing():
                 self._transport.write(held)
+
+    def _release(self) -> None:
+        if not self._transport.is_closing():
+            self._transport.resume_reading()
 
     def close(self) -> None:
         self._flush()
