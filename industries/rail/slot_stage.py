@@ -47,9 +47,9 @@ from agentarts.industries.rail.train import (
     TRAINED_MODES,
     VALID_SEED,
     _toml_value,
+    cached_frames,
     load_templates,
     run_models,
-    sample_frames,
     slot_input_toml,
     toml_lines,
     write_lookup_card,
@@ -63,17 +63,22 @@ COMPONENTS = 8  # principal components per slot (16 measured; 8 keeps the file n
 JOINED_CRITICAL_MARGIN = 0.2
 
 
-def cached(cache: Path | None, name: str, *args: Any) -> dict[str, np.ndarray]:
-    """``train.sample_frames`` kept under ``cache`` with train.py's file names."""
-    path = cache / f"padded-{name}-{'-'.join(map(str, args[:3]))}.npz" if cache else None
-    if path is not None and path.is_file():
-        with np.load(path) as z:
-            return {k: z[k] for k in z.files}
-    found = sample_frames(*args)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, **found)
-    return found
+def choose_joined_for_pack(
+    probs: np.ndarray, s2: np.ndarray, valid: dict[str, np.ndarray], classifier: Thresholds
+) -> Joined:
+    """``decide.choose_joined`` on validation crops with the pack's class policy."""
+    return choose_joined(
+        probs,
+        s2,
+        [COMPONENT_NAMES[i] for i in valid["component"]],
+        list(valid["fault"]),
+        load_catalogue(),
+        classifier,
+        JOINED_CRITICAL_MARGIN,
+        OTHER_RECALL,
+        FA_FLOOR,
+        CRITICAL_FA_CAP,
+    )
 
 
 def run_slot_model(folder: Path, x: np.ndarray, slot: np.ndarray, batch: int = 256) -> np.ndarray:
@@ -202,7 +207,7 @@ def fit_stage(
     from agentarts.industries.rail.slotnet import export_slot_normal, fit_slot_normal
 
     t0 = time.time()
-    normals = cached(cache, "normal", SLOT_SEED + seed, frames, 0.0)
+    normals = cached_frames(cache, "normal", SLOT_SEED + seed, frames, 0.0)
     n = len(normals["slot"])
     gen_s = time.time() - t0
     own = fit_templates(
@@ -215,24 +220,12 @@ def fit_stage(
     export_reference_model(own, out / SLOT_TEMPLATE / "1" / "model.onnx")
     fit_s = time.time() - t0 - gen_s - reg_s
     half = classifier_frames // 2
-    valid = cached(cache, "valid", VALID_SEED + seed, half, 0.15, TRAINED_MODES)
-    test = cached(cache, "test", TEST_SEED + seed, half, 0.15)
+    valid = cached_frames(cache, "valid", VALID_SEED + seed, half, 0.15, TRAINED_MODES)
+    test = cached_frames(cache, "test", TEST_SEED + seed, half, 0.15)
     card = tomllib.loads((out / CLASSIFIER / "model.toml").read_text())
     cls = Thresholds.from_metrics(card["metrics"])
     probs, s2 = scores(out, valid, own)
-    comps = [COMPONENT_NAMES[i] for i in valid["component"]]
-    joined = choose_joined(
-        probs,
-        s2,
-        comps,
-        list(valid["fault"]),
-        load_catalogue(),
-        cls,
-        JOINED_CRITICAL_MARGIN,
-        OTHER_RECALL,
-        FA_FLOOR,
-        CRITICAL_FA_CAP,
-    )
+    joined = choose_joined_for_pack(probs, s2, valid, cls)
     on_valid = evaluate_joined(probs, s2, valid, cls, joined)
     t_probs, t_s2 = scores(out, test, own)
     metrics = evaluate_joined(t_probs, t_s2, test, cls, joined)
@@ -344,19 +337,7 @@ def fit_on_data(
         probs = run_models(out, x_cls, valid["slot"])
         x_own = align(valid["xp"], valid["slot"], valid["frame"], own)
         s2 = run_slot_model(stage, x_own, valid["slot"])
-        comps = [COMPONENT_NAMES[i] for i in valid["component"]]
-        joined = choose_joined(
-            probs,
-            s2,
-            comps,
-            list(valid["fault"]),
-            load_catalogue(),
-            cls,
-            JOINED_CRITICAL_MARGIN,
-            OTHER_RECALL,
-            FA_FLOOR,
-            CRITICAL_FA_CAP,
-        )
+        joined = choose_joined_for_pack(probs, s2, valid, cls)
         metrics = evaluate_joined(probs, s2, valid, cls, joined)
         metrics["normal_crops"] = int(normal.sum())
         metrics["slots_modelled"] = modelled

@@ -254,6 +254,19 @@ def _toml_value(v: Any) -> str:
     return str(v)
 
 
+def cached_frames(cache: Path | None, name: str, *args: Any) -> dict[str, np.ndarray]:
+    """``sample_frames(*args)``, kept under ``cache`` (when given) between training runs."""
+    path = cache / f"padded-{name}-{'-'.join(map(str, args[:3]))}.npz" if cache else None
+    if path is not None and path.is_file():
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    found = sample_frames(*args)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, **found)
+    return found
+
+
 def toml_lines(values: dict[str, Any]) -> str:
     """``key = value`` lines of a card table (values that are absent or NaN left out)."""
     return "\n".join(f"{k} = {_toml_value(v)}" for k, v in values.items() if _present(v))
@@ -424,20 +437,9 @@ def train(
     crops between runs."""
     t0 = time.time()
 
-    def cached(name: str, *args: Any) -> dict[str, np.ndarray]:
-        path = cache / f"padded-{name}-{'-'.join(map(str, args[:3]))}.npz" if cache else None
-        if path is not None and path.is_file():
-            with np.load(path) as z:
-                return {k: z[k] for k in z.files}
-        found = sample_frames(*args)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.savez_compressed(path, **found)
-        return found
-
-    data = cached("train", TRAIN_SEED + seed, frames, 0.5, TRAINED_MODES)
-    valid = cached("valid", VALID_SEED + seed, frames // 2, 0.15, TRAINED_MODES)
-    test = cached("test", TEST_SEED + seed, frames // 2, 0.15)
+    data = cached_frames(cache, "train", TRAIN_SEED + seed, frames, 0.5, TRAINED_MODES)
+    valid = cached_frames(cache, "valid", VALID_SEED + seed, frames // 2, 0.15, TRAINED_MODES)
+    test = cached_frames(cache, "test", TEST_SEED + seed, frames // 2, 0.15)
     gen_s = time.time() - t0
     provenance = {
         "script": "agentarts.industries.rail.train",
