@@ -117,6 +117,17 @@ class Joined:
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"slot model card has no usable joined decision: {exc}") from exc
 
+    def card_table(self) -> dict[str, Any]:
+        """The card's ``[metrics] decision`` entry ``from_metrics`` reads back."""
+        return {
+            "joined": {
+                "threshold": self.threshold,
+                "classifier": self.classifier,
+                "classifier_tail": self.classifier_tail,
+                "slot_tail": self.slot_tail,
+            }
+        }
+
     def matches(self, thresholds: Thresholds) -> bool:
         return all(
             abs(self.classifier[c] - thresholds.classifier[c]) < 1e-5 for c in self.classifier

@@ -245,14 +245,7 @@ def fit_stage(
     metrics["register_seconds"] = round(reg_s, 1)
     metrics["fit_seconds"] = round(fit_s, 1)
     metrics["seconds"] = round(time.time() - t0, 1)
-    metrics["decision"] = {
-        "joined": {
-            "threshold": joined.threshold,
-            "classifier": joined.classifier,
-            "classifier_tail": joined.classifier_tail,
-            "slot_tail": joined.slot_tail,
-        }
-    }
+    metrics["decision"] = joined.card_table()
     provenance = {
         "script": "agentarts.industries.rail.train --stage slots (slot_stage.py)",
         "generator": "agentarts.industries.rail.generator (procedural, seeded)",
@@ -344,14 +337,7 @@ def fit_on_data(
         metrics["components"] = components
         metrics["onnx_bytes"] = (stage / SLOT_MODEL / "1" / "model.onnx").stat().st_size
         metrics["seconds"] = round(time.time() - t0, 1)
-        metrics["decision"] = {
-            "joined": {
-                "threshold": joined.threshold,
-                "classifier": joined.classifier,
-                "classifier_tail": joined.classifier_tail,
-                "slot_tail": joined.slot_tail,
-            }
-        }
+        metrics["decision"] = joined.card_table()
         write_cards(stage, metrics, {**provenance, "components": components})
         for name in (SLOT_MODEL, SLOT_TEMPLATE):
             shutil.rmtree(out / name, ignore_errors=True)
