@@ -68,7 +68,7 @@ def demo(
 ) -> None:
     """Run an industry pack's demo offline (steel: closed loop; rail: a shift of trains;
     weather: forecasts and site alerts)."""
-    from agentarts.plugins import discover_packs, get_pack
+    from agentarts.plugins import KNOWN_INDUSTRIES, discover_packs, get_pack
 
     if list_ or industry is None:
         found = discover_packs()
@@ -83,10 +83,15 @@ def demo(
             fail("no industry pack with a demo is installed (see `agentarts demo --list`)")
         _print_packs(rows, found.broken)
         return
-    pack = get_pack(industry)
+    found = discover_packs()
+    demos = ", ".join(p.name for p in found.packs.values() if p.demo) or "none installed"
+    known = {*found.packs, *found.broken, *KNOWN_INDUSTRIES, "blank"}
+    if industry not in known:
+        fail(f"unknown industry {industry!r} (demos: {demos})")
+    pack = get_pack(industry)  # says which known pack is not installed or failed to load
     run = pack.demo_function()
     if run is None:
-        fail(f"industry pack {industry!r} has no demo")
+        fail(f"industry pack {industry!r} has no demo (demos: {demos})")
         return
     if plot is not None:
         from agentarts._files import check_output_file

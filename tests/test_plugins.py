@@ -88,6 +88,15 @@ def test_demo_without_packs(runner, cli, monkeypatch):
     assert "no industry pack" in result.stderr
 
 
+def test_demo_of_an_unknown_or_demo_less_pack_names_the_demos(runner, cli):
+    for industry, said in [("bakery", "unknown industry 'bakery'"), ("blank", "has no demo")]:
+        result = runner.invoke(cli, ["demo", industry])
+        assert result.exit_code == 2
+        assert said in result.stderr
+        assert "(demos: rail, steel, weather)" in result.stderr
+        assert "blank" not in result.stderr.split("demos:")[1]
+
+
 def test_load_ref_errors():
     from agentarts.errors import ConfigError
 
