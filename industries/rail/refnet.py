@@ -116,7 +116,8 @@ def fit_templates(
 
 def align(xp: np.ndarray, slot: np.ndarray, frames: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Padded windows (N x 76 x 76 uint8) registered to their slots' templates, returned as
-    uint8 N x 64 x 64 (the windows of one frame share its offset, each refines by 2 px)."""
+    uint8 N x 64 x 64 (the windows of one frame share its offset; each refines by up to
+    ``slots.REFINE`` px)."""
     return align_many(xp, slot, frames, [table])[0]
 
 
