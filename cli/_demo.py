@@ -85,10 +85,11 @@ def demo(
         return
     found = discover_packs()
     demos = ", ".join(p.name for p in found.packs.values() if p.demo) or "none installed"
-    known = {*found.packs, *found.broken, *KNOWN_INDUSTRIES, "blank"}
-    if industry not in known:
-        fail(f"unknown industry {industry!r} (demos: {demos})")
-    pack = get_pack(industry)  # says which known pack is not installed or failed to load
+    pack = found.packs.get(industry)
+    if pack is None:
+        if industry not in {*found.broken, *KNOWN_INDUSTRIES, "blank"}:
+            fail(f"unknown industry {industry!r} (demos: {demos})")
+        pack = get_pack(industry)  # blank, or says which known pack is missing or broken
     run = pack.demo_function()
     if run is None:
         fail(f"industry pack {industry!r} has no demo (demos: {demos})")
