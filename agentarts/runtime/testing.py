@@ -164,8 +164,7 @@ def serve_in_thread(
 
     import uvicorn
 
-    from agentarts.runtime.http.coalesce import coalescing_protocol_class
-    from agentarts.runtime.http.server import _event_loop_factory, create_app
+    from agentarts.runtime.http.server import _event_loop_factory, create_app, protocol_class
 
     host = "127.0.0.1"
     port = free_port(ports)
@@ -178,7 +177,7 @@ def serve_in_thread(
             port=port,
             log_level="error",
             loop="none",
-            http=coalescing_protocol_class(),
+            http=protocol_class(app),
             timeout_keep_alive=keep_alive_s,
         )
     )

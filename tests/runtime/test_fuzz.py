@@ -185,9 +185,21 @@ def _fuzz(server, examples: int) -> Session:
     return session
 
 
+def _fast_path_requests(server) -> int:
+    _, host, port = server
+    conn = http.client.HTTPConnection(host, port, timeout=20)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    name = "agentarts_http_fast_path_requests "
+    return int(next(line for line in text.splitlines() if line.startswith(name)).split()[1])
+
+
 def test_fuzz_fast(server):
+    before = _fast_path_requests(server)
     session = _fuzz(server, 300)
     assert session.sent >= 300 and any(400 <= s < 500 for s in session.statuses)
+    assert _fast_path_requests(server) > before
 
 
 #: CI sends 2,000 (about a minute); the campaign the issue asks for is
@@ -197,9 +209,12 @@ FUZZ_REQUESTS = int(os.environ.get("AGENTARTS_FUZZ_REQUESTS", "2000"))
 
 @pytest.mark.slow
 def test_fuzz_many_requests(server):
+    before = _fast_path_requests(server)
     session = _fuzz(server, FUZZ_REQUESTS)
     assert session.sent >= FUZZ_REQUESTS
     assert sum(n for s, n in session.statuses.items() if s >= 500) == 0
+    # the common requests take the HTTP fast path (http/fastpath.py), the rest ASGI: both fuzzed
+    assert _fast_path_requests(server) - before >= FUZZ_REQUESTS // 20
 
 
 VALID = '{"inputs":[{"name":"x","shape":[1,64],"datatype":"FP32","data":[%s]}]%s}'

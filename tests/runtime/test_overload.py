@@ -22,6 +22,12 @@ SMALL = json.dumps(
 ).encode()
 
 
+@pytest.fixture(autouse=True, params=["fast path", "asgi"])
+def _front(request, monkeypatch):
+    """Every test here runs against both HTTP paths (``http/fastpath.py`` and ASGI)."""
+    monkeypatch.setenv("AGENTARTS_RUNTIME_FASTPATH", "1" if request.param == "fast path" else "0")
+
+
 @pytest.fixture
 def held(repo):
     """A model whose runs block until released: max 2 requests in flight (1 queued + 1 batch)."""
@@ -29,7 +35,7 @@ def held(repo):
         repo, "held", make_mlp(), card="[batching]\nmax_batch_size = 1\nmax_queue_size = 1\n"
     )
     rt = LocalRuntime([repo], include_packs=False)
-    lm = rt.load("held")
+    lm = rt.lookup("held")  # loaded: its first request may take the fast path
     release = threading.Event()
     runner = lm.async_runner
 

@@ -36,7 +36,7 @@ import asyncio
 import bisect
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from agentarts.errors import RuntimeOverloadedError
 
@@ -70,6 +70,14 @@ REFUSAL_BUCKETS_S = (
 )
 
 
+class _Waiter(Protocol):
+    """A place in a waiting room: an ``asyncio.Future[None]`` or anything answering alike."""
+
+    def done(self) -> bool: ...
+
+    def set_result(self, result: None, /) -> None: ...
+
+
 class _Line:
     """One model's slots, waiting room and measured drain rate."""
 
@@ -77,7 +85,7 @@ class _Line:
 
     def __init__(self) -> None:
         self.in_flight = 0
-        self.waiting: deque[tuple[asyncio.Future[None], int]] = deque()
+        self.waiting: deque[tuple[_Waiter, int]] = deque()
         self.interval_s = 0.0  # time between answers while the model was full (smoothed)
         self.since = 0.0  # start of the current measuring window (while full)
         self.answered = 0  # answers in that window
@@ -155,6 +163,21 @@ class Admission:
 
     async def wait_admit(self, lm: LoadedModel, size: int) -> None:
         """Wait in line for a slot (see the module docstring), or raise 429."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.park(lm, size, future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():  # a slot was handed over: give it back
+                self.release(lm, size)
+            raise
+        self.waited += 1
+
+    def park(self, lm: LoadedModel, size: int, ticket: _Waiter) -> None:
+        """Put ``ticket`` in the model's waiting room, or raise 429 when its expected wait
+        exceeds the model's timeout or the room is full. ``release`` hands the next free slot
+        to the first ticket not yet done with ``ticket.set_result(None)`` (an asyncio future,
+        or the HTTP fast path's callback)."""
         line = self._line(lm)
         ahead = line.in_flight + len(line.waiting) + 1
         wait_s = self.expected_wait_s(lm, ahead)
@@ -174,15 +197,7 @@ class Admission:
                 f"{self.max_inflight_bytes}",
                 ahead,
             )
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        line.waiting.append((future, size))
-        try:
-            await future
-        except asyncio.CancelledError:
-            if future.done() and not future.cancelled():  # a slot was handed over: give it back
-                self.release(lm, size)
-            raise
-        self.waited += 1
+        line.waiting.append((ticket, size))
 
     def admit(self, lm: LoadedModel, size: int) -> None:
         """Take a slot at once, or raise 429 (the gRPC front end)."""

@@ -52,6 +52,7 @@ def render_metrics(
     refused: int = 0,
     waited: int = 0,
     admission: Admission | None = None,
+    fast_requests: int | None = None,
 ) -> str:
     """Prometheus exposition text for every loaded model and every simulated card, plus the
     front end's error answers by HTTP status, its admission refusals and (with ``admission``)
@@ -77,6 +78,13 @@ def render_metrics(
         ]
         if admission is not None:
             lines += _refusal_histogram(admission)
+    if fast_requests is not None:
+        name = "agentarts_http_fast_path_requests"
+        lines += [
+            f"# HELP {name} Infer requests taken inside the HTTP protocol (no ASGI cycle)",
+            f"# TYPE {name} counter",
+            f"{name} {fast_requests}",
+        ]
     models = runtime.loaded()
     for metric, attr, help_text in _COUNTERS:
         name = f"agentarts_{metric}"

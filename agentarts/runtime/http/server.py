@@ -179,6 +179,7 @@ def create_app(
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
 
+    from agentarts.runtime.http.fastpath import FastInfer
     from agentarts.runtime.http.infer import InferEndpoint
     from agentarts.runtime.http.metrics import render_metrics
     from agentarts.runtime.http.offload import DecodePool
@@ -209,7 +210,7 @@ def create_app(
 
     # In front of FastAPI itself (not a FastAPI middleware): infer requests skip FastAPI's
     # per-request telemetry check (~36 us) and middleware stack. The key is checked first.
-    front: Any = InferEndpoint(
+    front_endpoint = InferEndpoint(
         functools.partial(FastAPI.__call__, app),
         runtime=runtime,
         admission=admission,
@@ -217,9 +218,15 @@ def create_app(
         errors=errors,
         max_body_bytes=max_body_bytes,
     )
+    front: Any = front_endpoint
     if api_key is not None:
         front = _ApiKeyGuard(front, api_key=api_key, errors=errors)
     app.state.front = front
+    # The same endpoint answered inside the HTTP protocol, without an ASGI request cycle
+    # (``fastpath``; ``serve`` installs it when uvicorn runs on httptools).
+    app.state.fast = FastInfer(
+        runtime, admission, errors, max_body_bytes, lambda: front_endpoint.offload_bytes(), api_key
+    )
 
     def _count(status: int) -> None:
         errors[status] = errors.get(status, 0) + 1
@@ -345,7 +352,12 @@ def create_app(
     @app.get("/metrics")
     async def metrics() -> Any:
         return PlainTextResponse(
-            render_metrics(runtime, http_errors=errors, admission=admission),
+            render_metrics(
+                runtime,
+                http_errors=errors,
+                admission=admission,
+                fast_requests=app.state.fast.requests,
+            ),
             media_type="text/plain; version=0.0.4",
         )
 
@@ -358,6 +370,22 @@ def _event_loop_factory() -> Any:
     from agentarts.runtime.http.accept import accepting_loop_factory
 
     return accepting_loop_factory() or asyncio.new_event_loop
+
+
+def protocol_class(app: Any) -> type:
+    """uvicorn's "auto" HTTP protocol writing each answer in one ``write`` (``coalesce``), with
+    the infer fast path (``fastpath``) when it runs on httptools and the fast path is on."""
+    from agentarts.runtime.http import fastpath
+    from agentarts.runtime.http.coalesce import coalescing_protocol_class
+
+    base = coalescing_protocol_class()
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:  # no httptools: uvicorn runs on h11
+        return base
+    if not issubclass(base, HttpToolsProtocol) or not fastpath.enabled():
+        return base
+    return fastpath.fast_protocol_class(base, app.state.fast)
 
 
 def serve(
@@ -387,8 +415,6 @@ def serve(
             f"binding {host} exposes the runtime beyond this machine: set --api-key or "
             "AGENTARTS_API_KEY"
         )
-    from agentarts.runtime.http.coalesce import coalescing_protocol_class
-
     app = create_app(runtime, api_key=api_key, max_body_bytes=max_body_bytes)
     config = uvicorn.Config(
         app,
@@ -396,7 +422,7 @@ def serve(
         port=port,
         log_level=log_level,
         access_log=False,
-        http=coalescing_protocol_class(),  # uvicorn's "auto", one write per answer
+        http=protocol_class(app),
         loop="none",
         backlog=backlog or default_backlog(),
     )
