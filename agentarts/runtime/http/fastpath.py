@@ -285,10 +285,11 @@ def fast_protocol_class(base: type, fast: FastInfer) -> type:
                 batcher = lm.last_async
                 if batcher is None or batcher.loop is not self.loop:
                     batcher = lm.async_batcher()
-                future = batcher.submit(feeds, rows, decoded.timeout_s, request.start)
+                # the timeout counts from here, as on the ASGI path (after admission and decoding)
+                future = batcher.submit(feeds, rows, decoded.timeout_s, perf_counter())
             except AgentArtsError as exc:
                 self._release(request)
-                self._error(exc)
+                self._error(request, exc)
                 return
             except Exception as exc:  # a bug: logged, answered as JSON, the server carries on
                 self._release(request)
@@ -309,7 +310,7 @@ def fast_protocol_class(base: type, fast: FastInfer) -> type:
                     )
                 content, length = encode_response(result, decoded)
             except AgentArtsError as exc:
-                self._error(exc)
+                self._error(request, exc)
                 return
             except Exception as exc:
                 self._bug(exc)
@@ -327,12 +328,13 @@ def fast_protocol_class(base: type, fast: FastInfer) -> type:
                 request.admitted = False
                 fast.admission.release(request.lm, request.size)
 
-        def _error(self, exc: AgentArtsError) -> None:
+        def _error(self, request: _Request, exc: AgentArtsError) -> None:
             status = error_status(exc)
             fast.errors[status] = fast.errors.get(status, 0) + 1
             body = json.dumps({"error": str(exc)}).encode()
-            if isinstance(exc, RuntimeOverloadedError):
+            if isinstance(exc, RuntimeOverloadedError):  # the batcher's queue is full
                 self._answer(status, body, retry_headers(exc.retry_after_s))
+                fast.admission.observe_refusal(perf_counter() - request.start)
             else:
                 self._answer(status, body, [_JSON])
             self._finish()
