@@ -43,6 +43,7 @@ __all__ = [
     "FRAME_H",
     "FRAME_W",
     "LAYOUTS",
+    "MARK_SPREAD",
     "SLOTS",
     "STATIONS",
     "VEHICLE_CLASSES",
@@ -288,8 +289,21 @@ class Train:
                 yield car, frame
 
 
-def _geometry(component: str, vehicle_class: str, rng: np.random.Generator) -> dict[str, Any]:
-    """The component's look in this vehicle class (fixed) plus this instance's jitter."""
+#: Standard deviation (rad) of each nut's anti-loosening mark around its group's direction. A
+#: normal nut's stripe is continuous across nut and seat whatever this draw; a loose nut's is
+#: turned 0.8-1.6 rad against its seat (render._bolt). Every frame uses this spread; only the
+#: classifier's training frames may ask for a wider one (``train --train-mark-spread``).
+MARK_SPREAD = 0.15
+
+
+def _geometry(
+    component: str,
+    vehicle_class: str,
+    rng: np.random.Generator,
+    mark_spread: float = MARK_SPREAD,
+) -> dict[str, Any]:
+    """The component's look in this vehicle class (fixed) plus this instance's jitter
+    (``mark_spread``: the paint marks' spread, rad; see MARK_SPREAD)."""
     digest = hashlib.sha256(f"{component}/{vehicle_class}".encode()).digest()
     fixed = np.random.default_rng(int.from_bytes(digest[:8], "little"))
     return {
@@ -304,7 +318,7 @@ def _geometry(component: str, vehicle_class: str, rng: np.random.Generator) -> d
             float(m)
             for m in fixed.choice([-1, 1]) * math.pi / 2
             + fixed.uniform(-0.5, 0.5)
-            + rng.normal(0, 0.15, 4)
+            + rng.normal(0, mark_spread, 4)
         ],
     }
 
@@ -328,8 +342,14 @@ def smooth_noise(h: int, w: int, cells: int, rng: np.random.Generator) -> np.nda
     return _interp_matrix(h, gh) @ grid @ _interp_matrix(w, gw).T
 
 
-def render_frame(frame: Frame, vehicle_class: str, rng: np.random.Generator) -> np.ndarray:
-    """Draw a station frame: background, components (with their faults), then nuisances."""
+def render_frame(
+    frame: Frame,
+    vehicle_class: str,
+    rng: np.random.Generator,
+    mark_spread: float = MARK_SPREAD,
+) -> np.ndarray:
+    """Draw a station frame: background, components (with their faults), then nuisances
+    (``mark_spread``: the paint marks' spread, rad; only training frames change it)."""
     h, w = FRAME_H, FRAME_W
     img = 0.3 + float(rng.uniform(-0.05, 0.05)) + 0.05 * smooth_noise(h, w, 4, rng)
     for _ in range(int(rng.integers(1, 4))):  # beams and frame members behind the parts
@@ -339,7 +359,8 @@ def render_frame(frame: Frame, vehicle_class: str, rng: np.random.Generator) -> 
     for (x0, y0), comp, fault in zip(WINDOWS, frame.components, frame.faults, strict=False):
         spec = BY_NAME[comp]
         view = img[y0 + dy : y0 + dy + CROP, x0 + dx : x0 + dx + CROP]
-        draw_component(view, spec.family, _geometry(comp, vehicle_class, rng), fault, rng)
+        geometry = _geometry(comp, vehicle_class, rng, mark_spread)
+        draw_component(view, spec.family, geometry, fault, rng)
     grime = float(rng.uniform(0.0, 0.35))
     img *= 1 - grime * np.clip(smooth_noise(h, w, 6, rng), 0, None) / 2
     if rng.random() < 0.3:  # diffuse oil smears on the underframe (not a leak at a seal)

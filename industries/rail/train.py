@@ -36,7 +36,7 @@ import numpy as np
 from agentarts.industries.rail.augment import corrupt
 from agentarts.industries.rail.catalogue import COMPONENTS, CRITICALITIES, MODES, load_catalogue
 from agentarts.industries.rail.decide import ANOMALY
-from agentarts.industries.rail.generator import LAYOUTS, SLOTS, STATIONS, Frame
+from agentarts.industries.rail.generator import LAYOUTS, MARK_SPREAD, SLOTS, STATIONS, Frame
 from agentarts.industries.rail.generator import render_frame as _render
 from agentarts.industries.rail.slots import padded_windows
 
@@ -61,8 +61,10 @@ CRITICAL_FA_CAP = 0.01
 SYNTHETIC_SHARE = 0.25  # synthetic anomalies added per batch, as a share of the real crops
 
 
-def _sample_chunk(args: tuple[int, int, float, tuple[str, ...] | None]) -> dict[str, np.ndarray]:
-    seed, frames, fault_rate, modes = args
+def _sample_chunk(args: tuple[Any, ...]) -> dict[str, np.ndarray]:
+    """(seed, frames, fault_rate, modes[, mark_spread]) -> padded crops of one chunk."""
+    seed, frames, fault_rate, modes, *rest = args
+    spread = rest[0] if rest else MARK_SPREAD
     rng = np.random.default_rng(seed)
     cat = load_catalogue()
     crops, slots, faults, ids = [], [], [], []
@@ -78,7 +80,7 @@ def _sample_chunk(args: tuple[int, int, float, tuple[str, ...] | None]) -> dict[
             hit = options and rng.random() < fault_rate
             chosen.append(str(rng.choice(options)) if hit else None)
         frame = Frame(station, 1, list(names), chosen)
-        image = _render(frame, vc, rng)
+        image = _render(frame, vc, rng, spread)
         crops.append(padded_windows(image, len(names)))
         slots += [SLOTS.index(f"{vc}/{c}") for c in names]
         faults += [m or "normal" for m in chosen]
@@ -102,12 +104,14 @@ def sample_frames(
     fault_rate: float,
     modes: tuple[str, ...] | None = None,
     workers: int = 2,
+    mark_spread: float = MARK_SPREAD,
 ) -> dict[str, np.ndarray]:
     """Random station frames of random vehicle classes; every window becomes a padded crop
     (``xp``, 76 x 76: the window and a 6 px registration margin) with its frame id.
-    Deterministic: chunk ``j`` of ``CHUNK`` frames is drawn from seed ``seed + j``."""
+    Deterministic: chunk ``j`` of ``CHUNK`` frames is drawn from seed ``seed + j``.
+    ``mark_spread``: the paint marks' spread (generator.MARK_SPREAD unless training asks)."""
     tasks = [
-        (seed + j, min(CHUNK, frames - j * CHUNK), fault_rate, modes)
+        (seed + j, min(CHUNK, frames - j * CHUNK), fault_rate, modes, mark_spread)
         for j in range((frames + CHUNK - 1) // CHUNK)
     ]
     if workers > 1 and len(tasks) > 1:
@@ -254,13 +258,19 @@ def _toml_value(v: Any) -> str:
     return str(v)
 
 
-def cached_frames(cache: Path | None, name: str, *args: Any) -> dict[str, np.ndarray]:
-    """``sample_frames(*args)``, kept under ``cache`` (when given) between training runs."""
-    path = cache / f"padded-{name}-{'-'.join(map(str, args[:3]))}.npz" if cache else None
+def cached_frames(
+    cache: Path | None, name: str, *args: Any, mark_spread: float = MARK_SPREAD
+) -> dict[str, np.ndarray]:
+    """``sample_frames(*args)``, kept under ``cache`` (when given) between training runs
+    (a non-default ``mark_spread`` is part of the file name, so caches never mix)."""
+    key = "-".join(map(str, args[:3])) + (
+        "" if mark_spread == MARK_SPREAD else f"-marks{mark_spread}"
+    )
+    path = cache / f"padded-{name}-{key}.npz" if cache else None
     if path is not None and path.is_file():
         with np.load(path) as z:
             return {k: z[k] for k in z.files}
-    found = sample_frames(*args)
+    found = sample_frames(*args, mark_spread=mark_spread)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(path, **found)
@@ -433,15 +443,20 @@ def train(
     seed: int = 0,
     cache: Path | None = None,
     train_seed: int | None = None,
+    train_mark_spread: float = MARK_SPREAD,
 ) -> dict:
     """The shipped model, from the generator (deterministic); ``cache`` keeps the generated
     crops between runs. ``seed`` picks the frames, ``train_seed`` (default: ``seed``) the
-    network's initialisation, batch order and synthetic anomalies."""
+    network's initialisation, batch order and synthetic anomalies; ``train_mark_spread`` the
+    paint marks' spread in the TRAINING frames only (validation and test keep the default)."""
     if train_seed is None:
         train_seed = seed
     t0 = time.time()
 
-    data = cached_frames(cache, "train", TRAIN_SEED + seed, frames, 0.5, TRAINED_MODES)
+    spread = train_mark_spread
+    data = cached_frames(
+        cache, "train", TRAIN_SEED + seed, frames, 0.5, TRAINED_MODES, mark_spread=spread
+    )
     valid = cached_frames(cache, "valid", VALID_SEED + seed, frames // 2, 0.15, TRAINED_MODES)
     test = cached_frames(cache, "test", TEST_SEED + seed, frames // 2, 0.15)
     gen_s = time.time() - t0
@@ -456,6 +471,8 @@ def train(
         f"local elastic displacements; {SYNTHETIC_SHARE:.0%} of each batch",
         "epochs": epochs,
         "training_seed": f"{train_seed} (torch init, batch order, synthetic anomalies)",
+        "train_mark_spread": f"{spread} rad (paint-mark spread of the training frames; "
+        f"validation and test {MARK_SPREAD})",
     }
     metrics = fit_and_export(data, valid, test, out, epochs, train_seed, provenance)
     metrics["generate_seconds"] = round(gen_s, 1)
@@ -488,6 +505,12 @@ def main() -> None:
         default=None,
         help="torch init, batch order, synthetic anomalies (default: --seed; shipped: 1)",
     )
+    parser.add_argument(
+        "--train-mark-spread",
+        type=float,
+        default=MARK_SPREAD,
+        help="paint-mark spread (rad) of the training frames only (default: the generator's)",
+    )
     parser.add_argument("--cache", type=Path, default=None, help="keep generated crops here")
     parser.add_argument(
         "--stage",
@@ -512,7 +535,13 @@ def main() -> None:
         return
     if args.stage != "slots":
         metrics = train(
-            args.out, args.frames, args.epochs, args.seed, args.cache, train_seed=args.train_seed
+            args.out,
+            args.frames,
+            args.epochs,
+            args.seed,
+            args.cache,
+            train_seed=args.train_seed,
+            train_mark_spread=args.train_mark_spread,
         )
         print(json.dumps(metrics, indent=2))
     if args.stage != "classifier":
