@@ -616,7 +616,11 @@ def test_the_server_stops_with_a_client_stalled_mid_body(front, runtime):
 
 def _counters(url: str) -> dict[str, float]:
     """The refusal and error counters of ``/metrics`` (model statistics left out)."""
-    wanted = ("agentarts_http_errors", "agentarts_admission_refus", "agentarts_admission_waited")
+    wanted = (
+        "agentarts_http_error_responses",
+        "agentarts_admission_refus",
+        "agentarts_admission_waited",
+    )
     out = {}
     for line in httpx.get(f"http://{url}/metrics").text.splitlines():
         if line.startswith(wanted) and "_sum" not in line and "_bucket" not in line:
@@ -862,3 +866,76 @@ def test_a_parked_request_waits_with_its_body_unread(held):
         _no_leak(admission)
     assert len(buffered) == 10
     assert max(buffered) <= 64 * 1024, f"{sum(buffered)} body bytes read while parked"
+
+
+def test_the_waiting_room_is_first_come_first_served_across_both_paths(held):
+    """Parked fast requests (callbacks) and parked ASGI ones (gzip bodies: futures) share one
+    FIFO: they run in the order they arrived."""
+    rt, release = held
+    lm = rt.lookup("qa_held")
+    ran: list[int] = []
+    runner = lm.async_runner
+
+    def recording(payloads, rows):
+        ran.extend(round(float(p["x"][0, 0]) * 100) for p in payloads)
+        return runner(payloads, rows)
+
+    lm.async_runner = recording
+    admission = Admission()
+    with serve_in_thread(rt, admission=admission) as (url, _):
+        fill = _fill_held(rt, url)
+        line = admission.lines[id(lm)]
+        conns = []
+        for i in range(1, 13):
+            conn = Conn(url, timeout=30)
+            body = _body(f"w{i}", data=[i / 100] * 64)
+            if i % 3 == 0:
+                conn.send(_post(gzip.compress(body), HELD, b"Content-Encoding: gzip\r\n"))
+            else:
+                conn.send(_post(body, HELD))
+            conns.append(conn)
+            _until(lambda n=i: len(line.waiting) == n, what=f"{i} parked")
+        release.set()
+        for i, conn in enumerate(conns, 1):
+            reply = conn.read()
+            assert reply is not None and reply.status == 200 and reply.json()["id"] == f"w{i}"
+            conn.close()
+        for conn in fill:
+            conn.close()
+        _no_leak(admission)
+    assert ran[2:] == list(range(1, 13)), ran
+
+
+def test_hundreds_of_requests_pipelined_in_one_write(front, served):
+    url, admission = served
+    paths = ["/v2/models/mlp/infer", "/v2/models/mlp/versions/2/infer", "/v2/models/nope/infer"]
+    data = b"".join(_post(_body(f"r{i}"), paths[i % 3]) for i in range(600))
+    conn = Conn(url, timeout=30)
+    conn.send(data)
+    for i in range(600):
+        reply = conn.read()
+        if i % 3 == 2:
+            _json_4xx(reply)
+        else:
+            assert reply is not None and reply.status == 200 and reply.json()["id"] == f"r{i}"
+    assert not conn.closed_by_server(0.1)
+    conn.close()
+    _no_leak(admission)
+
+
+def test_error_counters_agree_with_the_asgi_path(runtime, monkeypatch):
+    burst, expected = _burst()
+    counters = {}
+    for mode in ("0", "1"):
+        monkeypatch.setenv("AGENTARTS_RUNTIME_FASTPATH", mode)
+        with serve_in_thread(runtime, admission=Admission()) as (url, _):
+            for path in ("/v2/models/mlp/infer", "/v2/models/mlp/versions/2/infer"):
+                assert httpx.post(f"http://{url}{path}", content=_body()).status_code == 200
+            conn = Conn(url)
+            conn.send(burst * 3)
+            for _ in range(3):
+                _check_burst(conn, expected)
+            conn.close()
+            counters[mode] = _counters(url)
+    assert counters["1"] == counters["0"]
+    assert counters["1"]['agentarts_http_error_responses{status="400"}'] == 9
