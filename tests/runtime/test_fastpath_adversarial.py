@@ -99,7 +99,7 @@ class Conn:
         body = self.reader.read(int(headers.get(b"content-length", b"0")))
         return Reply(int(status_line.split()[1]), headers, body)
 
-    def closed_by_server(self, wait: float = 0.5) -> bool:
+    def closed_by_server(self, wait: float = 0.3) -> bool:
         """True when the server closed its end (EOF) within ``wait`` seconds."""
         self.sock.settimeout(wait)
         try:
@@ -245,6 +245,7 @@ def test_a_mixed_burst_written_byte_by_byte_is_answered_in_order(front, served):
     _no_leak(admission)
 
 
+@pytest.mark.slow
 def test_a_mixed_burst_split_in_two_at_every_position(served):
     url, admission = served
     burst, expected = _burst()
@@ -414,31 +415,29 @@ FAST_IS_BETTER = {"body shorter than declared", "body longer than declared"}
 TEXT_400 = (400, b"text/plain; charset=utf-8")
 
 
-@pytest.mark.parametrize("case", list(MISMATCHES))
-def test_odd_requests_are_answered_as_on_the_asgi_path(runtime, monkeypatch, case):
-    data, answers = MISMATCHES[case]
-    seen = {}
+def test_odd_requests_are_answered_as_on_the_asgi_path(runtime, monkeypatch):
+    seen: dict[str, dict[str, object]] = {"0": {}, "1": {}}
     for mode in ("0", "1"):
         monkeypatch.setenv("AGENTARTS_RUNTIME_FASTPATH", mode)
         admission = Admission()
         with serve_in_thread(runtime, admission=admission) as (url, _):
             assert httpx.post(f"http://{url}/v2/models/mlp/infer", content=BODY).status_code == 200
-            replies, closed = _exchange(url, data, answers)
-            _no_leak(admission)
-        for reply in replies:
-            assert reply is None or reply.status < 500, reply
-            if (
-                reply is not None
-                and reply.status >= 400
-                and b"close" not in reply.headers.get(b"connection", b"")
-            ):
-                _json_4xx(reply)
-        seen[mode] = (_shape(replies), closed)
-    if case in FAST_IS_BETTER:  # the ASGI path loses the first answer; the fast path has it
-        assert seen["0"] == ([TEXT_400, None, None], True)
-        assert seen["1"] == ([(400, b"application/json"), TEXT_400, None], True)
-    else:
-        assert seen["1"] == seen["0"], case
+            for case, (data, answers) in MISMATCHES.items():
+                replies, closed = _exchange(url, data, answers)
+                _no_leak(admission)
+                for reply in replies:
+                    assert reply is None or reply.status < 500, (case, reply)
+                    if reply is not None and reply.status >= 400 and reply.body[:1] == b"{":
+                        _json_4xx(reply)
+                seen[mode][case] = (_shape(replies), closed)
+    for case in MISMATCHES:
+        if case in FAST_IS_BETTER:  # the ASGI path loses the first answer; the fast path has it
+            assert seen["0"][case] == ([TEXT_400, None, None], True)
+            assert seen["1"][case] == ([(400, b"application/json"), TEXT_400, None], True)
+        else:
+            assert seen["1"][case] == seen["0"][case], case
+    assert seen["1"]["huge header"] == ([(200, b"application/json")] * 2, False)
+    assert seen["1"]["Connection: close"] == ([(200, b"application/json"), None], True)
 
 
 @pytest.mark.xfail(
@@ -460,6 +459,7 @@ def test_a_malformed_request_behind_one_in_flight_does_not_take_its_answer(front
     assert first is not None and first.status == 200 and first.json()["id"] == "first", first
 
 
+@pytest.mark.slow
 def test_the_keep_alive_timeout_does_not_cut_a_parked_request(front, held):
     rt, release = held
     admission = Admission()
@@ -469,7 +469,7 @@ def test_the_keep_alive_timeout_does_not_cut_a_parked_request(front, held):
         assert conn.read().status == 200 and conn.read().status == 200
         fill = _fill_held(rt, url)
         conn.send(_post(_body("parked"), HELD))
-        time.sleep(2.5)  # parked for longer than the keep-alive timeout
+        time.sleep(1.5)  # parked for longer than the keep-alive timeout
         release.set()
         reply = conn.read()
         assert reply is not None and reply.status == 200 and reply.json()["id"] == "parked"
@@ -593,6 +593,7 @@ def test_the_server_stops_cleanly_with_requests_parked_and_running(front, held):
     assert not any(admission.in_flight.values()) and admission.bytes_in_flight == 0
 
 
+@pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
     reason="shutdown waits forever for a client stalled mid-body (no graceful timeout; "
@@ -606,7 +607,7 @@ def test_the_server_stops_with_a_client_stalled_mid_body(front, runtime):
         stalled.send(_post(BODY)[:-20])  # admitted, waiting for the rest of its body
         time.sleep(0.2)
         t0 = time.monotonic()
-        done = threading.Timer(3, stalled.close)  # the test's own safety net
+        done = threading.Timer(2.5, stalled.close)  # the test's own safety net
         done.start()
     stopped = time.monotonic() - t0
     done.cancel()
@@ -939,3 +940,28 @@ def test_error_counters_agree_with_the_asgi_path(runtime, monkeypatch):
             counters[mode] = _counters(url)
     assert counters["1"] == counters["0"]
     assert counters["1"]['agentarts_http_error_responses{status="400"}'] == 9
+
+
+def test_clients_vanishing_as_their_slot_is_handed_over_leak_nothing(held):
+    rt, release = held
+    admission = Admission()
+    with serve_in_thread(rt, admission=admission) as (url, _):
+        fill = _fill_held(rt, url)
+        half = Conn(url, timeout=30)  # parked with half its body: admitted while incomplete
+        half.send(_post(_body("half"), HELD)[:-30])
+        crowd = []
+        for i in range(200):
+            conn = Conn(url, timeout=30)
+            conn.send(_post(_body(f"c{i}"), HELD))
+            crowd.append(conn)
+        _until(lambda: _waiting(admission, rt) == 201, 10, "201 parked")
+        release.set()
+        _until(lambda: admission.waited >= 1, what="the half-sent request admitted")
+        half.reset()
+        for conn in crowd:  # gone while slots are being handed to them
+            conn.reset()
+        for conn in fill:
+            conn.close()
+        _no_leak(admission, 10)
+        assert httpx.post(f"http://{url}{HELD}", content=_body()).status_code == 200
+        _no_leak(admission)
