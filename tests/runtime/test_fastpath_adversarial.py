@@ -994,3 +994,29 @@ def test_a_bad_url_pipelined_behind_a_fast_request_is_refused_cleanly(front, hel
         time.sleep(0.1)
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert not errors, [r.getMessage() for r in errors] + [str(r.exc_info) for r in errors]
+
+
+def test_a_request_timing_out_in_the_queue_is_answered_as_on_the_asgi_path(held, monkeypatch):
+    rt, release = held
+    seen = {}
+    for mode in ("0", "1"):
+        monkeypatch.setenv("AGENTARTS_RUNTIME_FASTPATH", mode)
+        release.clear()
+        admission = Admission()
+        with serve_in_thread(rt, admission=admission) as (url, _):
+            running = Conn(url, timeout=30)
+            running.send(_post(_body("run"), HELD))
+            lm = rt.lookup("qa_held")
+            _until(lambda: lm.last_async is not None and lm.last_async._running, what="run")
+            conn = Conn(url, timeout=30)
+            conn.send(_post(_body("late", parameters={"timeout_ms": 100}), HELD) + GET_LIVE)
+            time.sleep(0.4)
+            release.set()
+            late, live = conn.read(), conn.read()
+            assert running.read().status == 200
+            for c in (conn, running):
+                c.close()
+            _no_leak(admission)
+        assert late is not None and late.json()["error"] and live.json() == {"live": True}
+        seen[mode] = (late.status, late.headers[b"content-type"], late.json())
+    assert seen["1"] == seen["0"]
