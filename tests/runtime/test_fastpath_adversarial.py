@@ -401,6 +401,22 @@ MISMATCHES = {
         2,
     ),
     "zero Content-Length": (_post(b"") + _post(BODY), 2),
+    "CRLF after the body": (_post(BODY) + b"\r\n" + _post(BODY), 2),
+    "LF line endings": (_post(BODY).replace(b"\r\n", b"\n") + _post(BODY), 2),
+    "chunked": (
+        b"POST /v2/models/mlp/infer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"%x\r\n" % len(BODY)
+        + BODY
+        + b"\r\n0\r\n\r\n"
+        + _post(BODY),
+        2,
+    ),
+    "Content-Length and chunked": (
+        _post(BODY, headers=b"Transfer-Encoding: chunked\r\n") + _post(BODY),
+        2,
+    ),
+    "expect 100-continue": (_post(BODY, headers=b"Expect: 100-continue\r\n") + _post(BODY), 2),
+    "lower-case method": (_post(BODY).replace(b"POST", b"post", 1) + _post(BODY), 2),
     "signed Content-Length": (
         _post(BODY).replace(b"%d\r\n" % len(BODY), b"+%d\r\n" % len(BODY)) + _post(BODY),
         2,
@@ -569,7 +585,7 @@ def test_the_server_stops_cleanly_with_requests_parked_and_running(front, held):
     conns = []
     with serve_in_thread(rt, admission=admission) as (url, _):
         conns = _fill_held(rt, url)
-        for i in range(5):
+        for i in range(40):
             conn = Conn(url, timeout=30)
             conn.send(_post(_body(f"parked{i}"), HELD))
             conns.append(conn)
@@ -577,7 +593,7 @@ def test_the_server_stops_cleanly_with_requests_parked_and_running(front, held):
         idle.send(GET_LIVE)
         assert idle.read().status == 200
         if front == "fast path":
-            _until(lambda: _waiting(admission, rt) == 5, what="five parked")
+            _until(lambda: _waiting(admission, rt) == 40, what="40 parked")
         else:
             time.sleep(0.3)
         threading.Timer(0.5, release.set).start()
