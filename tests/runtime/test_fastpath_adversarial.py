@@ -1022,8 +1022,10 @@ def test_a_request_timing_out_in_the_queue_is_answered_as_on_the_asgi_path(held,
         with serve_in_thread(rt, admission=admission) as (url, _):
             running = Conn(url, timeout=30)
             running.send(_post(_body("run"), HELD))
-            lm = rt.lookup("qa_held")
-            _until(lambda: lm.last_async is not None and lm.last_async._running, what="run")
+            _until(
+                lambda: (b := rt.lookup("qa_held").last_async) is not None and b._running,
+                what="run",
+            )
             conn = Conn(url, timeout=30)
             conn.send(_post(_body("late", parameters={"timeout_ms": 100}), HELD) + GET_LIVE)
             time.sleep(0.4)
