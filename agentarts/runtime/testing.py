@@ -179,6 +179,7 @@ def serve_in_thread(
             loop="none",
             http=protocol_class(app),
             timeout_keep_alive=keep_alive_s,
+            timeout_graceful_shutdown=5,
         )
     )
     failure: list[BaseException] = []

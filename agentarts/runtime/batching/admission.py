@@ -77,15 +77,18 @@ class _Waiter(Protocol):
 
     def set_result(self, result: None, /) -> None: ...
 
+    def cancel(self) -> object: ...
+
 
 class _Line:
     """One model's slots, waiting room and measured drain rate."""
 
-    __slots__ = ("answered", "in_flight", "interval_s", "since", "waiting")
+    __slots__ = ("answered", "gone", "in_flight", "interval_s", "since", "waiting")
 
     def __init__(self) -> None:
         self.in_flight = 0
         self.waiting: deque[tuple[_Waiter, int]] = deque()
+        self.gone = 0  # entries of ``waiting`` whose client left (dropped when reached)
         self.interval_s = 0.0  # time between answers while the model was full (smoothed)
         self.since = 0.0  # start of the current measuring window (while full)
         self.answered = 0  # answers in that window
@@ -153,7 +156,7 @@ class Admission:
     def try_admit(self, lm: LoadedModel, size: int) -> bool:
         """Take a slot for a request of ``size`` declared body bytes if one is free now."""
         line = self._line(lm)
-        if line.in_flight >= self.limit(lm) or line.waiting:
+        if line.in_flight >= self.limit(lm) or len(line.waiting) > line.gone:
             return False
         if size and self.bytes_in_flight + size > self.max_inflight_bytes:
             return False
@@ -170,6 +173,8 @@ class Admission:
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():  # a slot was handed over: give it back
                 self.release(lm, size)
+            else:
+                self.cancel(lm, future)
             raise
         self.waited += 1
 
@@ -179,7 +184,8 @@ class Admission:
         to the first ticket not yet done with ``ticket.set_result(None)`` (an asyncio future,
         or the HTTP fast path's callback)."""
         line = self._line(lm)
-        ahead = line.in_flight + len(line.waiting) + 1
+        waiting = len(line.waiting) - line.gone
+        ahead = line.in_flight + waiting + 1
         wait_s = self.expected_wait_s(lm, ahead)
         if wait_s > lm.batcher.config.timeout_s:
             self._refuse(
@@ -188,7 +194,7 @@ class Admission:
                 f"of work, over its {lm.batcher.config.timeout_s:g} s timeout",
                 ahead,
             )
-        if len(line.waiting) >= self.max_waiting:
+        if waiting >= self.max_waiting:
             self._refuse(lm, f"model {lm.name}: {ahead - 1} requests in flight and waiting", ahead)
         if not line.in_flight:  # the bytes of other models' bodies fill the budget
             self._refuse(
@@ -199,12 +205,18 @@ class Admission:
             )
         line.waiting.append((ticket, size))
 
+    def cancel(self, lm: LoadedModel, ticket: _Waiter) -> None:
+        """A waiting client left: its place no longer counts (the entry is dropped when the
+        line reaches it). ``ticket`` must be one not handed a slot."""
+        ticket.cancel()
+        self._line(lm).gone += 1
+
     def admit(self, lm: LoadedModel, size: int) -> None:
         """Take a slot at once, or raise 429 (the gRPC front end)."""
         if not self.try_admit(lm, size):
             line = self._line(lm)
-            waiting = line.in_flight + len(line.waiting)
-            if line.in_flight >= self.limit(lm) or line.waiting:
+            waiting = line.in_flight + len(line.waiting) - line.gone
+            if line.in_flight >= self.limit(lm) or len(line.waiting) > line.gone:
                 self._refuse(
                     lm, f"model {lm.name}: {waiting} requests in flight (queue full)", waiting
                 )
@@ -219,7 +231,7 @@ class Admission:
         """Free a slot; the first request waiting for one (if any) takes it."""
         line = self._line(lm)
         self.bytes_in_flight -= size
-        if line.waiting or line.in_flight >= self.limit(lm):  # full: measure the drain rate
+        if len(line.waiting) > line.gone or line.in_flight >= self.limit(lm):  # full: measure
             now = time.perf_counter()
             line.answered += 1
             elapsed = now - line.since
@@ -239,8 +251,9 @@ class Admission:
         waiting = line.waiting
         while waiting:
             future, wanted = waiting[0]
-            if future.done():  # cancelled while waiting
+            if future.done():  # its client left while waiting
                 waiting.popleft()
+                line.gone -= 1
                 continue
             if self.bytes_in_flight + wanted > self.max_inflight_bytes and line.in_flight > 1:
                 break  # its body would exceed the byte budget: the next release tries again

@@ -200,6 +200,8 @@ class AsyncBatcher:
     def _fail(self, items: list[Any], error: BaseException) -> None:
         with self._sync._lock:
             self._sync.stats.request_failure += len(items)
+        if self.loop.is_closed():  # the server stopped: nobody awaits these any more
+            return
         for item in items:
             if not item[2].done():
                 item[2].set_exception(error)

@@ -49,6 +49,7 @@ __all__ = ["FastInfer", "enabled", "fast_protocol_class"]
 
 log = logging.getLogger("agentarts.runtime.http")
 
+_HIGH_WATER = 64 * 1024  # uvicorn's HIGH_WATER_LIMIT: a waiting request's body read so far
 _JSON = (b"content-type", b"application/json")
 _BINARY = (b"content-type", b"application/octet-stream")
 _REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 413: b"Payload Too Large",
@@ -117,7 +118,17 @@ class _Ticket:
 class _Request:
     """One fast infer request on a connection."""
 
-    __slots__ = ("admitted", "body", "complete", "header_length", "lm", "route", "size", "start")
+    __slots__ = (
+        "admitted",
+        "body",
+        "complete",
+        "header_length",
+        "lm",
+        "received",
+        "route",
+        "size",
+        "start",
+    )
 
     def __init__(self, route: tuple[str, str | None], lm: LoadedModel, size: int) -> None:
         self.route = route
@@ -125,6 +136,7 @@ class _Request:
         self.size = size
         self.start = perf_counter()
         self.body: list[bytes] = []
+        self.received = 0  # body bytes read so far
         self.admitted = False  # holds a slot of the model's line
         self.complete = False  # the whole body has arrived
         self.header_length: bytes | None = None
@@ -165,10 +177,15 @@ def fast_protocol_class(base: type, fast: FastInfer) -> type:
             if self._fast_request is not None:
                 # Pipelined behind a fast request: uvicorn queues it (it sees a cycle still
                 # answering) and starts it from ``on_response_complete`` once ours is written.
-                self.cycle = _BUSY
-            elif self._try_fast():
+                previous, self.cycle = self.cycle, _BUSY
+                try:
+                    base.on_headers_complete(self)
+                finally:
+                    if self.cycle is _BUSY:  # uvicorn refused it (a bad URL): no new cycle
+                        self.cycle = previous
                 return
-            base.on_headers_complete(self)
+            if not self._try_fast():
+                base.on_headers_complete(self)
 
         def _try_fast(self) -> bool:
             parser = self.parser
@@ -242,6 +259,12 @@ def fast_protocol_class(base: type, fast: FastInfer) -> type:
                 base.on_body(self, body)
             elif request.admitted is not None:
                 request.body.append(body)
+                request.received += len(body)
+                if not request.admitted and request.received > _HIGH_WATER:
+                    # Waiting for a slot: stop reading, as uvicorn does past 64 KiB on the
+                    # ASGI path; the rest stays in the kernel. Not earlier: a paused
+                    # connection no longer notices its client leaving.
+                    self.flow.pause_reading()
 
         def on_message_complete(self) -> None:
             request = self._parsing
@@ -263,6 +286,7 @@ def fast_protocol_class(base: type, fast: FastInfer) -> type:
             fast.admission.waited += 1
             assert request is not None
             request.admitted = True
+            self.flow.resume_reading()
             if request.complete:
                 self.loop.call_soon(self._run, request)
 
@@ -348,13 +372,16 @@ def fast_protocol_class(base: type, fast: FastInfer) -> type:
 
         def _answer(self, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
             if not self.transport.is_closing():
+                if self._close_after and not self.pipeline:
+                    headers = [*headers, (b"connection", b"close")]
                 defaults = self.server_state.default_headers
                 self.transport.write(_head(status, headers, len(body), defaults) + body)
 
         def _finish(self) -> None:
-            """The request is answered: keep-alive as uvicorn does, then any held bytes."""
+            """The request is answered: keep-alive as uvicorn does, or close when the server is
+            stopping (after the requests pipelined behind it, which uvicorn then answers)."""
             self._fast_request = None
-            if self._close_after:
+            if self._close_after and not self.pipeline:
                 self.transport.close()
                 return
             self.on_response_complete()
@@ -363,7 +390,7 @@ def fast_protocol_class(base: type, fast: FastInfer) -> type:
             request = self._fast_request
             if request is not None:
                 if self._ticket is not None:
-                    self._ticket.cancel()
+                    fast.admission.cancel(request.lm, self._ticket)
                     self._ticket = None
                 if not request.complete or request.admitted is None:
                     self._release(request)  # no answer is coming: free its slot now
@@ -371,10 +398,17 @@ def fast_protocol_class(base: type, fast: FastInfer) -> type:
             base.connection_lost(self, exc)
 
         def shutdown(self) -> None:
-            if self._fast_request is not None:
-                self._close_after = True  # answer what is in flight, then close
+            request = self._fast_request
+            if request is None:
+                base.shutdown(self)
                 return
-            base.shutdown(self)
+            if not request.complete:  # nothing started for it: do not wait for its body
+                self.transport.close()
+                return
+            self._close_after = True  # answer what is in flight (and queued), then close
+            cycle = self.cycle
+            if cycle is not None and cycle is not _BUSY and not cycle.response_complete:
+                cycle.keep_alive = False  # the last queued request closes the connection
 
     FastInferProtocol.__name__ = f"FastInfer{base.__name__}"
     return FastInferProtocol

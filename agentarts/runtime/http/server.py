@@ -47,6 +47,9 @@ log = logging.getLogger("agentarts.runtime.http.server")
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
+GRACEFUL_SHUTDOWN_S = 10  # answers in flight get this long when the server stops
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -423,6 +426,8 @@ def serve(
         log_level=log_level,
         access_log=False,
         http=protocol_class(app),
+        # a client stalled mid-request must not keep the server from stopping
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         loop="none",
         backlog=backlog or default_backlog(),
     )
