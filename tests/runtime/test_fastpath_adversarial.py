@@ -264,6 +264,7 @@ STAGES = {
     "mid headers": lambda: _post(_body())[:30],
     "mid body": lambda: _post(_body())[:-40],
     "whole request": lambda: _post(_body()),
+    "past 64 KiB of its body": lambda: _post(_body()[:-1] + b" " * 150_000 + b"}")[:-1000],
 }
 
 
@@ -274,12 +275,12 @@ def test_clients_vanishing_at_every_stage_leak_no_slot(front, held, abrupt):
     with serve_in_thread(rt, admission=admission) as (url, _):
         fill = _fill_held(rt, url)
         parked = []
-        for stage in ("mid headers", "mid body", "whole request"):  # parked in the waiting room
+        for stage in STAGES:  # parked in the waiting room
             conn = Conn(url)
             conn.send(STAGES[stage]().replace(b"/mlp/", b"/qa_held/"))
             parked.append(conn)
         if front == "fast path":
-            _until(lambda: _waiting(admission, rt) == 2, what="two parked")
+            _until(lambda: _waiting(admission, rt) == 3, what="three parked")
         else:
             time.sleep(0.3)
         for conn in [*parked, fill[1]]:  # fill[1] is queued in the batcher
@@ -324,9 +325,6 @@ def test_hundreds_of_parked_connections_closed_at_once(held):
         _no_leak(admission)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="Admission.park counts cancelled fast-path tickets as waiting (429)"
-)
 def test_a_newcomer_is_not_refused_for_waiters_that_left(held):
     """Cancelled tickets stay in the waiting room's deque until a release pops them, and
     ``Admission.park`` counts them: ``max_waiting`` dead clients make every newcomer a 429
@@ -610,12 +608,15 @@ def test_the_server_stops_cleanly_with_requests_parked_and_running(front, held):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="shutdown waits forever for a client stalled mid-body (no graceful timeout; "
-    "FastInferProtocol.shutdown waits for the body)",
-)
-def test_the_server_stops_with_a_client_stalled_mid_body(front, runtime):
+def test_the_server_stops_with_a_client_stalled_mid_body(front, runtime, request):
+    if front == "asgi":
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="the ASGI path still waits for a client stalled mid-body (until "
+                "timeout_graceful_shutdown): uvicorn's cycle waits for the body",
+            )
+        )
     admission = Admission()
     with serve_in_thread(runtime, admission=admission) as (url, _):
         assert httpx.post(f"http://{url}/v2/models/mlp/infer", content=BODY).status_code == 200
@@ -792,17 +793,7 @@ def test_random_clients_pipelining_splitting_and_vanishing(narrow):
     assert checked > 600 and vanished > 100, (checked, vanished)
 
 
-def test_a_request_pipelined_behind_one_in_flight_is_answered_when_the_server_stops(
-    front, held, request
-):
-    if front == "fast path":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="FastInferProtocol.shutdown/_finish close the connection after the fast "
-                "answer, dropping requests uvicorn queued behind it (ASGI answers them)",
-            )
-        )
+def test_a_request_pipelined_behind_one_in_flight_is_answered_when_the_server_stops(front, held):
     rt, release = held
     admission = Admission()
     with serve_in_thread(rt, admission=admission) as (url, _):
@@ -818,15 +809,7 @@ def test_a_request_pipelined_behind_one_in_flight_is_answered_when_the_server_st
     assert second is not None and second.json() == {"live": True}, second
 
 
-def test_an_answer_before_the_server_closes_says_connection_close(front, held, request):
-    if front == "fast path":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="the fast answer written before FastInferProtocol._finish closes the "
-                "connection (shutdown) has no 'connection: close' header",
-            )
-        )
+def test_an_answer_before_the_server_closes_says_connection_close(front, held):
     rt, release = held
     with serve_in_thread(rt) as (url, _):
         conn = Conn(url, timeout=30)
@@ -853,26 +836,27 @@ def _buffered_parked_bytes() -> list[int]:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a parked fast request's body is read into memory (reading not paused while "
-    "parked), uncounted by max_inflight_bytes",
-)
 def test_a_parked_request_waits_with_its_body_unread(held):
-    """docs/runtime.md: a request beyond the limit "waits, body unread" (so the waiting room
-    costs no memory beyond the socket's buffers). uvicorn's ASGI path reads at most
-    HIGH_WATER_LIMIT (64 KiB) of a body nobody receives yet."""
+    """docs/runtime.md: a request beyond the limit "waits, body unread". As on the ASGI path
+    (uvicorn stops reading a body nobody receives past HIGH_WATER_LIMIT, 64 KiB), the fast
+    path stops reading a waiting request's body once it holds over 64 KiB of it: what the
+    client sends after that stays in the kernel until the request is admitted."""
     rt, release = held
     admission = Admission()
-    big = _body("big")[:-1] + b" " * 200_000 + b"}"  # 200 KB, under the fast path's 256 KiB
+    whole = _post(_body("big")[:-1] + b" " * 200_000 + b"}", HELD)  # under 256 KiB
+    cut = len(whole) - 100_000  # headers and ~100 KB first: more than 64 KiB
     with serve_in_thread(rt, admission=admission) as (url, _):
         fill = _fill_held(rt, url)
         parked = []
         for _ in range(10):
             conn = Conn(url, timeout=30)
-            conn.send(_post(big, HELD))
+            conn.send(whole[:cut])
             parked.append(conn)
         _until(lambda: _waiting(admission, rt) == 10, what="ten parked")
+        head = whole.index(b"\r\n\r\n") + 4
+        _until(lambda: _buffered_parked_bytes() == [cut - head] * 10, what="first parts read")
+        for conn in parked:
+            conn.send(whole[cut:])
         time.sleep(0.3)
         buffered = _buffered_parked_bytes()
         release.set()
@@ -881,8 +865,7 @@ def test_a_parked_request_waits_with_its_body_unread(held):
             assert reply is not None and reply.status == 200, reply
             conn.close()
         _no_leak(admission)
-    assert len(buffered) == 10
-    assert max(buffered) <= 64 * 1024, f"{sum(buffered)} body bytes read while parked"
+    assert buffered == [cut - head] * 10, "the rest of the bodies was read while parked"
 
 
 def test_the_waiting_room_is_first_come_first_served_across_both_paths(held):
@@ -983,18 +966,10 @@ def test_clients_vanishing_as_their_slot_is_handed_over_leak_nothing(held):
         _no_leak(admission)
 
 
-def test_a_bad_url_pipelined_behind_a_fast_request_is_refused_cleanly(front, held, caplog, request):
+def test_a_bad_url_pipelined_behind_a_fast_request_is_refused_cleanly(front, held, caplog):
     """llhttp accepts ``http://a:99999/`` but ``httptools.parse_url`` (in uvicorn's
     ``on_headers_complete``) does not: uvicorn answers 400 and closes. The connection must
     then be torn down without an error."""
-    if front == "fast path":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="FastInferProtocol.on_headers_complete leaves the _BUSY placeholder in "
-                "self.cycle when uvicorn raises: AttributeError in connection_lost",
-            )
-        )
     rt, release = held
     admission = Admission()
     caplog.set_level("ERROR")
