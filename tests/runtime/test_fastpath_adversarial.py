@@ -1013,3 +1013,46 @@ def test_a_request_timing_out_in_the_queue_is_answered_as_on_the_asgi_path(held,
         assert late is not None and late.json()["error"] and live.json() == {"live": True}
         seen[mode] = (late.status, late.headers[b"content-type"], late.json())
     assert seen["1"] == seen["0"]
+
+
+def test_a_request_sent_after_the_server_began_stopping_does_not_keep_it_running(
+    front, held, request
+):
+    """A keep-alive client that goes on sending once the server is stopping must not keep
+    its connection (and so the server) alive: uvicorn closes after the answer in flight."""
+    if front == "fast path":
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="a request pipelined after shutdown() behind a fast one is answered "
+                "keep-alive and the connection lives on (until the graceful timeout)",
+            )
+        )
+    rt, release = held
+    stack = contextlib.ExitStack()
+    url, _ = stack.enter_context(serve_in_thread(rt))
+    conn = Conn(url, timeout=30)
+    conn.send(_post(_body("first"), HELD))
+    lm = rt.lookup("qa_held")
+    _until(lambda: lm.last_async is not None and lm.last_async._running, what="running")
+    stopper = threading.Thread(target=stack.close)
+    t0 = time.monotonic()
+    stopper.start()
+    time.sleep(0.3)  # the server is stopping: shutdown() was called on every connection
+    conn.send(GET_LIVE)
+    release.set()
+    first = conn.read()
+    assert first is not None and first.json()["id"] == "first"
+    closed = False
+    for _ in range(10):  # a client that goes on sending as long as it is answered
+        reply = conn.read()
+        if reply is None:
+            closed = True
+            break
+        with contextlib.suppress(OSError):
+            conn.send(GET_LIVE)
+    conn.close()
+    stopper.join(20)
+    stopped = time.monotonic() - t0
+    assert closed, "the connection stayed open while the server was stopping"
+    assert stopped < 2, f"the server took {stopped:.1f} s to stop"
