@@ -321,6 +321,7 @@ def test_hundreds_of_parked_connections_closed_at_once(held):
             conn.close()
         _no_leak(admission)
         assert admission.waited == 0
+        assert not admission.lines[id(rt.lookup("qa_held"))].waiting  # the dead entries dropped
         assert httpx.post(f"http://{url}{HELD}", content=_body()).status_code == 200
         _no_leak(admission)
 
@@ -708,6 +709,11 @@ def _menu(rid: str) -> list[tuple[bytes, set[int], str | None]]:
     return [
         (_post(_body(rid)), {200}, rid),
         (_post(_body(rid), "/v2/models/qa_narrow/infer"), {200, 429}, rid),
+        (
+            _post(_body(rid)[:-1] + b" " * 70_000 + b"}", "/v2/models/qa_narrow/infer"),
+            {200, 429},
+            rid,
+        ),
         (_post(_body(rid), "/v2/models/mlp/versions/2/infer"), {200}, rid),
         (_post(gzip.compress(_body(rid)), headers=b"Content-Encoding: gzip\r\n"), {200}, rid),
         (GET_LIVE, {200}, None),
