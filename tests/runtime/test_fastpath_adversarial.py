@@ -475,7 +475,7 @@ def test_a_malformed_request_behind_one_in_flight_does_not_take_its_answer(front
 
 
 @pytest.mark.slow
-def test_the_keep_alive_timeout_does_not_cut_a_parked_request(front, held):
+def test_the_keep_alive_timeout_does_not_cut_a_parked_request(held):
     rt, release = held
     admission = Admission()
     with serve_in_thread(rt, admission=admission, keep_alive_s=1) as (url, _):
