@@ -36,8 +36,8 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from agentarts.errors import AgentArtsError, InvalidInputError, RuntimeOverloadedError
-from agentarts.runtime.http.infer import check_content_type, infer_route, retry_headers
+from agentarts.errors import AgentArtsError, InvalidInputError, ModelError, RuntimeOverloadedError
+from agentarts.runtime.http.infer import STOPPING, check_content_type, infer_route, retry_headers
 from agentarts.runtime.kserve.messages import decode_request, encode_response, parse_header_length
 from agentarts.runtime.kserve.status import check_api_key, error_status
 
@@ -157,6 +157,7 @@ class _Busy:
 
 
 _BUSY = _Busy()
+_STOPPING = ModelError(STOPPING)
 
 
 def fast_protocol_class(base: type, fast: FastInfer) -> type:
@@ -183,9 +184,12 @@ def fast_protocol_class(base: type, fast: FastInfer) -> type:
                 finally:
                     if self.cycle is _BUSY:  # uvicorn refused it (a bad URL): no new cycle
                         self.cycle = previous
-                return
-            if not self._try_fast():
+            elif self._close_after or not self._try_fast():
                 base.on_headers_complete(self)
+            else:
+                return
+            if self._close_after and self.cycle is not None and self.cycle is not _BUSY:
+                self.cycle.keep_alive = False  # the server is stopping: close after it
 
         def _try_fast(self) -> bool:
             parser = self.parser
@@ -409,6 +413,17 @@ def fast_protocol_class(base: type, fast: FastInfer) -> type:
             cycle = self.cycle
             if cycle is not None and cycle is not _BUSY and not cycle.response_complete:
                 cycle.keep_alive = False  # the last queued request closes the connection
+            grace = self.config.timeout_graceful_shutdown
+            if grace is not None:  # answered before uvicorn gives up on this connection
+                self.loop.call_later(max(0.0, grace - 0.2), self._abandon, request)
+
+        def _abandon(self, request: _Request) -> None:
+            """The server stops before the model answered: say so (the batch may still run)."""
+            if self._fast_request is request and not self.transport.is_closing():
+                if self._ticket is not None:  # still waiting for a slot
+                    fast.admission.cancel(request.lm, self._ticket)
+                    self._ticket = None
+                self._error(request, _STOPPING)
 
     FastInferProtocol.__name__ = f"FastInfer{base.__name__}"
     return FastInferProtocol

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OFFLOAD_BYTES",
+    "STOPPING",
     "InferEndpoint",
     "UnsupportedMediaError",
     "check_content_type",
@@ -52,6 +53,8 @@ __all__ = [
 
 log = logging.getLogger("agentarts.runtime.http")
 OFFLOAD_BYTES = 256 * 1024  # JSON above this is decoded off the event loop
+STOPPING = "the server is stopping: this request was not served; send it again"
+_JSON_HEADER = (b"content-type", b"application/json")
 _CONTENT_TYPES = ("", "application/json", "application/octet-stream", "*/*")
 
 
@@ -156,6 +159,10 @@ class InferEndpoint:
             content, length = await self._infer(route, scope, receive)
         except _Disconnected:
             return
+        except asyncio.CancelledError:  # the server stops before the answer: say so in JSON
+            self.errors[503] = self.errors.get(503, 0) + 1
+            await _send(send, 503, json.dumps({"error": STOPPING}).encode(), [_JSON_HEADER])
+            raise
         except AgentArtsError as exc:
             status = error_status(exc)
             self.errors[status] = self.errors.get(status, 0) + 1
