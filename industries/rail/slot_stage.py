@@ -31,6 +31,12 @@ from typing import Any
 
 import numpy as np
 
+from agentarts.industries.rail.cards import (
+    slot_input_toml,
+    toml_lines,
+    toml_value,
+    write_lookup_card,
+)
 from agentarts.industries.rail.catalogue import CRITICALITIES, MODES, load_catalogue
 from agentarts.industries.rail.decide import Joined, Thresholds, choose_joined, decide
 from agentarts.industries.rail.generator import SLOTS
@@ -46,13 +52,9 @@ from agentarts.industries.rail.train import (
     TRAIN_SEED,
     TRAINED_MODES,
     VALID_SEED,
-    _toml_value,
     cached_frames,
     load_templates,
     run_models,
-    slot_input_toml,
-    toml_lines,
-    write_lookup_card,
 )
 
 SLOT_MODEL, SLOT_TEMPLATE = "rail_slot_normal", "rail_slot_normal_template"
@@ -158,7 +160,7 @@ def evaluate_joined(
 
 def write_cards(out: Path, metrics: dict[str, Any], provenance: dict[str, Any]) -> None:
     size = (out / SLOT_MODEL / "1" / "model.onnx").stat().st_size
-    metric_lines = "\n".join(f"{k} = {_toml_value(v)}" for k, v in metrics.items() if v is not None)
+    metric_lines = "\n".join(f"{k} = {toml_value(v)}" for k, v in metrics.items() if v is not None)
     (out / SLOT_MODEL / "model.toml").write_text(
         f"""description = "Rail: per-slot PCA normal model of a component crop (no fault labels): \
 standardised residual score, joined with the classifier in the decision ({size / 1e6:.1f} MB: \

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -34,6 +33,12 @@ from typing import Any
 import numpy as np
 
 from agentarts.industries.rail.augment import corrupt
+from agentarts.industries.rail.cards import (
+    slot_input_toml,
+    toml_lines,
+    toml_value,
+    write_lookup_card,
+)
 from agentarts.industries.rail.catalogue import COMPONENTS, CRITICALITIES, MODES, load_catalogue
 from agentarts.industries.rail.decide import ANOMALY
 from agentarts.industries.rail.generator import LAYOUTS, MARK_SPREAD, SLOTS, STATIONS, Frame
@@ -238,26 +243,6 @@ def evaluate(probs: np.ndarray, test: dict[str, np.ndarray], thresholds: Any) ->
     }
 
 
-def _present(v: Any) -> bool:
-    """TOML has no null or NaN: such entries are left out of the card."""
-    return v is not None and not (isinstance(v, float) and math.isnan(v))
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, dict):
-        items = [(k, x) for k, x in v.items() if _present(x)]
-        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in items) + "}"
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return str(v)
-
-
 def cached_frames(
     cache: Path | None, name: str, *args: Any, mark_spread: float = MARK_SPREAD
 ) -> dict[str, np.ndarray]:
@@ -275,42 +260,6 @@ def cached_frames(
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(path, **found)
     return found
-
-
-def toml_lines(values: dict[str, Any]) -> str:
-    """``key = value`` lines of a card table (values that are absent or NaN left out)."""
-    return "\n".join(f"{k} = {_toml_value(v)}" for k, v in values.items() if _present(v))
-
-
-def slot_input_toml(description: str = "slot index (vehicle class / component)") -> str:
-    """The ``slot`` input every rail model card declares (features: the slot names)."""
-    return f"""[[inputs]]
-name = "slot"
-description = "{description}"
-features = {_toml_value(list(SLOTS))}
-valid_range = [0, {len(SLOTS) - 1}]
-"""
-
-
-def write_lookup_card(folder: Path, description: str, provenance: dict) -> None:
-    """The card of a slot -> 64 x 64 registration template lookup model."""
-    (folder / "model.toml").write_text(
-        f"""description = "{description}"
-task = "lookup"
-precision = "fp16"
-
-{slot_input_toml()}
-[[outputs]]
-name = "reference"
-description = "64 x 64 template the padded window is aligned to (slots.register)"
-
-[batching]
-max_batch_size = 256
-
-[provenance]
-{toml_lines(provenance)}
-"""
-    )
 
 
 def write_card(folder: Path, metrics: dict[str, Any], thresholds: Any, provenance: dict) -> None:
@@ -336,7 +285,7 @@ valid_range = [0.0, 1.0]
 name = "probs"
 description = "probabilities of {list(CLASSES)}; held out of training: {list(HELD_OUT)}; \
 anomaly = synthetic anomalies of normal crops"
-features = {_toml_value(list(CLASSES))}
+features = {toml_value(list(CLASSES))}
 
 [batching]
 max_batch_size = 256
