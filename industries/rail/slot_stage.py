@@ -39,7 +39,7 @@ from agentarts.industries.rail.cards import (
 )
 from agentarts.industries.rail.catalogue import CRITICALITIES, MODES, load_catalogue
 from agentarts.industries.rail.decide import Joined, Thresholds, choose_joined, decide
-from agentarts.industries.rail.generator import SLOTS
+from agentarts.industries.rail.generator import MARK_SPREAD, SLOTS
 from agentarts.industries.rail.train import (
     CLASSES,
     CLASSIFIER,
@@ -201,15 +201,18 @@ def fit_stage(
     seed: int = 0,
     cache: Path | None = None,
     classifier_frames: int = 8000,
+    mark_spread: float = MARK_SPREAD,
 ) -> dict[str, Any]:
     """Fit and export the slot model, choose the joined decision, write the cards. The
     classifier in ``out`` is kept as it is (its validation/test frames: ``classifier_frames``
-    // 2 each, the same draw as its training run, so a ``cache`` of that run is reused)."""
+    // 2 each, the same draw as its training run, so a ``cache`` of that run is reused).
+    ``mark_spread``: the paint marks' spread of the NORMAL frames the slot model is fitted on
+    (``--train-mark-spread``; validation and test frames keep the generator's)."""
     from agentarts.industries.rail.refnet import align, export_reference_model, fit_templates
     from agentarts.industries.rail.slotnet import export_slot_normal, fit_slot_normal
 
     t0 = time.time()
-    normals = cached_frames(cache, "normal", SLOT_SEED + seed, frames, 0.0)
+    normals = cached_frames(cache, "normal", SLOT_SEED + seed, frames, 0.0, mark_spread=mark_spread)
     n = len(normals["slot"])
     gen_s = time.time() - t0
     own = fit_templates(
@@ -254,6 +257,7 @@ def fit_stage(
         "normal_frames": f"{frames} frames from seed {SLOT_SEED + seed}, fault rate 0 (no labels)",
         "valid_frames": f"{half} frames from seed {VALID_SEED + seed} (tail tables, thresholds)",
         "test_frames": f"{half} frames from seed {TEST_SEED + seed}, all modes",
+        "normal_mark_spread": f"{mark_spread} rad (paint-mark spread of the normal frames)",
         "components": components,
         "decision": "sum of normal-tail ranks of the classifier's logit(1 - P(normal)) and of "
         "this score; one threshold per criticality class, the classifier's policy",

@@ -458,7 +458,7 @@ def main() -> None:
         "--train-mark-spread",
         type=float,
         default=MARK_SPREAD,
-        help="paint-mark spread (rad) of the training frames only (default: the generator's)",
+        help="paint-mark spread (rad) of training and slot-normal frames (default: generator's)",
     )
     parser.add_argument("--cache", type=Path, default=None, help="keep generated crops here")
     parser.add_argument(
@@ -493,10 +493,10 @@ def main() -> None:
             train_mark_spread=args.train_mark_spread,
         )
         print(json.dumps(metrics, indent=2))
+    spread = args.train_mark_spread
     if args.stage != "classifier":
-        out, frames = args.out, args.frames
-        k = slot_stage.COMPONENTS
-        found = slot_stage.fit_stage(out, args.slot_frames, k, args.seed, args.cache, frames)
+        a, k = args, slot_stage.COMPONENTS
+        found = slot_stage.fit_stage(a.out, a.slot_frames, k, a.seed, a.cache, a.frames, spread)
         print(json.dumps(found, indent=2))
 
 

@@ -71,3 +71,20 @@ def test_cache_key_includes_a_non_default_spread(tmp_path):
     assert not np.array_equal(wide["xp"], default["xp"])  # ... drawn with other marks
     again = cached_frames(tmp_path, "train", 5, 2, 0.5, None, mark_spread=0.4)
     assert np.array_equal(again["xp"], wide["xp"])
+
+
+def test_slot_stage_takes_the_spread_only_when_asked(monkeypatch, tmp_path):
+    import inspect
+    import sys
+
+    from agentarts.industries.rail import slot_stage, train
+
+    assert inspect.signature(slot_stage.fit_stage).parameters["mark_spread"].default == 0.15
+    seen = []
+    monkeypatch.setattr(slot_stage, "fit_stage", lambda *a: seen.append(a) or {})
+    for extra in ([], ["--train-mark-spread", "0.4"]):
+        argv = ["train", "--stage", "slots", "--out", str(tmp_path), *extra]
+        monkeypatch.setattr(sys, "argv", argv)
+        train.main()
+    assert [a[-1] for a in seen] == [MARK_SPREAD, 0.4]  # the normal frames' spread
+    assert seen[0][:-1] == (tmp_path, 6000, slot_stage.COMPONENTS, 0, None, 8000)
