@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FakeRuntime",
     "free_port",
+    "held_runtime",
     "make_cnn",
     "make_matmul",
     "make_mlp",
@@ -218,6 +219,36 @@ def serve_in_thread(
     finally:
         server.should_exit = True
         thread.join(15)
+
+
+HELD_CARD = "[batching]\nmax_batch_size = 1\nmax_queue_size = 1\n"
+
+
+@contextlib.contextmanager
+def held_runtime(
+    repo: Path | str, name: str = "held", card: str = HELD_CARD
+) -> Iterator[tuple[LocalRuntime, threading.Event]]:
+    """A runtime serving an MLP ``name`` (written into ``repo`` with ``card``; by default 2
+    slots: 1 running + 1 queued) whose runs block until the yielded event is set, so tests can
+    fill its queue and waiting room. Yields (runtime, release); releases and closes after."""
+    from agentarts.runtime.local import LocalRuntime
+
+    write_model(repo, name, make_mlp(), card=card)
+    rt = LocalRuntime([Path(repo)], include_packs=False)
+    lm = rt.lookup(name)  # loaded: its first request may take the HTTP fast path
+    release = threading.Event()
+    runner = lm.async_runner
+
+    def blocked(payloads: Any, rows: int) -> Any:
+        release.wait(20)
+        return runner(payloads, rows)
+
+    lm.async_runner = blocked
+    try:
+        yield rt, release
+    finally:
+        release.set()
+        rt.close(drain=False)
 
 
 def write_model(

@@ -6,7 +6,6 @@ import asyncio
 import http.client
 import json
 import socket
-import threading
 import time
 
 import httpx
@@ -14,8 +13,7 @@ import numpy as np
 import pytest
 
 from agentarts.runtime.batching.admission import Admission
-from agentarts.runtime.local import LocalRuntime
-from agentarts.runtime.testing import make_mlp, serve_in_thread, write_model
+from agentarts.runtime.testing import held_runtime, serve_in_thread
 
 SMALL = json.dumps(
     {"inputs": [{"name": "x", "shape": [1, 64], "datatype": "FP32", "data": [0.25] * 64}]}
@@ -31,22 +29,8 @@ def _front(request, monkeypatch):
 @pytest.fixture
 def held(repo):
     """A model whose runs block until released: max 2 requests in flight (1 queued + 1 batch)."""
-    write_model(
-        repo, "held", make_mlp(), card="[batching]\nmax_batch_size = 1\nmax_queue_size = 1\n"
-    )
-    rt = LocalRuntime([repo], include_packs=False)
-    lm = rt.lookup("held")  # loaded: its first request may take the fast path
-    release = threading.Event()
-    runner = lm.async_runner
-
-    def slow(payloads, rows):
-        release.wait(20)
-        return runner(payloads, rows)
-
-    lm.async_runner = slow
-    yield rt, release
-    release.set()
-    rt.close(drain=False)
+    with held_runtime(repo) as pair:
+        yield pair
 
 
 def _fill(rt, host: str, port: str) -> list[http.client.HTTPConnection]:

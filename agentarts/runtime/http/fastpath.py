@@ -33,28 +33,32 @@ import json
 import logging
 import os
 from collections.abc import Callable
+from http import HTTPStatus
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from agentarts.errors import AgentArtsError, InvalidInputError, ModelError, RuntimeOverloadedError
-from agentarts.runtime.http.infer import STOPPING, check_content_type, infer_route, retry_headers
+from agentarts.runtime.http.infer import (
+    JSON_HEADER,
+    STOPPING,
+    check_content_type,
+    infer_route,
+    retry_headers,
+)
 from agentarts.runtime.kserve.messages import decode_request, encode_response, parse_header_length
 from agentarts.runtime.kserve.status import check_api_key, error_status
 
 if TYPE_CHECKING:
-    from agentarts.runtime.batching.admission import Admission
-    from agentarts.runtime.local import LoadedModel, LocalRuntime
+    from agentarts.runtime.http.infer import InferEndpoint
+    from agentarts.runtime.local import LoadedModel
 
 __all__ = ["FastInfer", "enabled", "fast_protocol_class"]
 
 log = logging.getLogger("agentarts.runtime.http")
 
 _HIGH_WATER = 64 * 1024  # uvicorn's HIGH_WATER_LIMIT: a waiting request's body read so far
-_JSON = (b"content-type", b"application/json")
 _BINARY = (b"content-type", b"application/octet-stream")
-_REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 413: b"Payload Too Large",
-            415: b"Unsupported Media Type", 429: b"Too Many Requests", 503: b"Service Unavailable",
-            504: b"Gateway Timeout"}  # fmt: skip
+_STATUS_LINES = {s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus}
 
 
 def enabled() -> bool:
@@ -63,33 +67,25 @@ def enabled() -> bool:
 
 
 class FastInfer:
-    """What the fast path shares with ``infer.InferEndpoint``: the runtime, admission, the
-    error counters, the body limits and the API key."""
+    """The fast path's view of an ``infer.InferEndpoint`` (its runtime, admission, error
+    counters and body limits, shared, not copied) plus the API key and a request counter."""
 
     __slots__ = (
         "admission",
         "api_key",
+        "endpoint",
         "errors",
         "max_body_bytes",
-        "offload_bytes",
         "requests",
         "runtime",
     )
 
-    def __init__(
-        self,
-        runtime: LocalRuntime,
-        admission: Admission,
-        errors: dict[int, int],
-        max_body_bytes: int,
-        offload_bytes: Callable[[], int],
-        api_key: str | None,
-    ) -> None:
-        self.runtime = runtime
-        self.admission = admission
-        self.errors = errors
-        self.max_body_bytes = max_body_bytes
-        self.offload_bytes = offload_bytes
+    def __init__(self, endpoint: InferEndpoint, api_key: str | None) -> None:
+        self.endpoint = endpoint
+        self.runtime = endpoint.runtime
+        self.admission = endpoint.admission
+        self.errors = endpoint.errors
+        self.max_body_bytes = endpoint.max_body_bytes
         self.api_key = api_key.encode() if api_key else None
         self.requests = 0  # infer requests taken by the fast path (answered or refused)
 
@@ -143,7 +139,7 @@ class _Request:
 
 
 def _head(status: int, headers: list[tuple[bytes, bytes]], length: int, defaults: Any) -> bytes:
-    lines = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b""))]
+    lines = [_STATUS_LINES[status]]
     lines += [b"%s: %s\r\n" % pair for pair in defaults]
     lines += [b"%s: %s\r\n" % pair for pair in headers]
     lines.append(b"content-length: %d\r\n\r\n" % length)
@@ -227,7 +223,7 @@ def fast_protocol_class(base: type, fast: FastInfer) -> type:
                         given = value[7:].strip()
                 elif name in (b"content-encoding", b"transfer-encoding", b"expect"):
                     return False
-            if declared < 0 or declared > min(fast.max_body_bytes, fast.offload_bytes()):
+            if declared < 0 or declared > min(fast.max_body_bytes, fast.endpoint.offload_bytes()):
                 return False
             if fast.api_key is not None and not check_api_key(given or b"", fast.api_key):
                 return False
@@ -344,7 +340,7 @@ def fast_protocol_class(base: type, fast: FastInfer) -> type:
                 self._bug(exc)
                 return
             if length is None:
-                self._answer(200, content, [_JSON])
+                self._answer(200, content, [JSON_HEADER])
             else:
                 self._answer(200, content, [_BINARY, (b"inference-header-content-length",
                                                       b"%d" % length)])  # fmt: skip
@@ -364,14 +360,14 @@ def fast_protocol_class(base: type, fast: FastInfer) -> type:
                 self._answer(status, body, retry_headers(exc.retry_after_s))
                 fast.admission.observe_refusal(perf_counter() - request.start)
             else:
-                self._answer(status, body, [_JSON])
+                self._answer(status, body, [JSON_HEADER])
             self._finish()
 
         def _bug(self, exc: Exception) -> None:
             log.error("unhandled error on the infer fast path", exc_info=exc)
             fast.errors[500] = fast.errors.get(500, 0) + 1
             body = json.dumps({"error": f"internal error: {type(exc).__name__}"}).encode()
-            self._answer(500, body, [_JSON])
+            self._answer(500, body, [JSON_HEADER])
             self._finish()
 
         def _answer(self, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:

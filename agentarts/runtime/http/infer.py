@@ -54,7 +54,7 @@ __all__ = [
 log = logging.getLogger("agentarts.runtime.http")
 OFFLOAD_BYTES = 256 * 1024  # JSON above this is decoded off the event loop
 STOPPING = "the server is stopping: this request was not served; send it again"
-_JSON_HEADER = (b"content-type", b"application/json")
+JSON_HEADER = (b"content-type", b"application/json")  # an answer's JSON content type
 _CONTENT_TYPES = ("", "application/json", "application/octet-stream", "*/*")
 
 
@@ -116,7 +116,7 @@ def retry_headers(seconds: float) -> list[tuple[bytes, bytes]]:
     least 1), and ``retry-after-ms`` with the same wait in milliseconds (rounded up, at least
     1) for clients that can come back sooner than a second."""
     return [
-        (b"content-type", b"application/json"),
+        JSON_HEADER,
         (b"retry-after", b"%d" % max(1, math.ceil(seconds))),
         (b"retry-after-ms", b"%d" % max(1, math.ceil(seconds * 1e3))),
     ]
@@ -161,14 +161,14 @@ class InferEndpoint:
             return
         except asyncio.CancelledError:  # the server stops before the answer: say so in JSON
             self.errors[503] = self.errors.get(503, 0) + 1
-            await _send(send, 503, json.dumps({"error": STOPPING}).encode(), [_JSON_HEADER])
+            await _send(send, 503, json.dumps({"error": STOPPING}).encode(), [JSON_HEADER])
             raise
         except AgentArtsError as exc:
             status = error_status(exc)
             self.errors[status] = self.errors.get(status, 0) + 1
             answer = json.dumps({"error": str(exc)}).encode()
             if not isinstance(exc, RuntimeOverloadedError):
-                await _send(send, status, answer, [(b"content-type", b"application/json")])
+                await _send(send, status, answer, [JSON_HEADER])
                 return
             await _send(send, status, answer, retry_headers(exc.retry_after_s))
             self.admission.observe_refusal(perf_counter() - started)
@@ -177,10 +177,10 @@ class InferEndpoint:
             log.exception("unhandled error on %s", scope["path"])
             self.errors[500] = self.errors.get(500, 0) + 1
             answer = json.dumps({"error": f"internal error: {type(exc).__name__}"}).encode()
-            await _send(send, 500, answer, [(b"content-type", b"application/json")])
+            await _send(send, 500, answer, [JSON_HEADER])
             return
         if length is None:
-            await _send(send, 200, content, [(b"content-type", b"application/json")])
+            await _send(send, 200, content, [JSON_HEADER])
         else:
             await _send(
                 send,

@@ -227,9 +227,7 @@ def create_app(
     app.state.front = front
     # The same endpoint answered inside the HTTP protocol, without an ASGI request cycle
     # (``fastpath``; ``serve`` installs it when uvicorn runs on httptools).
-    app.state.fast = FastInfer(
-        runtime, admission, errors, max_body_bytes, lambda: front_endpoint.offload_bytes(), api_key
-    )
+    app.state.fast = FastInfer(front_endpoint, api_key)
 
     def _count(status: int) -> None:
         errors[status] = errors.get(status, 0) + 1

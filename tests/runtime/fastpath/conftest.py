@@ -12,7 +12,7 @@ import pytest
 from agentarts.runtime import testing
 from agentarts.runtime.batching.admission import Admission
 from agentarts.runtime.local import LocalRuntime
-from agentarts.runtime.testing import make_mlp, serve_in_thread, write_model
+from agentarts.runtime.testing import held_runtime, serve_in_thread
 
 from .clients import _body
 
@@ -36,22 +36,8 @@ def front(request, monkeypatch) -> str:
 @pytest.fixture
 def held(repo) -> Iterator[tuple[LocalRuntime, threading.Event]]:
     """A model whose runs block until released: 2 slots (1 running + 1 queued)."""
-    write_model(
-        repo, "qa_held", make_mlp(), card="[batching]\nmax_batch_size = 1\nmax_queue_size = 1\n"
-    )
-    rt = LocalRuntime([repo], include_packs=False)
-    lm = rt.lookup("qa_held")
-    release = threading.Event()
-    runner = lm.async_runner
-
-    def slow(payloads, rows):
-        release.wait(20)
-        return runner(payloads, rows)
-
-    lm.async_runner = slow
-    yield rt, release
-    release.set()
-    rt.close(drain=False)
+    with held_runtime(repo, "qa_held") as pair:
+        yield pair
 
 
 @pytest.fixture
