@@ -26,7 +26,7 @@ from bench._common import table
 #: fresh seeds, never used for training, tuning or an earlier report (51-55, 71-75, 81-85,
 #: 91-95, 101-105, 111-115, 121-125, 131-135, 141-145, 151-155, 161-165 and 171-175 were
 #: reported earlier)
-SEED_GROUPS = ((181, 182, 183, 184, 185), (191, 192, 193, 194, 195))
+SEED_GROUPS = ((231, 232, 233, 234, 235), (241, 242, 243, 244, 245))
 TRAINS = 5
 
 

@@ -5,6 +5,14 @@ per slot the mean and the first ``K`` principal components of normal crops, the 
 over 3 x 3 and 7 x 7 and divided by its per-pixel spread, the score the log of the largest pooled
 value, standardised per slot. This module fits it on normal crops only and exports it:
 
+* shift tolerance (since 2026-11-28): the score is the lowest over 17 small shifts of the
+  registered crop (every shift of up to 1 px, and of 2 px along the axes and diagonals; edges
+  replicated): a crop is as normal as its best registration. Registration by cross-correlation
+  of the whole window leaves normal parts 1-3 px off (a part jitters on its own); at a shift that
+  lines the part up their residual vanishes, while a fault's residual stays at every shift.
+  The features are computed once on the crop padded by 2 px and the shifts are views of them,
+  so the 17 candidates cost 17 projections, not 17 feature maps.
+
 * inputs ``image`` (N x 64 x 64, pixels / 255, aligned to the slot by ``refnet.align`` with this
   model's own template table) and ``slot`` (int64 index of ``generator.SLOTS``); output
   ``score`` (N): the standardised residual score. The card declares the slot range, so the
@@ -30,15 +38,33 @@ import numpy as np
 from agentarts.industries.rail.slots import box, slot_features
 
 __all__ = [
+    "GATE",
     "MIN_CROPS",
+    "PAD",
+    "SHIFTS",
     "SlotTables",
     "export_slot_normal",
     "fit_slot_normal",
     "load_tables",
     "score_numpy",
+    "shifted_features",
 ]
 
 PIX = 64 * 64
+PAD = 2
+#: the shifts are searched only for crops whose unshifted score is above this (in the slot's
+#: normal spreads above its median): the minimum can only lower a score, and only the upper
+#: tail takes part in a decision, so the other crops (about 85 % of normal ones) skip it
+GATE = 1.0
+#: the shifts (dy, dx) the score takes its minimum over: all of up to 1 px, 2 px along the
+#: axes and diagonals (the unshifted crop first: the tables are fitted on it)
+SHIFTS: tuple[tuple[int, int], ...] = tuple(
+    dict.fromkeys(
+        [(0, 0)]
+        + [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+        + [(dy, dx) for dy in (-2, 0, 2) for dx in (-2, 0, 2)]
+    )
+)
 MIN_CROPS = 40  # a slot with fewer normal crops is not modelled (its score is -1e4: never rare)
 FAR = 1e4  # centre of an unmodelled slot
 
@@ -73,13 +99,30 @@ def _q8(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(np.rint(a / s[..., None]), -127, 127).astype(np.int8), s.astype(np.float32)
 
 
+def shifted_features(x: np.ndarray) -> np.ndarray:
+    """Features of aligned crops (N x 64 x 64 in [0, 1]) at every shift of ``SHIFTS``:
+    N x len(SHIFTS) x 4096 (computed once on the crop padded by ``PAD`` px, edges replicated)."""
+    padded = np.pad(x.astype(np.float32), ((0, 0), (PAD, PAD), (PAD, PAD)), mode="edge")
+    f = slot_features(padded)
+    views = [f[:, PAD + dy : PAD + dy + 64, PAD + dx : PAD + dx + 64] for dy, dx in SHIFTS]
+    return np.stack(views, 1).reshape(len(x), len(SHIFTS), PIX)
+
+
 def _raw(f: np.ndarray, mean: np.ndarray, basis: np.ndarray, inv3: Any, inv7: Any) -> np.ndarray:
-    """Log of the largest pooled, spread-normalised PCA residual of features ``f`` (N x 4096)."""
+    """Log of the largest pooled, spread-normalised PCA residual of features ``f`` (N x 4096,
+    or N x shifts x 4096: then one per shift)."""
     z = f - mean
-    r = (z - (z @ basis.T) @ basis).reshape(-1, 64, 64)
-    p3 = ((box(r, 3) * inv3) ** 2).max((1, 2))
-    p7 = ((box(r, 7) * inv7) ** 2).max((1, 2))
+    r = (z - (z @ basis.T) @ basis).reshape(*f.shape[:-1], 64, 64)
+    p3 = ((box(r, 3) * inv3) ** 2).max((-2, -1))
+    p7 = ((box(r, 7) * inv7) ** 2).max((-2, -1))
     return np.log(np.maximum(p3, p7) + 1e-9)
+
+
+def _gated(raw: np.ndarray, centre: float, scale: float) -> np.ndarray:
+    """The standardised score from per-shift raw values (N x shifts, unshifted first): the
+    unshifted score, or, above ``GATE``, the lowest over the shifts."""
+    unshifted = (raw[:, 0] - centre) / scale
+    return np.where(unshifted > GATE, (raw.min(1) - centre) / scale, unshifted)
 
 
 def _dequant(t: SlotTables, s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -96,8 +139,8 @@ def fit_slot_normal(
     min_crops: int = MIN_CROPS,
 ) -> SlotTables:
     """Fit on aligned NORMAL crops (N x 64 x 64 uint8) and their slot indices: per slot two
-    thirds of its crops fit the mean, basis and residual spreads, the rest the standardisation."""
-    feats = slot_features(x.astype(np.float32) / 255.0).reshape(len(x), PIX)
+    thirds of its crops fit the mean, basis and residual spreads (unshifted), the rest the
+    standardisation of the shift-tolerant score."""
     k = components
     out = {
         "mean_q": np.zeros((n_slots, PIX), np.int8),
@@ -111,9 +154,10 @@ def fit_slot_normal(
     }
     tables = SlotTables(out)
     for s in range(n_slots):
-        a = feats[slot == s]
-        if len(a) < max(min_crops, 2 * k + 8):
+        here = slot == s
+        if here.sum() < max(min_crops, 2 * k + 8):
             continue  # too few views to model this slot: never flags
+        a = shifted_features(x[here].astype(np.float32) / 255.0)[:, 0]  # unshifted
         n_fit = len(a) * 2 // 3
         fit, held = a[:n_fit], a[n_fit:]
         mean = fit.mean(0)
@@ -137,40 +181,90 @@ def fit_slot_normal(
 def score_numpy(t: SlotTables, x: np.ndarray, slot: np.ndarray) -> np.ndarray:
     """The graph's output computed in numpy: aligned crops (uint8 or floats in [0, 1])."""
     scale = 255.0 if x.dtype == np.uint8 else 1.0
-    feats = slot_features(x.astype(np.float32) / np.float32(scale)).reshape(len(x), PIX)
     out = np.empty(len(x), np.float64)
     for s in np.unique(slot):
-        here = slot == s
-        raw = _raw(feats[here], *_dequant(t, int(s)))
-        out[here] = (raw - t.centre[s]) / t.scale[s]
+        idx = np.flatnonzero(slot == s)
+        for i in range(0, len(idx), 256):  # 17 shifted views of 256 crops: ~70 MB
+            part = idx[i : i + 256]
+            feats = shifted_features(x[part].astype(np.float32) / np.float32(scale))
+            out[part] = _gated(_raw(feats, *_dequant(t, int(s))), t.centre[s], t.scale[s])
     return out
 
 
-def _box_nodes(helper: Any, src: str, k: int, out: str) -> list[Any]:
+def _box_nodes(n: Any, src: str, k: int, out: str) -> list[Any]:
     """k x k mean with reflected edges (as ``slots.box``): Pad(reflect) + AveragePool."""
     return [
-        helper.make_node("Pad", [src, f"pads{k}"], [f"{out}_pad"], mode="reflect"),
-        helper.make_node("AveragePool", [f"{out}_pad"], [out], kernel_shape=[k, k]),
+        n("Pad", [src, f"pads{k}"], [f"{out}_pad"], mode="reflect"),
+        n("AveragePool", [f"{out}_pad"], [out], kernel_shape=[k, k]),
     ]
 
 
+def _raw_nodes(n: Any, tag: str, rows: str, slot: str, shifts: int, f32: int) -> list[Any]:
+    """Nodes from feature rows (N x shifts x 4096) of crops of ``slot`` to ``{tag}raw``
+    (N x shifts): the log of the largest pooled, spread-normalised PCA residual."""
+    t = tag
+    nodes = [
+        n("Gather", ["mean_q", slot], [f"{t}mean_g"], axis=0),
+        n("Cast", [f"{t}mean_g"], [f"{t}mean_f"], to=f32),
+        n("Gather", ["mean_s", slot], [f"{t}mean_sg"], axis=0),
+        n("Mul", [f"{t}mean_f", f"{t}mean_sg"], [f"{t}mean"]),
+        n("Sub", [rows, f"{t}mean"], [f"{t}z"]),
+        # basis = diag(s) q (int8 q, a scale per component): the projection z q' diag(s^2) q
+        # scales the N x shifts x K coefficients, not the N x K x 4096 basis
+        n("Gather", ["basis_q", slot], [f"{t}basis_g"], axis=0),
+        n("Cast", [f"{t}basis_g"], [f"{t}basis_f"], to=f32),
+        n("Transpose", [f"{t}basis_f"], [f"{t}basis_t"], perm=[0, 2, 1]),
+        n("MatMul", [f"{t}z", f"{t}basis_t"], [f"{t}coef_q"]),
+        n("Gather", ["basis_s", slot], [f"{t}basis_sg"], axis=0),
+        n("Mul", [f"{t}basis_sg", f"{t}basis_sg"], [f"{t}basis_s2"]),
+        n("Mul", [f"{t}coef_q", f"{t}basis_s2"], [f"{t}coef"]),
+        n("MatMul", [f"{t}coef", f"{t}basis_f"], [f"{t}recon"]),
+        n("Sub", [f"{t}z", f"{t}recon"], [f"{t}res_rows"]),
+        n("Reshape", [f"{t}res_rows", "shape4"], [f"{t}res"]),  # N * shifts x 1 x 64 x 64
+    ]
+    for k in (3, 7):
+        nodes += [
+            *_box_nodes(n, f"{t}res", k, f"{t}box{k}"),
+            n("Reshape", [f"{t}box{k}", f"shape_{shifts}"], [f"{t}box{k}_s"]),
+            n("Gather", [f"inv{k}", slot], [f"{t}inv{k}_g"], axis=0),
+            n("Cast", [f"{t}inv{k}_g"], [f"{t}inv{k}_f"], to=f32),
+            n("Mul", [f"{t}box{k}_s", f"{t}inv{k}_f"], [f"{t}norm{k}"]),
+            n("Mul", [f"{t}norm{k}", f"{t}norm{k}"], [f"{t}sq{k}"]),
+            n("ReduceMax", [f"{t}sq{k}"], [f"{t}peak{k}"], axes=[2, 3], keepdims=0),
+        ]
+    nodes += [
+        n("Max", [f"{t}peak3", f"{t}peak7"], [f"{t}peak"]),
+        n("Add", [f"{t}peak", "tiny"], [f"{t}peak_eps"]),
+        n("Log", [f"{t}peak_eps"], [f"{t}raw"]),
+    ]
+    return nodes
+
+
 def export_slot_normal(tables: SlotTables, path: Path) -> None:
-    """Write the scorer as an ONNX graph (tables gathered by ``slot``)."""
+    """Write the scorer as an ONNX graph (tables gathered by ``slot``): the unshifted score of
+    every crop, then, for the crops above ``GATE``, the lowest over all ``SHIFTS``."""
     from onnx import TensorProto, helper, numpy_helper
 
     from agentarts.runtime.onnx_build import save_model
 
     t = tables
     f32 = TensorProto.FLOAT
+    more = len(SHIFTS) - 1
     inits = [
         numpy_helper.from_array(np.array(0.08, np.float32), "offset"),
         numpy_helper.from_array(np.array(1e-9, np.float32), "tiny"),
+        numpy_helper.from_array(np.array(GATE, np.float32), "gate"),
         numpy_helper.from_array(np.array([-1, 1, 64, 64], np.int64), "shape4"),
-        numpy_helper.from_array(np.array([-1, PIX, 1], np.int64), "shape_col"),
-        numpy_helper.from_array(t.mean_q.reshape(-1, PIX, 1), "mean_q"),
+        numpy_helper.from_array(np.array([-1, 1, 64, 64], np.int64), "shape_1"),
+        numpy_helper.from_array(np.array([-1, more, 64, 64], np.int64), f"shape_{more}"),
+        numpy_helper.from_array(np.array([-1, 1, PIX], np.int64), "shape_row"),
+        numpy_helper.from_array(np.array([-1], np.int64), "flat"),
+        numpy_helper.from_array(np.array([0, 0, PAD, PAD, 0, 0, PAD, PAD], np.int64), "pads_in"),
+        numpy_helper.from_array(np.array([2, 3], np.int64), "hw_axes"),
+        numpy_helper.from_array(t.mean_q.reshape(-1, 1, PIX), "mean_q"),
         numpy_helper.from_array(t.mean_s.reshape(-1, 1, 1), "mean_s"),
         numpy_helper.from_array(t.basis_q, "basis_q"),
-        numpy_helper.from_array(t.basis_s[..., None], "basis_s"),
+        numpy_helper.from_array(t.basis_s[:, None, :], "basis_s"),
         numpy_helper.from_array(t.inv3[:, None], "inv3"),
         numpy_helper.from_array(t.inv7[:, None], "inv7"),
         numpy_helper.from_array(t.centre, "centre"),
@@ -183,45 +277,53 @@ def export_slot_normal(tables: SlotTables, path: Path) -> None:
     n = helper.make_node
     nodes = [
         n("Reshape", ["image", "shape4"], ["x4"]),
-        n("Add", ["x4", "offset"], ["x_off"]),
+        n("Pad", ["x4", "pads_in"], ["x_pad"], mode="edge"),
+        n("Add", ["x_pad", "offset"], ["x_off"]),
         n("Log", ["x_off"], ["logx"]),
-        *_box_nodes(helper, "logx", 15, "local"),
-        n("Sub", ["logx", "local"], ["feat"]),
-        n("Reshape", ["feat", "shape_col"], ["feat_col"]),
-        n("Gather", ["mean_q", "slot"], ["mean_g"], axis=0),
-        n("Cast", ["mean_g"], ["mean_f"], to=f32),
-        n("Gather", ["mean_s", "slot"], ["mean_sg"], axis=0),
-        n("Mul", ["mean_f", "mean_sg"], ["mean"]),
-        n("Sub", ["feat_col", "mean"], ["z"]),
-        n("Gather", ["basis_q", "slot"], ["basis_g"], axis=0),
-        n("Cast", ["basis_g"], ["basis_f"], to=f32),
-        n("Gather", ["basis_s", "slot"], ["basis_sg"], axis=0),
-        n("Mul", ["basis_f", "basis_sg"], ["basis"]),
-        n("MatMul", ["basis", "z"], ["coef"]),
-        n("Transpose", ["basis"], ["basis_t"], perm=[0, 2, 1]),
-        n("MatMul", ["basis_t", "coef"], ["recon"]),
-        n("Sub", ["z", "recon"], ["res_col"]),
-        n("Reshape", ["res_col", "shape4"], ["res"]),
+        *_box_nodes(n, "logx", 15, "local"),
+        n("Sub", ["logx", "local"], ["feat"]),  # N x 1 x 68 x 68
     ]
-    pooled = []
-    for k in (3, 7):
-        nodes += [
-            *_box_nodes(helper, "res", k, f"box{k}"),
-            n("Gather", [f"inv{k}", "slot"], [f"inv{k}_g"], axis=0),
-            n("Cast", [f"inv{k}_g"], [f"inv{k}_f"], to=f32),
-            n("Mul", [f"box{k}", f"inv{k}_f"], [f"norm{k}"]),
-            n("Mul", [f"norm{k}", f"norm{k}"], [f"sq{k}"]),
-            n("ReduceMax", [f"sq{k}"], [f"peak{k}"], axes=[1, 2, 3], keepdims=0),
+    for i, (dy, dx) in enumerate(SHIFTS):  # the shifted crops are views of one feature map
+        lo = np.array([PAD + dy, PAD + dx], np.int64)
+        inits += [
+            numpy_helper.from_array(lo, f"lo{i}"),
+            numpy_helper.from_array(lo + 64, f"hi{i}"),
         ]
-        pooled.append(f"peak{k}")
     nodes += [
-        n("Max", pooled, ["peak"]),
-        n("Add", ["peak", "tiny"], ["peak_eps"]),
-        n("Log", ["peak_eps"], ["raw"]),
+        n("Slice", ["feat", "lo0", "hi0", "hw_axes"], ["view0"]),
+        n("Reshape", ["view0", "shape_row"], ["rows0"]),
+        *_raw_nodes(n, "u_", "rows0", "slot", 1, f32),
+        n("Reshape", ["u_raw", "flat"], ["raw0"]),
         n("Gather", ["centre", "slot"], ["centre_g"], axis=0),
         n("Gather", ["scale", "slot"], ["scale_g"], axis=0),
-        n("Sub", ["raw", "centre_g"], ["raw_c"]),
-        n("Div", ["raw_c", "scale_g"], ["score"]),
+        n("Sub", ["raw0", "centre_g"], ["raw0_c"]),
+        n("Div", ["raw0_c", "scale_g"], ["score0"]),
+        # the crops above the gate: their other shifts, computed on that subset only
+        n("Greater", ["score0", "gate"], ["above"]),
+        n("NonZero", ["above"], ["above_idx"]),
+        n("Transpose", ["above_idx"], ["idx"], perm=[1, 0]),  # M x 1
+        n("Reshape", ["idx", "flat"], ["idx_flat"]),
+        n("Gather", ["feat", "idx_flat"], ["feat_sub"], axis=0),
+        n("Gather", ["slot", "idx_flat"], ["slot_sub"], axis=0),
+    ]
+    views = []
+    for i in range(1, len(SHIFTS)):
+        nodes += [
+            n("Slice", ["feat_sub", f"lo{i}", f"hi{i}", "hw_axes"], [f"view{i}"]),
+            n("Reshape", [f"view{i}", "shape_row"], [f"row{i}"]),
+        ]
+        views.append(f"row{i}")
+    nodes += [
+        n("Concat", views, ["rows_sub"], axis=1),  # M x (shifts - 1) x 4096
+        *_raw_nodes(n, "s_", "rows_sub", "slot_sub", more, f32),
+        n("ReduceMin", ["s_raw"], ["raw_sub_min"], axes=[1], keepdims=0),
+        n("Gather", ["raw0", "idx_flat"], ["raw0_sub"], axis=0),
+        n("Min", ["raw_sub_min", "raw0_sub"], ["raw_sub"]),
+        n("Gather", ["centre_g", "idx_flat"], ["centre_sub"], axis=0),
+        n("Gather", ["scale_g", "idx_flat"], ["scale_sub"], axis=0),
+        n("Sub", ["raw_sub", "centre_sub"], ["raw_sub_c"]),
+        n("Div", ["raw_sub_c", "scale_sub"], ["score_sub"]),
+        n("ScatterND", ["score0", "idx", "score_sub"], ["score"]),
     ]
     graph = helper.make_graph(
         nodes,
@@ -248,7 +350,7 @@ def load_tables(path: Path) -> SlotTables:
             "mean_q": inits["mean_q"].reshape(s, PIX),
             "mean_s": inits["mean_s"].reshape(s),
             "basis_q": inits["basis_q"],
-            "basis_s": inits["basis_s"][..., 0],
+            "basis_s": inits["basis_s"].reshape(s, -1),
             "inv3": inits["inv3"][:, 0],
             "inv7": inits["inv7"][:, 0],
             "centre": inits["centre"],

@@ -19,10 +19,14 @@ from agentarts.industries.rail.decide import (
 )
 from agentarts.industries.rail.generator import SLOTS, make_train, slot_key
 from agentarts.industries.rail.slotnet import (
+    GATE,
+    _dequant,
+    _raw,
     export_slot_normal,
     fit_slot_normal,
     load_tables,
     score_numpy,
+    shifted_features,
 )
 from agentarts.industries.rail.slots import padded_windows
 
@@ -51,7 +55,7 @@ def test_shipped_graph_matches_its_numpy_reference(runtime):
     import onnxruntime as ort
 
     path = PACK.model_repository_dir() / MODEL / "1" / "model.onnx"
-    assert path.stat().st_size < 12_000_000  # int8 mean and basis, fp16 spreads
+    assert path.stat().st_size < 18_000_000  # int8 mean and basis (16 components), fp16 spreads
     x, slot = _aligned_crops(runtime)
     want = score_numpy(load_tables(path), x, slot)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -84,6 +88,42 @@ def test_a_small_fit_exports_the_same_function(tmp_path):
     want = score_numpy(tables, probe, slot[::10])
     assert np.abs(got - want).max() < 2e-3
     assert want[0] > want[1:].max() + 3
+    assert (want > GATE).any() and (want <= GATE).any()  # both paths of the graph ran
+    calm = probe[want <= GATE]  # a batch with no crop above the gate: the shift search is empty
+    got = ort.InferenceSession(str(path)).run(
+        None, {"image": calm.astype(np.float32) / 255, "slot": slot[::10][want <= GATE]}
+    )[0]
+    assert np.abs(got - want[want <= GATE]).max() < 2e-3
+
+
+def test_a_crop_registered_two_pixels_off_scores_as_normal():
+    """The score is the crop's best over small shifts: a normal crop moved by 2 px (a part
+    jittering against the frame's registration) scores as the normal crops do, while its
+    unshifted residual is far out; a blob stays far out at every shift."""
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:64, 0:64]
+
+    def part(cy: float, cx: float) -> np.ndarray:  # a bright bar with a dark bolt hole
+        bar = (np.abs(yy - cy) < 6) & (np.abs(xx - cx) < 22)
+        hole = (yy - cy) ** 2 + (xx - cx - 10) ** 2 < 9
+        return 0.3 + 0.35 * bar - 0.3 * hole
+
+    noise = rng.normal(0, 0.02, (90, 64, 64))
+    x = (np.clip(part(32, 32) + noise, 0, 1) * 255).astype(np.uint8)
+    slot = np.zeros(90, np.int64)
+    tables = fit_slot_normal(x[:80], slot[:80], 1, components=4, min_crops=30)
+    normal = score_numpy(tables, x[80:], slot[80:])
+    moved = (np.clip(part(34, 30) + noise[80:], 0, 1) * 255).astype(np.uint8)
+    mean, basis, inv3, inv7 = _dequant(tables, 0)
+    unshifted = (_raw(shifted_features(moved / 255.0)[:, 0], mean, basis, inv3, inv7)
+                 - tables.centre[0]) / tables.scale[0]  # fmt: skip
+    searched = score_numpy(tables, moved, slot[80:])
+    assert unshifted.min() > normal.max() + 3
+    assert np.median(searched) < np.median(normal) + 2.5  # edge-replicated borders cost a little
+    assert searched.max() < unshifted.min() - 3
+    blob = x[80:].copy()
+    blob[:, 20:30, 20:30] = 10
+    assert score_numpy(tables, blob, slot[80:]).min() > normal.max() + 3
 
 
 def test_a_bad_slot_index_is_a_clear_error(runtime):
