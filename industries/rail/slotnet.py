@@ -99,13 +99,13 @@ def _q8(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(np.rint(a / s[..., None]), -127, 127).astype(np.int8), s.astype(np.float32)
 
 
-def shifted_features(x: np.ndarray) -> np.ndarray:
-    """Features of aligned crops (N x 64 x 64 in [0, 1]) at every shift of ``SHIFTS``:
-    N x len(SHIFTS) x 4096 (computed once on the crop padded by ``PAD`` px, edges replicated)."""
+def shifted_features(x: np.ndarray, shifts: tuple[tuple[int, int], ...] = SHIFTS) -> np.ndarray:
+    """Features of aligned crops (N x 64 x 64 in [0, 1]) at each of ``shifts``:
+    N x len(shifts) x 4096 (computed once on the crop padded by ``PAD`` px, edges replicated)."""
     padded = np.pad(x.astype(np.float32), ((0, 0), (PAD, PAD), (PAD, PAD)), mode="edge")
     f = slot_features(padded)
-    views = [f[:, PAD + dy : PAD + dy + 64, PAD + dx : PAD + dx + 64] for dy, dx in SHIFTS]
-    return np.stack(views, 1).reshape(len(x), len(SHIFTS), PIX)
+    views = [f[:, PAD + dy : PAD + dy + 64, PAD + dx : PAD + dx + 64] for dy, dx in shifts]
+    return np.stack(views, 1).reshape(len(x), len(shifts), PIX)
 
 
 def _raw(f: np.ndarray, mean: np.ndarray, basis: np.ndarray, inv3: Any, inv7: Any) -> np.ndarray:
@@ -118,11 +118,17 @@ def _raw(f: np.ndarray, mean: np.ndarray, basis: np.ndarray, inv3: Any, inv7: An
     return np.log(np.maximum(p3, p7) + 1e-9)
 
 
-def _gated(raw: np.ndarray, centre: float, scale: float) -> np.ndarray:
-    """The standardised score from per-shift raw values (N x shifts, unshifted first): the
-    unshifted score, or, above ``GATE``, the lowest over the shifts."""
-    unshifted = (raw[:, 0] - centre) / scale
-    return np.where(unshifted > GATE, (raw.min(1) - centre) / scale, unshifted)
+def _score(x: np.ndarray, t: SlotTables, s: int) -> np.ndarray:
+    """The standardised score of crops of slot ``s`` (N x 64 x 64 in [0, 1]), as the graph
+    computes it: the unshifted score, and for the crops above ``GATE`` the lowest over all
+    ``SHIFTS`` (the shifted views computed for those crops only)."""
+    tables = _dequant(t, s)
+    score = (_raw(shifted_features(x, SHIFTS[:1])[:, 0], *tables) - t.centre[s]) / t.scale[s]
+    above = score > GATE
+    if above.any():
+        raw = _raw(shifted_features(x[above]), *tables).min(1)
+        score[above] = (raw - t.centre[s]) / t.scale[s]
+    return score
 
 
 def _dequant(t: SlotTables, s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -157,7 +163,7 @@ def fit_slot_normal(
         here = slot == s
         if here.sum() < max(min_crops, 2 * k + 8):
             continue  # too few views to model this slot: never flags
-        a = shifted_features(x[here].astype(np.float32) / 255.0)[:, 0]  # unshifted
+        a = shifted_features(x[here].astype(np.float32) / 255.0, SHIFTS[:1])[:, 0]
         n_fit = len(a) * 2 // 3
         fit, held = a[:n_fit], a[n_fit:]
         mean = fit.mean(0)
@@ -186,8 +192,7 @@ def score_numpy(t: SlotTables, x: np.ndarray, slot: np.ndarray) -> np.ndarray:
         idx = np.flatnonzero(slot == s)
         for i in range(0, len(idx), 256):  # 17 shifted views of 256 crops: ~70 MB
             part = idx[i : i + 256]
-            feats = shifted_features(x[part].astype(np.float32) / np.float32(scale))
-            out[part] = _gated(_raw(feats, *_dequant(t, int(s))), t.centre[s], t.scale[s])
+            out[part] = _score(x[part].astype(np.float32) / np.float32(scale), t, int(s))
     return out
 
 
@@ -220,7 +225,7 @@ def _raw_nodes(n: Any, tag: str, rows: str, slot: str, shifts: int, f32: int) ->
         n("Mul", [f"{t}coef_q", f"{t}basis_s2"], [f"{t}coef"]),
         n("MatMul", [f"{t}coef", f"{t}basis_f"], [f"{t}recon"]),
         n("Sub", [f"{t}z", f"{t}recon"], [f"{t}res_rows"]),
-        n("Reshape", [f"{t}res_rows", "shape4"], [f"{t}res"]),  # N * shifts x 1 x 64 x 64
+        n("Reshape", [f"{t}res_rows", "shape_1"], [f"{t}res"]),  # N * shifts x 1 x 64 x 64
     ]
     for k in (3, 7):
         nodes += [
@@ -254,7 +259,6 @@ def export_slot_normal(tables: SlotTables, path: Path) -> None:
         numpy_helper.from_array(np.array(0.08, np.float32), "offset"),
         numpy_helper.from_array(np.array(1e-9, np.float32), "tiny"),
         numpy_helper.from_array(np.array(GATE, np.float32), "gate"),
-        numpy_helper.from_array(np.array([-1, 1, 64, 64], np.int64), "shape4"),
         numpy_helper.from_array(np.array([-1, 1, 64, 64], np.int64), "shape_1"),
         numpy_helper.from_array(np.array([-1, more, 64, 64], np.int64), f"shape_{more}"),
         numpy_helper.from_array(np.array([-1, 1, PIX], np.int64), "shape_row"),
@@ -276,7 +280,7 @@ def export_slot_normal(tables: SlotTables, path: Path) -> None:
         inits.append(numpy_helper.from_array(pads, f"pads{k}"))
     n = helper.make_node
     nodes = [
-        n("Reshape", ["image", "shape4"], ["x4"]),
+        n("Reshape", ["image", "shape_1"], ["x4"]),
         n("Pad", ["x4", "pads_in"], ["x_pad"], mode="edge"),
         n("Add", ["x_pad", "offset"], ["x_off"]),
         n("Log", ["x_off"], ["logx"]),
