@@ -99,13 +99,22 @@ def _q8(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(np.rint(a / s[..., None]), -127, 127).astype(np.int8), s.astype(np.float32)
 
 
+def _padded_features(x: np.ndarray) -> np.ndarray:
+    """Features of aligned crops (N x 64 x 64 in [0, 1]) padded by ``PAD`` px (edges
+    replicated): N x 68 x 68, the one map every shifted view is cut from."""
+    return slot_features(np.pad(x.astype(np.float32), ((0, 0), (PAD, PAD), (PAD, PAD)), "edge"))
+
+
+def _views(f: np.ndarray, shifts: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """Views of padded feature maps (N x 68 x 68) at ``shifts``: N x len(shifts) x 4096."""
+    views = [f[:, PAD + dy : PAD + dy + 64, PAD + dx : PAD + dx + 64] for dy, dx in shifts]
+    return np.stack(views, 1).reshape(len(f), len(shifts), PIX)
+
+
 def shifted_features(x: np.ndarray, shifts: tuple[tuple[int, int], ...] = SHIFTS) -> np.ndarray:
     """Features of aligned crops (N x 64 x 64 in [0, 1]) at each of ``shifts``:
     N x len(shifts) x 4096 (computed once on the crop padded by ``PAD`` px, edges replicated)."""
-    padded = np.pad(x.astype(np.float32), ((0, 0), (PAD, PAD), (PAD, PAD)), mode="edge")
-    f = slot_features(padded)
-    views = [f[:, PAD + dy : PAD + dy + 64, PAD + dx : PAD + dx + 64] for dy, dx in shifts]
-    return np.stack(views, 1).reshape(len(x), len(shifts), PIX)
+    return _views(_padded_features(x), shifts)
 
 
 def _raw(f: np.ndarray, mean: np.ndarray, basis: np.ndarray, inv3: Any, inv7: Any) -> np.ndarray:
@@ -123,12 +132,12 @@ def _score(x: np.ndarray, t: SlotTables, s: int) -> np.ndarray:
     computes it: the unshifted score, and for the crops above ``GATE`` the lowest over all
     ``SHIFTS`` (the shifted views computed for those crops only)."""
     tables = _dequant(t, s)
-    score = (_raw(shifted_features(x, SHIFTS[:1])[:, 0], *tables) - t.centre[s]) / t.scale[s]
-    above = score > GATE
+    f = _padded_features(x)
+    raw = _raw(_views(f, SHIFTS[:1])[:, 0], *tables)
+    above = (raw - t.centre[s]) / t.scale[s] > GATE
     if above.any():
-        raw = _raw(shifted_features(x[above]), *tables).min(1)
-        score[above] = (raw - t.centre[s]) / t.scale[s]
-    return score
+        raw[above] = np.minimum(raw[above], _raw(_views(f[above], SHIFTS[1:]), *tables).min(1))
+    return (raw - t.centre[s]) / t.scale[s]
 
 
 def _dequant(t: SlotTables, s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
