@@ -52,6 +52,15 @@ def demo(
     trains: int | None = typer.Option(
         None, "--trains", metavar="N", help="Trains in the shift (rail; default 5)."
     ),
+    sensitivity: float | None = typer.Option(
+        None,
+        "--sensitivity",
+        metavar="D",
+        help=(
+            "Lower the validated fault thresholds by D decades, 0 to 2: more findings for a "
+            "person, never fewer (rail; default: the project's [rail] sensitivity, else 0)."
+        ),
+    ),
     auto_approve: bool = typer.Option(
         False,
         "--auto-approve",
@@ -98,7 +107,13 @@ def demo(
         from agentarts._files import check_output_file
 
         check_output_file(plot, "--plot")
-    options = {"seed": seed, "hours": hours, "days": days, "trains": trains}
+    options = {
+        "seed": seed,
+        "hours": hours,
+        "days": days,
+        "trains": trains,
+        "sensitivity": sensitivity,
+    }
     options = _accepted(run, options)
     run(auto_approve=auto_approve, as_json=as_json, plot=plot, **options)
 

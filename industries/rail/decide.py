@@ -30,13 +30,16 @@ from agentarts.industries.rail.catalogue import CRITICALITIES, Catalogue
 
 __all__ = [
     "ANOMALY",
+    "MAX_SENSITIVITY",
     "Decisions",
     "Joined",
     "Thresholds",
+    "check_sensitivity",
     "choose_joined",
     "choose_thresholds",
     "decide",
     "logit",
+    "lowered",
     "tail_table",
 ]
 
@@ -46,6 +49,30 @@ ANOMALY = "anomaly"  # the synthetic-anomaly class of the crop model
 def logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(p, np.float64), 1e-7, 1 - 1e-7)
     return np.log(p) - np.log1p(-p)
+
+
+#: the most a deployment may lower the validated line (decades): at 2 the joined decision
+#: flags several times more crops than a person can confirm in a train's slot
+MAX_SENSITIVITY = 2.0
+
+
+def check_sensitivity(value: object, where: str = "sensitivity") -> float:
+    """``value`` as a sensitivity in decades, or ValueError saying what is allowed."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{where} must be a number of decades, got {value!r}")
+    if not 0.0 <= float(value) <= MAX_SENSITIVITY:
+        raise ValueError(
+            f"{where} must be from 0 to {MAX_SENSITIVITY:g} decades, got {value!r} (0 is the "
+            "line validated for critical recall; it can be lowered, never raised)"
+        )
+    return float(value)
+
+
+def lowered(threshold: np.ndarray, sensitivity: float) -> np.ndarray:
+    """Thresholds on 1 - P(normal) with their odds lowered by ``sensitivity`` decades."""
+    if sensitivity == 0.0:
+        return threshold
+    return 1.0 / (1.0 + np.exp(-(logit(threshold) - sensitivity * np.log(10.0))))
 
 
 @dataclass(frozen=True)
@@ -167,8 +194,15 @@ def decide(
     catalogue: Catalogue,
     slot_score: np.ndarray | None = None,
     joined: Joined | None = None,
+    sensitivity: float = 0.0,
 ) -> Decisions:
-    """Flags, modes and criticalities; joined when ``joined`` and ``slot_score`` are given."""
+    """Flags, modes and criticalities; joined when ``joined`` and ``slot_score`` are given.
+
+    ``sensitivity`` (decades, 0 to ``MAX_SENSITIVITY``) lowers every threshold of the decision,
+    never raises it: the joined rank-sum thresholds by that many decades of normal-tail share,
+    the classifier's own (when it decides alone) by that many decades of odds. 0 is the line
+    chosen on validation data; ``classifier_only`` and ``seen_only`` stay at the card's."""
+    check_sensitivity(sensitivity)
     worst = {c: catalogue.worst(c) for c in set(components)}
     t = thresholds.of(components, catalogue)
     fault = 1.0 - probs[:, 0]
@@ -176,10 +210,16 @@ def decide(
     an = probs[:, k_an] if k_an is not None else np.zeros(len(probs), np.float32)
     classifier_only = fault >= t
     seen_only = (fault - an) >= t
-    flagged, ratio, by_classifier, total = classifier_only, fault / np.maximum(t, 1e-6), None, None
+    t_line = lowered(t, sensitivity)
+    flagged, ratio, by_classifier, total = (
+        fault >= t_line,
+        fault / np.maximum(t_line, 1e-6),
+        None,
+        None,
+    )
     if joined is not None and slot_score is not None:
         r1, r2 = joined.ranks(probs, slot_score)
-        tj = joined.of(components, catalogue)
+        tj = joined.of(components, catalogue) - sensitivity
         total = r1 + r2
         flagged, ratio, by_classifier = total >= tj, total / np.maximum(tj, 1e-6), r1 >= tj
     modes, crits = [], []

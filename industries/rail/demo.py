@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from agentarts.errors import AgentArtsError, NotFoundError, UsageError
+from agentarts.industries.rail.decide import check_sensitivity
 
 __all__ = ["FAULT_RATE", "run_demo", "score", "shift"]
 
@@ -103,12 +104,14 @@ def shift(
     progress: Any = None,
     database_url: str | None = None,
     cars: int | None = None,
+    sensitivity: float | None = None,
 ) -> dict[str, Any]:
     """Run the shift; returns the summary (and per-train details under '_trains').
 
     ``auto_approve`` answers each gate from the generator's truth (confirm a real fault, reject
     a normal crop as a false alarm); otherwise a person is asked on the terminal. ``cars``
-    fixes the train length (default: drawn per train)."""
+    fixes the train length (default: drawn per train); ``sensitivity`` lowers the validated
+    thresholds by that many decades (decide.decide; default: the project's setting, else 0)."""
     from agentarts.industries.rail import agent as rail_agent
     from agentarts.industries.rail import tools as rail_tools
     from agentarts.industries.rail.catalogue import load_catalogue
@@ -131,6 +134,8 @@ def shift(
             request = {"source": "generator", "seed": train_seed, "fault_rate": FAULT_RATE}
             if cars is not None:
                 request["cars"] = cars
+            if sensitivity is not None:
+                request["sensitivity"] = sensitivity
             result = agent.run({"request": request}, thread_id=thread)
             while result.status == "waiting_approval":
                 if auto_approve:
@@ -170,6 +175,7 @@ def shift(
         tmp.cleanup()
     summary = summarise(per_train, scores, len(load_catalogue().types))
     summary["seed"] = seed
+    summary["sensitivity"] = per_train[0]["triage"].get("sensitivity", 0.0) if per_train else 0.0
     summary["auto_confirm"] = auto_approve
     summary["runtime_s"] = round(time.perf_counter() - started, 1)
     summary["_trains"], summary["_scores"] = per_train, scores
@@ -239,10 +245,16 @@ def run_demo(
     auto_approve: bool = False,
     as_json: bool = False,
     plot: Path | None = None,
+    sensitivity: float | None = None,
 ) -> dict[str, Any]:
     """Entry point of `agentarts demo rail`."""
     if not 1 <= trains <= 50:
         raise UsageError("--trains must be between 1 and 50")
+    if sensitivity is not None:
+        try:
+            check_sensitivity(sensitivity, "--sensitivity")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     if not 0 <= seed < 1000:
         raise UsageError("--seed must be between 0 and 999 (higher seeds are training data)")
     if plot is not None and plot.suffix.lower() != ".png":
@@ -262,7 +274,8 @@ def run_demo(
         transient=True,
     ) as bar:
         task = bar.add_task(f"seed {seed}", total=trains)
-        summary = shift(seed, trains, auto_approve, lambda t: bar.update(task, completed=t + 1))
+        progress = lambda t: bar.update(task, completed=t + 1)  # noqa: E731
+        summary = shift(seed, trains, auto_approve, progress, sensitivity=sensitivity)
     if plot is not None:
         from agentarts.industries.rail.plot import plot_shift
 
@@ -309,6 +322,8 @@ def _print(s: dict[str, Any], plot: Path | None) -> None:
         f"{s['reinspections']} sent to re-inspection"
         + (" (auto-confirm answered from the generator's truth)" if s.get("auto_confirm") else "")
     )
+    if s.get("sensitivity"):
+        out.print(f"Thresholds lowered by {s['sensitivity']:g} decades ([rail] sensitivity)")
     out.print(s["_trains"][-1]["report"]["text"], markup=False)  # "[critical]" is text
     if plot is not None:
         out.print(f"plot: {plot}")

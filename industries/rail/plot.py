@@ -15,8 +15,8 @@ COLOURS = {"critical": "#c0392b", "major": "#e67e22", "minor": "#f1c40f"}
 
 def tradeoff(scores: list[dict[str, Any]], offsets: np.ndarray) -> dict[str, np.ndarray]:
     """Recall, critical recall and false alarms per train if every threshold moved by an
-    offset (the decision's units: decades of normal-tail share for the joined decision, logit
-    for the classifier alone; 0 = the shipped thresholds)."""
+    offset (decades: of normal-tail share for the joined decision, of odds for the classifier
+    alone; 0 = the thresholds in use)."""
     margin = np.concatenate([s["margin"] for s in scores])
     fault = np.concatenate([s["is_fault"] for s in scores])
     crit = np.concatenate([s["critical"] for s in scores])
@@ -106,14 +106,25 @@ def figure(summary: dict[str, Any]) -> Any:
     fa = np.maximum(curve["fa"], FA_FLOOR)
     ax2.plot(fa, curve["recall"], color="tab:blue", label="all faults")
     ax2.plot(fa, curve["critical"], color=COLOURS["critical"], label="critical faults")
+    lower = float(summary.get("sensitivity") or 0.0)
     at = int(np.argmin(np.abs(offsets)))
     ax2.scatter(
         [fa[at]],
         [curve["recall"][at]],
         color="black",
         zorder=3,
-        label="shipped thresholds",
+        label=f"thresholds {lower:g} decades lower" if lower else "validated thresholds",
     )
+    if lower:  # the validated line sits `lower` decades above the line in use
+        line = tradeoff(scores, np.array([lower]))
+        ax2.scatter(
+            [max(float(line["fa"][0]), FA_FLOOR)],
+            [line["recall"][0]],
+            facecolors="none",
+            edgecolors="black",
+            zorder=3,
+            label="validated thresholds",
+        )
     ax2.axvline(5, color="#999", ls="--", lw=0.8)
     ax2.text(5.3, 1.0, "5 per train", fontsize=8, color="#666", va="top")
     ax2.set_xscale("log")
@@ -141,7 +152,9 @@ def figure(summary: dict[str, Any]) -> Any:
     ax3.set_title("Inspection time per train")
     ax3.legend(fontsize=8)
     fig.suptitle(
-        f"Rail inspection shift, seed {summary['seed']}: recall {summary['recall']}, critical "
+        f"Rail inspection shift, seed {summary['seed']}"
+        + (f" (thresholds {lower:g} decades lower)" if lower else "")
+        + f": recall {summary['recall']}, critical "
         f"{summary['critical_recall']}, {summary['false_alarms_per_train']} false alarms/train, "
         f"{summary['minutes_per_train']} vs {summary['manual_minutes_per_train']} min per train"
     )

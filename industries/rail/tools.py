@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from agentarts.industries.rail.decide import MAX_SENSITIVITY
 from agentarts.tools import current_run, tool
 from agentarts.tools.paths import data_path
 
@@ -36,6 +37,13 @@ class InspectRequest(BaseModel):
     seed: int = Field(7, description="generator seed (source=generator)")
     cars: int | None = Field(None, ge=1, le=80, description="cars (generator; default drawn)")
     fault_rate: float = Field(0.004, ge=0, le=0.5, description="generator fault rate per window")
+    sensitivity: float | None = Field(
+        None,
+        ge=0,
+        le=MAX_SENSITIVITY,
+        description="decades to lower the validated thresholds by (more findings for a person, "
+        "never fewer); default: the project's [rail] sensitivity, else 0",
+    )
 
 
 class TrainTriage(BaseModel):
@@ -50,6 +58,7 @@ class TrainTriage(BaseModel):
     crops_per_s: float
     batches: int
     device_ms_per_batch: float | None
+    sensitivity: float = 0.0
 
 
 _LAST: dict[str, Any] = {}  # the last triage's per-crop flags, for evaluation (demo/bench)
@@ -71,7 +80,7 @@ def inspect_train(request: InspectRequest) -> TrainTriage:
         train = load_pass(data_path(request.folder, "folder"))
     else:
         train = make_train(request.seed, request.cars, request.fault_rate)
-    result = triage(train)
+    result = triage(train, sensitivity=request.sensitivity)
     _LAST["train"], _LAST["result"] = train, result
     return TrainTriage(**result.summary())
 

@@ -26,7 +26,14 @@ import numpy as np
 
 from agentarts.errors import UsageError
 from agentarts.industries.rail.catalogue import Catalogue, project_catalogue
-from agentarts.industries.rail.decide import Joined, Thresholds, decide, logit
+from agentarts.industries.rail.decide import (
+    Joined,
+    Thresholds,
+    check_sensitivity,
+    decide,
+    logit,
+    lowered,
+)
 from agentarts.industries.rail.generator import (
     FRAME_H,
     FRAME_W,
@@ -39,7 +46,7 @@ from agentarts.industries.rail.generator import (
 )
 from agentarts.industries.rail.slots import padded_windows
 
-__all__ = ["TriageResult", "load_pass", "runtime_for", "triage"]
+__all__ = ["TriageResult", "load_pass", "project_sensitivity", "runtime_for", "triage"]
 
 CLASSIFIER, REFERENCE = "rail_fault_classifier", "rail_slot_reference"
 SLOT_MODEL, SLOT_TEMPLATE = "rail_slot_normal", "rail_slot_normal_template"
@@ -144,13 +151,14 @@ class TriageResult:
     device_us: list[float] = field(default_factory=list)  # simulated Ascend time per batch
     host_us: list[float] = field(default_factory=list)
     flags: np.ndarray | None = None  # per crop, in order (for evaluation)
-    #: per crop: distance past its threshold (joined: rank sum minus threshold, in decades of
-    #: normal-tail share; classifier alone: logit distance)
+    #: per crop: distance past the threshold in use, in decades (joined: rank sum minus
+    #: threshold, decades of normal-tail share; classifier alone: decades of odds)
     margin: np.ndarray | None = None
     cls_flags: np.ndarray | None = None  # what the trained-mode classes alone would flag
     classifier_flags: np.ndarray | None = None  # what the classifier alone flags (its card)
     joined: bool = False  # the decision joined both models
     keys: list[tuple[int, str, int, int]] = field(default_factory=list)  # car, station, frame, k
+    sensitivity: float = 0.0  # decades the validated thresholds were lowered by (decide.py)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -167,6 +175,7 @@ class TriageResult:
             "device_ms_per_batch": round(float(np.mean(self.device_us)) / 1e3, 3)
             if self.device_us
             else None,
+            "sensitivity": self.sensitivity,
         }
 
 
@@ -223,10 +232,14 @@ def triage(
     runtime: Any = None,
     catalogue: Catalogue | None = None,
     batch: int = BATCH,
+    sensitivity: float | None = None,
 ) -> TriageResult:
-    """Every crop of every frame through the crop model, ``batch`` crops per request."""
+    """Every crop of every frame through the crop model, ``batch`` crops per request;
+    ``sensitivity`` lowers the thresholds (decide.decide; None: the project's
+    ``[rail] sensitivity``)."""
     runtime = runtime or runtime_for()
     cat = catalogue or project_catalogue()
+    s = project_sensitivity() if sensitivity is None else check_sensitivity(sensitivity)
     start = time.perf_counter()
     classes, slot_names, thresholds = _card(runtime)
     joined = _joined(runtime, slot_names, thresholds)
@@ -278,7 +291,7 @@ def triage(
             device, host = device + b.device_time_us, host + b.host_time_us
         device_us.append(device)  # both models of the batch
         host_us.append(host)
-    d = decide(probs, comps, classes, thresholds, cat, slot_score, joined)
+    d = decide(probs, comps, classes, thresholds, cat, slot_score, joined, s)
     findings = []
     for i in np.flatnonzero(d.flagged):
         car, frame, k = where[i]
@@ -317,11 +330,24 @@ def triage(
         device_us,
         host_us,
         d.flagged,
-        d.rank_sum - joined.of(comps, cat)
+        d.rank_sum - (joined.of(comps, cat) - s)
         if joined is not None and d.rank_sum is not None
-        else logit(d.fault_score) - logit(thresholds.of(comps, cat)),
+        else (logit(d.fault_score) - logit(lowered(thresholds.of(comps, cat), s))) / np.log(10),
         d.seen_only,
         d.classifier_only,
         joined is not None,
         [(car.index, frame.station, frame.number, k) for car, frame, k in where],
+        s,
     )
+
+
+def project_sensitivity() -> float:
+    """``[rail] sensitivity`` of the project's agentarts.toml (decades; 0 when unset)."""
+    from agentarts.config import load_settings
+    from agentarts.errors import ConfigError
+
+    value = (load_settings().doc.get("rail") or {}).get("sensitivity", 0.0)
+    try:
+        return check_sensitivity(value, "[rail] sensitivity")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None

@@ -22,6 +22,7 @@ KEYS = {
     "work_orders_on_faults",
     "false_alarms_rejected",
     "auto_confirm",
+    "sensitivity",
 }
 
 
@@ -37,6 +38,8 @@ def test_pack_is_listed(runner, cli):
         (["--trains", "0", "--auto-confirm"], "--trains must be between 1 and 50"),
         (["--seed", "100000", "--auto-confirm"], "--seed must be between"),
         (["--plot", "x.pdf", "--auto-confirm"], "--plot must name a .png file"),
+        (["--sensitivity", "-0.5", "--auto-confirm"], "--sensitivity must be from 0 to 2"),
+        (["--sensitivity", "2.5", "--auto-confirm"], "--sensitivity must be from 0 to 2"),
         ([], "pass --auto-confirm"),
     ],
 )
