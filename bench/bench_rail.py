@@ -87,7 +87,11 @@ def _baseline(scores: list[dict], trains: list[dict], key: str) -> tuple[float, 
     """Recall, critical recall, unseen recall and false alarms/train of other flags on the same
     crops: ``classifier_flags`` (the classifier alone at its card's thresholds: the decision
     shipped before) or ``cls_flags`` (its trained-mode classes alone)."""
-    flags = np.concatenate([s[key] for s in scores])
+    return _rates(scores, trains, np.concatenate([s[key] for s in scores]))
+
+
+def _rates(scores: list[dict], trains: list[dict], flags: np.ndarray) -> tuple[float, ...]:
+    """Recall, critical recall, unseen recall and false alarms/train of per-crop ``flags``."""
     fault = np.concatenate([s["is_fault"] for s in scores])
     crit = np.concatenate([s["critical"] for s in scores])
     unseen = np.concatenate([s["unseen"] for s in scores])
@@ -150,25 +154,14 @@ def _group(seeds: tuple[int, ...]) -> tuple[dict[str, float], tuple[int, ...]]:
     out["alone_fa"] = alone[3]
     margin = np.concatenate([s["margin"] for s in scores])
     for lower in SENSITIVITIES:  # `[rail] sensitivity`: the same crops at lowered lines
-        hit = margin >= -lower
-        out.update(_operating_point(scores, trains, hit, f"sens_{lower:g}"))
+        rates = _rates(scores, trains, margin >= -lower)
+        out.update(zip((f"sens_{lower:g}_{k}" for k in RATES), rates, strict=True))
     return out, seeds
 
 
 #: lowered lines reported beside the validated one (decades; decide.decide's ``sensitivity``)
 SENSITIVITIES = (0.25, 0.5, 1.0)
-
-
-def _operating_point(scores: list[dict], trains: list[dict], hit: np.ndarray, tag: str) -> dict:
-    fault = np.concatenate([s["is_fault"] for s in scores])
-    unseen = np.concatenate([s["unseen"] for s in scores])
-    crit = np.concatenate([s["critical"] for s in scores])
-    return {
-        f"{tag}_recall": float(hit[fault].mean()),
-        f"{tag}_critical": float(hit[crit].mean()) if crit.any() else float("nan"),
-        f"{tag}_unseen": float(hit[unseen].mean()) if unseen.any() else float("nan"),
-        f"{tag}_fa": float((hit & ~fault).sum()) / len(trains),
-    }
+RATES = ("recall", "critical", "unseen", "fa")  # what _rates returns, in order
 
 
 def _table(out: dict[str, float], seeds: tuple[int, ...]) -> None:

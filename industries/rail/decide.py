@@ -184,6 +184,9 @@ class Decisions:
     classifier_only: np.ndarray  # what the classifier alone flags (its card's thresholds)
     slot_score: np.ndarray | None = None  # the slot model's score (joined decision only)
     rank_sum: np.ndarray | None = None  # the joined decision's score (joined decision only)
+    #: distance past the line in use, in decades (joined: rank sum minus threshold; the
+    #: classifier alone: decades of odds); >= 0 is flagged
+    margin: np.ndarray | None = None
 
 
 def decide(
@@ -217,11 +220,13 @@ def decide(
         None,
         None,
     )
+    margin = (logit(fault) - logit(t_line)) / np.log(10.0)
     if joined is not None and slot_score is not None:
         r1, r2 = joined.ranks(probs, slot_score)
         tj = joined.of(components, catalogue) - sensitivity
         total = r1 + r2
         flagged, ratio, by_classifier = total >= tj, total / np.maximum(tj, 1e-6), r1 >= tj
+        margin = total - tj
     modes, crits = [], []
     for i, comp in enumerate(components):
         if not flagged[i]:
@@ -241,7 +246,17 @@ def decide(
         modes.append(mode)
         crits.append(ft.criticality if ft is not None else worst[comp])
     return Decisions(
-        flagged, fault, an, modes, crits, ratio, seen_only, classifier_only, slot_score, total
+        flagged,
+        fault,
+        an,
+        modes,
+        crits,
+        ratio,
+        seen_only,
+        classifier_only,
+        slot_score,
+        total,
+        margin,
     )
 
 

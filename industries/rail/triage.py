@@ -26,14 +26,7 @@ import numpy as np
 
 from agentarts.errors import UsageError
 from agentarts.industries.rail.catalogue import Catalogue, project_catalogue
-from agentarts.industries.rail.decide import (
-    Joined,
-    Thresholds,
-    check_sensitivity,
-    decide,
-    logit,
-    lowered,
-)
+from agentarts.industries.rail.decide import Joined, Thresholds, check_sensitivity, decide
 from agentarts.industries.rail.generator import (
     FRAME_H,
     FRAME_W,
@@ -330,9 +323,7 @@ def triage(
         device_us,
         host_us,
         d.flagged,
-        d.rank_sum - (joined.of(comps, cat) - s)
-        if joined is not None and d.rank_sum is not None
-        else (logit(d.fault_score) - logit(lowered(thresholds.of(comps, cat), s))) / np.log(10),
+        d.margin,
         d.seen_only,
         d.classifier_only,
         joined is not None,
